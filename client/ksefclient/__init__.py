@@ -1,0 +1,1 @@
+"""ksefclient: a production client for KSeF 2.0."""

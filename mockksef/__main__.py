@@ -1,0 +1,3 @@
+from mockksef.cli import main
+
+main()

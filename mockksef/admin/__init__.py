@@ -1,0 +1,1 @@
+"""The ``/_mock`` control plane (never an official path)."""

@@ -1,0 +1,77 @@
+"""Explicit configuration. Only this module and the CLI read the environment.
+
+Precedence: CLI flag > environment (``MOCKKSEF_*``) > file > default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from mockksef.environments import Env
+
+
+@dataclass(frozen=True)
+class MockConfig:
+    environments: tuple[Env, ...] = (Env.TEST, Env.DEMO, Env.PROD)
+    # The environment answered under plain ``/v2`` when the Host header names none.
+    default_env: Env = Env.TEST
+    seed: int = 0
+    official_dir: str | None = None
+    # "real" for serve, "virtual" for tests; "offset" starts real at clock_start.
+    clock_mode: str = "real"
+    clock_start: str | None = None
+    # Public scheme+host used in URLs the API returns (upload/download links).
+    public_base_url: str | None = None
+    # Trust X-Forwarded-For for the client IP (behind a reverse proxy).
+    trusted_proxy: bool = False
+    max_body_bytes: int = 16_000_000
+    max_xml_bytes: int = 1_000_000
+    # Seconds an asynchronous operation stays at 100 before its outcome (0 = at once).
+    auth_processing_seconds: float = 0.0
+    token_activation_seconds: float = 0.0
+    permission_processing_seconds: float = 0.0
+    access_token_minutes: int = 15
+    refresh_token_days: int = 7
+    operation_token_minutes: int = 45
+    rate_limits_enabled: bool = True
+    rate_limit_multiplier: float = 1.0
+    journal_enabled: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], base: MockConfig | None = None) -> MockConfig:
+        base = base or cls()
+        known = {f.name: f for f in fields(cls)}
+        changes: dict[str, Any] = {}
+        for key, raw in data.items():
+            name = key.replace("-", "_").lower()
+            if name not in known or raw is None:
+                continue
+            changes[name] = _coerce(name, raw, getattr(base, name))
+        return replace(base, **changes)
+
+    @classmethod
+    def from_env(cls, prefix: str = "MOCKKSEF_", environ: Mapping[str, str] | None = None, base: MockConfig | None = None) -> MockConfig:
+        environ = os.environ if environ is None else environ
+        data = {k[len(prefix):]: v for k, v in environ.items() if k.startswith(prefix)}
+        return cls.from_mapping(data, base)
+
+
+def _coerce(name: str, raw: Any, current: Any) -> Any:
+    if name == "environments":
+        items = raw.split(",") if isinstance(raw, str) else raw
+        return tuple(Env.parse(str(i)) for i in items if str(i).strip())
+    if name == "default_env":
+        return Env.parse(str(raw))
+    if isinstance(current, bool):
+        if isinstance(raw, str):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        return bool(raw)
+    if isinstance(current, int) and not isinstance(current, bool):
+        return int(raw)
+    if isinstance(current, float):
+        return float(raw)
+    return raw

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every area: request context, security, bodies."""

@@ -1,0 +1,350 @@
+"""One decorator turns a thin handler into an official KSeF endpoint.
+
+``@endpoint("tokens.generate", auth="access", body="json")`` builds the
+Starlette ``Route`` and runs the shared pipeline before the handler:
+
+environment (TEST only?) -> bearer JWT of the right kind -> IP policy ->
+``x-required-permissions`` (any of) -> path and query parameters validated
+against the official spec -> body read within its size limit, parsed and
+validated against the official request schema (property names and enum
+values matched case-insensitively).
+
+Handlers receive a ``Call`` and return a Starlette ``Response`` (use the helpers
+below); they raise ``mockksef.errors`` exceptions for every failure.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mockksef import operations
+from mockksef.clock import format_datetime
+from mockksef.errors import (
+    ErrorContext,
+    InternalError,
+    InvalidInputData,
+    MockError,
+    NotFound,
+    UnreadableContent,
+    render,
+    wants_problem_details,
+)
+from mockksef.http import security
+from mockksef.models import Principal
+
+if TYPE_CHECKING:
+    from mockksef.state import EnvironmentState, MockState
+
+log = logging.getLogger("mockksef")
+
+AuthKind = Literal["none", "operation", "refresh", "access", "access_or_refresh"]
+BodyKind = Literal["json", "xml", "none", "optional-json"]
+
+ENV_SCOPE_KEY = "mockksef.env"
+OP_SCOPE_KEY = "mockksef.operation"
+PRINCIPAL_SCOPE_KEY = "mockksef.principal"
+
+# Permissions of operations newer than the official spec we read (reference C).
+_NEWER_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "collective.invoices": ("InvoiceRead", "InvoiceWrite", "CollectiveIdentifierManage"),
+}
+
+
+@dataclass
+class Call:
+    """Everything a handler needs about one request."""
+
+    request: Request
+    op: operations.Operation
+    env: EnvironmentState
+    principal: Principal | None
+    path: dict[str, str]
+    query: dict[str, Any]
+    body: Any = None
+    raw_body: bytes = b""
+    client_ip: str = "127.0.0.1"
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def now(self) -> datetime:
+        return self.env.clock.now()
+
+    @property
+    def me(self) -> Principal:
+        """The authenticated caller (endpoints with ``auth != 'none'``)."""
+        assert self.principal is not None
+        return self.principal
+
+    def header(self, name: str) -> str | None:
+        return self.request.headers.get(name)
+
+
+def mock_state(request: Request) -> MockState:
+    return request.app.state.mock  # type: ignore[no-any-return]
+
+
+def environment(request: Request) -> EnvironmentState:
+    mock = mock_state(request)
+    return mock.env(request.scope.get(ENV_SCOPE_KEY) or mock.config.default_env)
+
+
+def client_ip(request: Request, trusted_proxy: bool) -> str:
+    if trusted_proxy:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    client = request.scope.get("client")
+    return client[0] if client else "127.0.0.1"
+
+
+# -- responses -------------------------------------------------------------------
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def no_content(status: int = 204) -> Response:
+    return Response(status_code=status)
+
+
+def empty_ok() -> Response:
+    """200 with no body, as the /testdata/* endpoints answer."""
+    return Response(b"", status_code=200, headers={"content-length": "0"})
+
+
+def drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    """Leave optional fields out rather than send them as null."""
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def error_response(request: Request, error: MockError, env: EnvironmentState | None = None) -> Response:
+    mock = mock_state(request)
+    rng = env.rng if env else mock.rng
+    clock = mock.clock
+    ctx = ErrorContext(
+        instance=request.url.path,
+        timestamp=format_datetime(clock.now()),
+        trace_id=rng.trace_id(),
+        reference_id=rng.uuid(),
+        problem_details=wants_problem_details(request.headers.get("x-error-format")),
+    )
+    status, media_type, body = render(error, ctx)
+    return Response(_dumps(body), status_code=status, media_type=media_type, headers=error.headers or None)
+
+
+# -- request parsing ----------------------------------------------------------------
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise InvalidInputData(f"Rozmiar żądania przekracza dopuszczalny limit {limit} bajtów.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InvalidInputData(f"Rozmiar żądania przekracza dopuszczalny limit {limit} bajtów.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableContent("Treść żądania nie jest poprawnie zakodowana w UTF-8.") from exc
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise UnreadableContent(f"Treść żądania nie jest poprawnym dokumentem JSON: {str(exc)[:200]}") from exc
+
+
+def _query_value(schema: dict[str, Any], values: list[str]) -> Any:
+    kind = schema.get("type")
+    if kind == "array":
+        item_schema = schema.get("items", {})
+        return [_scalar(item_schema, v) for v in values]
+    return _scalar(schema, values[-1])
+
+
+def _scalar(schema: dict[str, Any], value: str) -> Any:
+    kind = schema.get("type")
+    if kind == "integer":
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if kind == "boolean":
+        lowered = value.lower()
+        return {"true": True, "false": False}.get(lowered, value)
+    if kind == "number":
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def ascii_fold(text: str) -> str:
+    normalized = unicodedata.normalize("NFKD", text.replace("ł", "l").replace("Ł", "L"))
+    return normalized.encode("ascii", "ignore").decode("ascii").replace("\r", " ").replace("\n", " ")
+
+
+# -- the decorator -------------------------------------------------------------------
+
+
+Handler = Callable[[Call], Awaitable[Response] | Response]
+
+
+def endpoint(
+    op_id: str,
+    *,
+    auth: AuthKind = "access",
+    body: BodyKind = "none",
+    test_only: bool = False,
+) -> Callable[[Handler], Route]:
+    op = operations.get(op_id)
+
+    def decorate(handler: Handler) -> Route:
+        is_async = inspect.iscoroutinefunction(handler)
+
+        async def asgi_handler(request: Request) -> Response:
+            env: EnvironmentState | None = None
+            try:
+                env = environment(request)
+                request.scope[OP_SCOPE_KEY] = op.id
+                call = await _prepare(request, op, env, auth, body, test_only)
+                request.scope[PRINCIPAL_SCOPE_KEY] = call.principal
+                result = handler(call)
+                response = await result if is_async else result  # type: ignore[misc]
+                assert isinstance(response, Response)
+                for name, value in call.response_headers.items():
+                    response.headers[name] = value
+                _system_warning(request, env, response)
+                return response
+            except MockError as error:
+                return error_response(request, error, env)
+            except Exception as exc:  # the server never answers with a traceback
+                mock = mock_state(request)
+                if mock.config.extra.get("raise_server_errors"):
+                    raise
+                log.exception("unexpected error in %s", op.id, exc_info=exc)
+                return error_response(request, InternalError(), env)
+
+        asgi_handler.__name__ = handler.__name__
+        asgi_handler.__doc__ = handler.__doc__
+        route = Route(op.path, asgi_handler, methods=[op.method], name=op.id)
+        route.handler = handler  # type: ignore[attr-defined]
+        return route
+
+    return decorate
+
+
+def _system_warning(request: Request, env: EnvironmentState, response: Response) -> None:
+    if not (200 <= response.status_code < 300):
+        return
+    forced = request.headers.get("x-test-system-warning")
+    if forced and env.profile.testdata:
+        response.headers["X-System-Warning"] = ascii_fold(forced)[:1000]
+
+
+async def _prepare(
+    request: Request,
+    op: operations.Operation,
+    env: EnvironmentState,
+    auth: AuthKind,
+    body_kind: BodyKind,
+    test_only: bool,
+) -> Call:
+    config = env.config
+    if test_only and not env.profile.testdata:
+        raise NotFound()
+    ip = client_ip(request, config.trusted_proxy)
+    principal: Principal | None = None
+    if auth != "none":
+        principal = security.authenticate(request.headers.get("authorization"), env.jwt, auth)
+        if principal.token_type != "OperationToken":
+            security.check_ip(principal, ip)
+    spec_op = env.root.spec.operation(op.method, op.path) if not op.newer_than_spec else None
+    if principal is not None and auth in ("access",):
+        required = spec_op.required_permissions if spec_op else _NEWER_PERMISSIONS.get(op.id, ())
+        security.check_permissions(principal, required)
+    path_params = dict(request.path_params)
+    query: dict[str, Any] = {}
+    errors: list[str] = []
+    if spec_op is not None:
+        spec = env.root.spec
+        for param in spec_op.parameters:
+            where = param.get("in")
+            name = param.get("name", "")
+            schema = param.get("schema", {})
+            if where == "query":
+                values = request.query_params.getlist(name)
+                if not values:
+                    if param.get("required"):
+                        errors.append(f"{name}: parametr jest wymagany")
+                    continue
+                checked = spec.validate_value(schema, _query_value(_resolved(spec, schema), values), name)
+                errors += checked.errors
+                query[name] = checked.value
+            elif where == "path" and name in path_params:
+                checked = spec.validate_value(schema, path_params[name], name)
+                errors += checked.errors
+    if errors:
+        raise InvalidInputData(*errors)
+    raw = b""
+    parsed: Any = None
+    if body_kind in ("json", "optional-json"):
+        raw = await read_limited(request, config.max_body_bytes)
+        if not raw.strip():
+            if body_kind == "json":
+                raise InvalidInputData("Treść żądania jest wymagana.")
+        else:
+            media = _media_type(request)
+            if media and media != "application/json" and not media.endswith("+json"):
+                raise UnreadableContent(f"Nieobsługiwany typ treści '{media}'; oczekiwano application/json.")
+            parsed = parse_json(raw)
+            schema = spec_op.request_schema("application/json") if spec_op else None
+            if schema is not None:
+                checked = env.root.spec.validate_value(schema, parsed)
+                if checked.errors:
+                    raise InvalidInputData(*checked.errors[:20])
+                parsed = checked.value
+    elif body_kind == "xml":
+        raw = await read_limited(request, config.max_xml_bytes)
+    return Call(request, op, env, principal, path_params, query, parsed, raw, ip)
+
+
+def _resolved(spec: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow a top-level $ref/allOf so that query strings can be typed."""
+    ref = schema.get("$ref")
+    if ref:
+        return spec.data["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+    if schema.get("allOf") and len(schema["allOf"]) == 1:
+        return _resolved(spec, schema["allOf"][0])
+    return schema

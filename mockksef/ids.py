@@ -1,0 +1,85 @@
+"""Deterministic identifiers: one seeded random source per environment.
+
+Reference numbers follow KSeF's ``YYYYMMDD-TT-HHHHHHHHHH-HHHHHHHHHH-CC`` with the
+CRC-8 (poly 0x07) checksum over the first 33 characters, the same CRC the
+official docs prescribe for KSeF invoice numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import threading
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+REFERENCE_RE = re.compile(r"^\d{8}-[A-Z]{2}-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}$")
+
+
+def crc8(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def with_checksum(body: str) -> str:
+    return f"{body}-{crc8(body.encode('ascii')):02X}"
+
+
+def is_reference_number(value: str) -> bool:
+    return bool(REFERENCE_RE.match(value)) and with_checksum(value[:33]) == value
+
+
+class RandomSource:
+    """The seeded random source. Same seed, same sequence of identifiers."""
+
+    def __init__(self, seed: int | str, stream: str = "") -> None:
+        self.seed = seed
+        self.stream = stream
+        digest = hashlib.sha256(f"{seed}:{stream}".encode()).digest()
+        self._rng = random.Random(int.from_bytes(digest, "big"))
+        self._lock = threading.Lock()
+
+    def child(self, stream: str) -> RandomSource:
+        return RandomSource(self.seed, f"{self.stream}/{stream}")
+
+    def bytes(self, n: int) -> bytes:
+        with self._lock:
+            return self._rng.getrandbits(8 * n).to_bytes(n, "big") if n else b""
+
+    def hex(self, n_chars: int, upper: bool = True) -> str:
+        text = self.bytes((n_chars + 1) // 2).hex()[:n_chars]
+        return text.upper() if upper else text
+
+    def randint(self, low: int, high: int) -> int:
+        with self._lock:
+            return self._rng.randint(low, high)
+
+    def random(self) -> float:
+        with self._lock:
+            return self._rng.random()
+
+    def choice(self, items: list) -> object:  # type: ignore[type-arg]
+        with self._lock:
+            return self._rng.choice(items)
+
+    def uuid(self) -> str:
+        h = self.hex(32, upper=False)
+        # Version 4 layout so that strict GUID parsers accept it.
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:32]}"
+
+    def trace_id(self) -> str:
+        return self.hex(32, upper=False)
+
+    def reference_number(self, type_code: str, when: datetime) -> str:
+        """A KSeF reference number; the date part is the Europe/Warsaw day."""
+        day = when.astimezone(WARSAW).strftime("%Y%m%d")
+        # The first group looks time-derived in real numbers (ends in 000).
+        first = f"{int(when.timestamp() * 1000) % 16**7:07X}000"
+        return with_checksum(f"{day}-{type_code}-{first}-{self.hex(10)}")

@@ -1,0 +1,37 @@
+"""The API areas, one package each (routes.py, backend.py, models.py)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+# Mount order matters only where literal paths shadow templates; the router
+# prefers literal segments anyway (see operations.match).
+AREAS: tuple[str, ...] = (
+    "auth",
+    "certificates",
+    "tokens",
+    "limits",
+    "testdata",
+    "permissions",
+    "peppol",
+)
+
+
+def all_routes() -> list[BaseRoute]:
+    import importlib
+
+    routes: list[BaseRoute] = []
+    for area in AREAS:
+        module = importlib.import_module(f"mockksef.services.{area}.routes")
+        routes.extend(module.routes)
+    # Starlette matches in order: put routes with more literal segments first so
+    # that /auth/sessions is not taken for /auth/{referenceNumber}.
+    routes.sort(key=_specificity)
+    return routes
+
+
+def _specificity(route: BaseRoute) -> tuple[int, int]:
+    path = getattr(route, "path", "")
+    segments = [s for s in path.split("/") if s]
+    literal = sum(1 for s in segments if not s.startswith("{"))
+    return (-literal, len(segments))

@@ -1,0 +1,271 @@
+"""The official OpenAPI as data.
+
+Loaded once from the official directory (never from a committed copy). It is
+the source of truth for cross-cutting rules: rate limits per operation
+(``x-rate-limits``), required permissions (``x-required-permissions``), the
+exception codes documented per operation (the 400 tables), and the request
+schemas that every JSON body and query string is validated against.
+
+The OpenAPI 3.0 schemas are converted to JSON Schema (``nullable`` becomes a
+union with null) and compiled lazily, once per operation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft7Validator, FormatChecker
+
+from mockksef.clock import parse_datetime
+
+_CODE_ROW = re.compile(r"^\|\s*(\d{4,5})\s*\|", re.MULTILINE)
+_METHODS = ("get", "post", "put", "delete", "patch")
+
+
+class SpecError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SpecOperation:
+    method: str
+    path: str
+    raw: dict[str, Any]
+
+    @property
+    def rate_limits(self) -> dict[str, int] | None:
+        return self.raw.get("x-rate-limits")
+
+    @property
+    def required_permissions(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("x-required-permissions") or ())
+
+    @property
+    def secured(self) -> bool:
+        return bool(self.raw.get("security"))
+
+    @property
+    def response_codes(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("responses", {}))
+
+    @property
+    def documented_codes(self) -> frozenset[int]:
+        text = self.raw.get("responses", {}).get("400", {}).get("description", "")
+        return frozenset(int(code) for code in _CODE_ROW.findall(text))
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("tags", ()))
+
+    def request_schema(self, media_type: str = "application/json") -> dict[str, Any] | None:
+        content = self.raw.get("requestBody", {}).get("content", {})
+        entry = content.get(media_type)
+        return entry.get("schema") if entry else None
+
+    @property
+    def parameters(self) -> list[dict[str, Any]]:
+        return list(self.raw.get("parameters", ()))
+
+
+def _convert(node: Any) -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema (draft 7)."""
+    if isinstance(node, list):
+        return [_convert(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _convert(v) for k, v in node.items() if k not in ("example", "examples", "nullable", "deprecated", "xml", "readOnly", "writeOnly", "discriminator")}
+    if "$ref" in out:
+        out["$ref"] = out["$ref"].replace("#/components/schemas/", "#/definitions/")
+    if out.get("exclusiveMinimum") is True:
+        out["exclusiveMinimum"] = out.pop("minimum", 0)
+    elif out.get("exclusiveMinimum") is False:
+        out.pop("exclusiveMinimum")
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+_formats = FormatChecker()
+
+
+@_formats.checks("date-time", raises=(ValueError, TypeError))
+def _is_datetime(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", value):
+        raise ValueError("not an ISO 8601 date-time")
+    parse_datetime(value)
+    return True
+
+
+@_formats.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    if isinstance(value, str):
+        date.fromisoformat(value)
+    return True
+
+
+@_formats.checks("byte", raises=(ValueError, binascii.Error))
+def _is_base64(value: object) -> bool:
+    if isinstance(value, str):
+        base64.b64decode(value, validate=True)
+    return True
+
+
+@_formats.checks("int32", raises=())
+def _is_int32(value: object) -> bool:
+    return not isinstance(value, int) or -(2**31) <= value < 2**31
+
+
+@_formats.checks("int64", raises=())
+def _is_int64(value: object) -> bool:
+    return not isinstance(value, int) or -(2**63) <= value < 2**63
+
+
+@dataclass
+class Validation:
+    """Result of validating one request part: canonical value and messages."""
+
+    value: Any
+    errors: list[str] = field(default_factory=list)
+
+
+class Spec:
+    def __init__(self, data: dict[str, Any], source: Path | None = None) -> None:
+        self.data = data
+        self.source = source
+        self._lock = threading.Lock()
+        self._validators: dict[int, Draft7Validator] = {}
+        self._operations: dict[tuple[str, str], SpecOperation] = {}
+        for path, item in data.get("paths", {}).items():
+            for method, raw in item.items():
+                if method in _METHODS:
+                    self._operations[(method.upper(), path)] = SpecOperation(method.upper(), path, raw)
+
+    @classmethod
+    def from_dir(cls, directory: Path) -> Spec:
+        path = Path(directory) / "open-api.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SpecError(f"cannot read the official OpenAPI at {path}: {exc}") from exc
+        return cls(data, path)
+
+    @property
+    def version(self) -> str:
+        match = re.search(r"Wersja API:\*\*\s*([0-9.]+)", self.data.get("info", {}).get("description", ""))
+        return match.group(1) if match else "unknown"
+
+    def operations(self) -> list[SpecOperation]:
+        return list(self._operations.values())
+
+    def operation(self, method: str, path: str) -> SpecOperation | None:
+        return self._operations.get((method.upper(), path))
+
+    @cached_property
+    def definitions(self) -> dict[str, Any]:
+        return _convert(self.data.get("components", {}).get("schemas", {}))
+
+    def schema(self, name: str) -> dict[str, Any]:
+        """A component schema as standalone JSON Schema."""
+        return {"allOf": [{"$ref": f"#/definitions/{name}"}], "definitions": self.definitions}
+
+    def standalone(self, oas_schema: dict[str, Any]) -> dict[str, Any]:
+        return {"allOf": [_convert(oas_schema)], "definitions": self.definitions}
+
+    def validator(self, oas_schema: dict[str, Any]) -> Draft7Validator:
+        key = id(oas_schema)
+        validator = self._validators.get(key)
+        if validator is None:
+            with self._lock:
+                validator = Draft7Validator(self.standalone(oas_schema), format_checker=_formats)
+                self._validators[key] = validator
+        return validator
+
+    # -- request validation -------------------------------------------------
+
+    def validate_value(self, oas_schema: dict[str, Any], value: Any, where: str = "") -> Validation:
+        canonical = canonicalize(value, _convert(oas_schema), self.definitions)
+        validator = self.validator(oas_schema)
+        messages = []
+        for error in sorted(validator.iter_errors(canonical), key=lambda e: list(e.absolute_path)):
+            messages.append(_message(error, where))
+        return Validation(canonical, messages)
+
+
+def _message(error: jsonschema.ValidationError, where: str) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    location = where + ("." if where and path else "") + path
+    text = error.message
+    if len(text) > 300:
+        text = text[:300] + "…"
+    return f"{location}: {text}" if location else text
+
+
+def _resolve(schema: Any, definitions: dict[str, Any], depth: int = 0) -> list[dict[str, Any]]:
+    """Flatten $ref/allOf/anyOf/oneOf into the list of object schemas involved."""
+    if not isinstance(schema, dict) or depth > 12:
+        return []
+    out: list[dict[str, Any]] = []
+    ref = schema.get("$ref")
+    if ref:
+        out += _resolve(definitions.get(ref.rsplit("/", 1)[-1]), definitions, depth + 1)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key, ()):
+            out += _resolve(sub, definitions, depth + 1)
+    out.append(schema)
+    return out
+
+
+def canonicalize(value: Any, schema: Any, definitions: dict[str, Any]) -> Any:
+    """Map property names and string enum values to the schema's spelling.
+
+    KSeF reads JSON case-insensitively (the official C# client sends
+    PascalCase) and the docs' own examples use lower-case enum values.
+    """
+    parts = _resolve(schema, definitions)
+    if isinstance(value, dict):
+        props: dict[str, Any] = {}
+        for part in parts:
+            for name, sub in part.get("properties", {}).items():
+                props.setdefault(name.lower(), (name, sub))
+        if not props:
+            return value
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            name, sub = props.get(key.lower(), (key, None)) if isinstance(key, str) else (key, None)
+            if name in result and name != key:
+                # Both spellings sent: keep the exact one.
+                continue
+            result[name] = canonicalize(item, sub, definitions) if sub is not None else item
+        return result
+    if isinstance(value, list):
+        for part in parts:
+            if "items" in part:
+                return [canonicalize(item, part["items"], definitions) for item in value]
+        return value
+    if isinstance(value, str):
+        for part in parts:
+            enum = part.get("enum")
+            if enum and value not in enum:
+                lowered = {str(e).lower(): e for e in enum}
+                if value.lower() in lowered:
+                    return lowered[value.lower()]
+        return value
+    return value
+
+
+def spec_copy(spec: Spec) -> dict[str, Any]:
+    """A deep copy of the raw spec, for tools that mutate what they load."""
+    return copy.deepcopy(spec.data)

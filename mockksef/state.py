@@ -1,0 +1,113 @@
+"""The state root: one ``EnvironmentState`` per environment, built in create_app.
+
+Each environment has its own random stream, JWT secret, keys, data and limits;
+areas reach each other only through this root (``env.permissions``,
+``env.tokens``…), never through another area's routes. ``reset()`` re-runs the
+constructors: it is the one reset path (admin API, fixtures, scenarios).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from mockksef.clock import Clock, parse_datetime
+from mockksef.config import MockConfig
+from mockksef.environments import PROFILES, Env
+from mockksef.ids import RandomSource
+from mockksef.jwts import JwtSigner
+from mockksef.spec import Spec
+
+
+class EnvironmentState:
+    def __init__(self, root: MockState, env: Env, generation: int = 0) -> None:
+        from mockksef.services.auth.backend import AuthBackend
+        from mockksef.services.certificates.backend import CertificatesBackend
+        from mockksef.services.certificates.keys import PublicKeysBackend
+        from mockksef.services.limits.backend import LimitsBackend
+        from mockksef.services.peppol.backend import PeppolBackend
+        from mockksef.services.permissions.backend import PermissionsBackend
+        from mockksef.services.subjects import SubjectRegistry
+        from mockksef.services.testdata.backend import TestdataBackend
+        from mockksef.services.tokens.backend import TokensBackend
+
+        self.root = root
+        self.env = env
+        self.generation = generation
+        self.profile = PROFILES[env]
+        self.config = root.config
+        self.clock = root.clock
+        self.rng = root.rng.child(f"{env.value}/{generation}")
+        self.jwt = JwtSigner(self.rng.bytes(32), self.profile.issuer, self.clock)
+        self.subjects = SubjectRegistry(self)
+        self.public_keys = PublicKeysBackend(self)
+        self.certificates = CertificatesBackend(self)
+        self.permissions = PermissionsBackend(self)
+        self.tokens = TokensBackend(self)
+        self.auth = AuthBackend(self)
+        self.limits = LimitsBackend(self)
+        self.testdata = TestdataBackend(self)
+        self.peppol = PeppolBackend(self)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"environment": self.env.value, "generation": self.generation}
+        for name in ("subjects", "auth", "tokens", "permissions", "certificates", "peppol"):
+            backend = getattr(self, name)
+            if hasattr(backend, "summary"):
+                out[name] = backend.summary()
+        return out
+
+
+class MockState:
+    def __init__(self, config: MockConfig | None = None, spec: Spec | None = None, clock: Clock | None = None) -> None:
+        from mockksef import official
+
+        self.config = config or MockConfig()
+        if clock is None:
+            start = parse_datetime(self.config.clock_start) if self.config.clock_start else None
+            clock = Clock(self.config.clock_mode, start)  # type: ignore[arg-type]
+        self.clock = clock
+        if spec is None:
+            spec = Spec.from_dir(official.locate(self.config.official_dir))
+        self.spec = spec
+        self.rng = RandomSource(self.config.seed, "root")
+        self._lock = threading.RLock()
+        self._envs: dict[Env, EnvironmentState] = {}
+        self._generations: dict[Env, int] = {}
+        for env in self.config.environments:
+            self._generations[env] = 0
+
+    def env(self, env: Env | str) -> EnvironmentState:
+        key = Env.parse(env) if isinstance(env, str) else env
+        state = self._envs.get(key)
+        if state is None:
+            if key not in self._generations:
+                raise KeyError(f"environment {key.value} is not enabled")
+            with self._lock:
+                state = self._envs.get(key)
+                if state is None:
+                    state = EnvironmentState(self, key, self._generations[key])
+                    self._envs[key] = state
+        return state
+
+    @property
+    def environments(self) -> tuple[Env, ...]:
+        return tuple(self._generations)
+
+    def reset(self, env: Env | str | None = None) -> None:
+        """Wipe data; every JWT and KSeF token issued before is dead afterwards."""
+        targets = [Env.parse(env) if isinstance(env, str) else env] if env else list(self._generations)
+        with self._lock:
+            for key in targets:
+                if key not in self._generations:
+                    raise KeyError(f"environment {key.value} is not enabled")
+                self._generations[key] += 1
+                self._envs.pop(key, None)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "clock": self.clock.describe(),
+            "seed": self.config.seed,
+            "specVersion": self.spec.version,
+            "environments": {e.value: self.env(e).summary() for e in self.environments},
+        }

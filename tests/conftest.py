@@ -1,0 +1,118 @@
+"""Shared fixtures: a virtual-clock app in-process, and helpers to mint credentials.
+
+``app``/``mock``/``client`` run in-process (httpx over ASGI, no socket). The
+``server`` fixture runs the same app on a real uvicorn socket. Tests move the
+clock (``mock.clock.advance``) instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from mockksef import MockConfig, MockState, create_app
+from mockksef.clock import Clock
+from mockksef.environments import Env
+from mockksef.http.security import access_claims
+from mockksef.models import ContextIdentifier, SubjectIdentifier
+from mockksef.server import ThreadedServer
+from mockksef.spec import Spec
+
+OFFICIAL = Path(__file__).resolve().parent.parent.parent / "shared" / "ksef-official"
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def spec() -> Spec:
+    from mockksef import official
+
+    return Spec.from_dir(official.locate())
+
+
+@pytest.fixture
+def config() -> MockConfig:
+    return MockConfig(seed=1234, clock_mode="virtual", extra={"raise_server_errors": True})
+
+
+@pytest.fixture
+def mock(config: MockConfig, spec: Spec) -> MockState:
+    return MockState(config, spec=spec, clock=Clock.virtual(START))
+
+
+@pytest.fixture
+def app(mock: MockState):  # type: ignore[no-untyped-def]
+    return create_app(state=mock)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """Sync in-process client on the TEST environment (``/v2`` = TEST)."""
+    with TestClient(app, base_url="http://testserver/v2", raise_server_exceptions=True) as c:
+        yield c
+
+
+@pytest.fixture
+def async_client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver/v2")
+
+
+@pytest.fixture
+def server(config: MockConfig, spec: Spec) -> Iterator[ThreadedServer]:
+    """The app on a real uvicorn socket; errors must come back as HTTP answers."""
+    state = MockState(replace(config, extra={}), spec=spec, clock=Clock.virtual(START))
+    with ThreadedServer(create_app(state=state)) as srv:
+        srv.state = state  # type: ignore[attr-defined]
+        yield srv
+
+
+def mint_access_token(
+    mock: MockState,
+    *,
+    nip: str = "5265877635",
+    context: ContextIdentifier | None = None,
+    subject: SubjectIdentifier | None = None,
+    permissions: tuple[str, ...] = ("Owner",),
+    auth_method: str = "QualifiedSeal",
+    env: Env = Env.TEST,
+    reference_number: str | None = None,
+    ip_policy: dict | None = None,  # type: ignore[type-arg]
+    lifetime: timedelta = timedelta(minutes=15),
+) -> str:
+    """An access token as auth would issue it, for tests of other areas.
+
+    It bypasses the authentication flow, so it proves nothing about auth.
+    """
+    env_state = mock.env(env)
+    context = context or ContextIdentifier("Nip", nip)
+    subject = subject or SubjectIdentifier("Nip", nip)
+    ref = reference_number or env_state.rng.reference_number("AU", mock.clock.now())
+    claims = access_claims(
+        reference_number=ref,
+        context=context,
+        subject=subject,
+        auth_method=auth_method,
+        permissions=permissions,
+        ip_policy=ip_policy,
+    )
+    token, _ = env_state.jwt.issue(claims, lifetime)
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def legacy_codes(response: httpx.Response) -> list[int]:
+    """Exception codes of a legacy 400 body."""
+    body = response.json()
+    return [e["exceptionCode"] for e in body["exception"]["exceptionDetailList"]]
+
+
+def problem_codes(response: httpx.Response) -> list[int]:
+    return [e["code"] for e in response.json()["errors"]]
