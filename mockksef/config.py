@@ -33,6 +33,8 @@ class MockConfig:
     auth_processing_seconds: float = 0.0
     token_activation_seconds: float = 0.0
     permission_processing_seconds: float = 0.0
+    # Seconds a certificate enrollment stays at 100 before it is decided (0 = at once).
+    certificate_processing_seconds: float = 0.0
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     operation_token_minutes: int = 45

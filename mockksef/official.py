@@ -62,7 +62,9 @@ def candidates(explicit: str | os.PathLike[str] | None, env: dict[str, str] | No
 
 
 def locate(explicit: str | os.PathLike[str] | None = None) -> Path:
-    tried = candidates(explicit)
+    # An explicit directory is the only place looked at: silently falling back
+    # elsewhere would serve another version than the one asked for.
+    tried = [Path(explicit)] if explicit else candidates(None)
     for path in tried:
         if (path / REQUIRED).is_file():
             return path.resolve()

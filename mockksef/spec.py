@@ -27,6 +27,7 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft7Validator, FormatChecker
 
+from mockksef import spec_overlay
 from mockksef.clock import parse_datetime
 
 _CODE_ROW = re.compile(r"^\|\s*(\d{4,5})\s*\|", re.MULTILINE)
@@ -142,8 +143,11 @@ class Validation:
 
 
 class Spec:
-    def __init__(self, data: dict[str, Any], source: Path | None = None) -> None:
-        self.data = data
+    def __init__(self, data: dict[str, Any], source: Path | None = None, overlay: bool = True) -> None:
+        # The newer contract (reference part C) is laid over the official 2.7.0 document.
+        self.official = data
+        self.data = copy.deepcopy(data) if overlay else data
+        self.overlay_changes = spec_overlay.apply(self.data) if overlay else []
         self.source = source
         self._lock = threading.Lock()
         self._validators: dict[int, Draft7Validator] = {}

@@ -71,6 +71,9 @@ class MockState:
             spec = Spec.from_dir(official.locate(self.config.official_dir))
         self.spec = spec
         self.rng = RandomSource(self.config.seed, "root")
+        # Survives reset(): things a real data reset does not touch, such as the
+        # Ministry's public keys (keyed by (environment, name)).
+        self.durable: dict[tuple[Env, str], Any] = {}
         self._lock = threading.RLock()
         self._envs: dict[Env, EnvironmentState] = {}
         self._generations: dict[Env, int] = {}

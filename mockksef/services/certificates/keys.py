@@ -1,13 +1,232 @@
-"""Mock Ministry of Finance public keys (KsefTokenEncryption, SymmetricKeyEncryption)."""
+"""Mock Ministry of Finance public keys (``KsefTokenEncryption``, ``SymmetricKeyEncryption``).
+
+Each environment has its own RSA-2048 key pairs with real X.509 certificates
+(``CN=Ministerstwo Finansów``), one key per usage, generated lazily on first
+use. The key material lives in the state root's durable store, so a data reset
+(``MockState.reset``) does not rotate the Ministry's keys, as a DEMO reset does
+not; only the explicit rotation verbs below do.
+
+Lifecycle of a key (reference A §3):
+
+* **re-certification** (``recertify``): same key, new certificate. ``publicKeyId``
+  is unchanged; ``certificate``, ``certificateId`` and the validity change.
+* **planned rotation** (``rotate``): a new key pair is published; the old one
+  stays listed for ``overlap_days`` and stays *accepted* until it is withdrawn.
+* **emergency rotation** (``rotate(..., emergency=True)``) or ``withdraw``: the
+  old key leaves the list and its ``publicKeyId`` is rejected with 21470.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mockksef import crypto
+from mockksef.clock import format_datetime_seconds
+from mockksef.errors import KsefError
 
 if TYPE_CHECKING:
     from mockksef.state import EnvironmentState
 
+KSEF_TOKEN_ENCRYPTION = "KsefTokenEncryption"
+SYMMETRIC_KEY_ENCRYPTION = "SymmetricKeyEncryption"
+USAGES: tuple[str, ...] = (KSEF_TOKEN_ENCRYPTION, SYMMETRIC_KEY_ENCRYPTION)
+
+# Certificates start a month back so that a client with a slightly different
+# clock still sees them valid; real ones are issued for two years.
+_BACKDATE = timedelta(days=30)
+_VALIDITY_DAYS = 730
+_DURABLE_KEY = "public_keys"
+
+
+def unsupported_key(key_id: str) -> KsefError:
+    return KsefError(21470, f"Klucz o identyfikatorze {key_id} nie jest wspierany.")
+
+
+@dataclass
+class MinistryKey:
+    """One key pair of one usage and its current certificate."""
+
+    usage: str
+    private_key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
+    created: datetime
+    # Listed in GET /security/public-key-certificates until then (None = for good).
+    listed_until: datetime | None = None
+    # False once withdrawn: its publicKeyId gives 21470.
+    accepted: bool = True
+
+    @property
+    def public_key_id(self) -> str:
+        return crypto.public_key_id(self.private_key.public_key())
+
+    @property
+    def certificate_id(self) -> str:
+        return crypto.cert_sha256_b64(self.certificate)
+
+    @property
+    def valid_from(self) -> datetime:
+        return self.certificate.not_valid_before_utc
+
+    @property
+    def valid_to(self) -> datetime:
+        return self.certificate.not_valid_after_utc
+
+    def listed_at(self, now: datetime) -> bool:
+        return self.accepted and (self.listed_until is None or now < self.listed_until)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "certificate": crypto.cert_b64(self.certificate),
+            "certificateId": self.certificate_id,
+            "publicKeyId": self.public_key_id,
+            "validFrom": format_datetime_seconds(self.valid_from),
+            "validTo": format_datetime_seconds(self.valid_to),
+            "usage": [self.usage],
+        }
+
 
 class PublicKeysBackend:
+    """The environment's Ministry keys: listing, lookup by ``publicKeyId``, rotation.
+
+    Simplifications (moto-style): the certificates are self-signed by the mock
+    "Ministerstwo Finansów" instead of being issued by a qualified CA; only RSA
+    keys are published (the clients' EC variant is never needed).
+    """
+
     def __init__(self, env: EnvironmentState) -> None:
         self.env = env
+        self._lock = threading.RLock()
+
+    # -- storage -----------------------------------------------------------------------
+
+    @property
+    def _keys(self) -> dict[str, list[MinistryKey]]:
+        """Keys by usage, oldest first, created on first use and kept across resets."""
+        durable = self.env.root.durable
+        slot = (self.env.env, _DURABLE_KEY)
+        with self._lock:
+            keys = durable.get(slot)
+            if keys is None:
+                now = self.env.clock.now()
+                keys = {usage: [self._new_key(usage, now)] for usage in USAGES}
+                durable[slot] = keys
+            return keys  # type: ignore[no-any-return]
+
+    def _certificate(self, key: rsa.RSAPrivateKey, now: datetime) -> x509.Certificate:
+        subject = crypto.name(common_name="Ministerstwo Finansów", organization="Ministerstwo Finansów", country="PL")
+        serial = int.from_bytes(self.env.rng.bytes(16), "big") >> 1 or 1
+        return crypto.self_signed(key, subject, now - _BACKDATE, _VALIDITY_DAYS, serial, key_usage_encipher=True)
+
+    def _new_key(self, usage: str, now: datetime) -> MinistryKey:
+        key = crypto.new_rsa_key(2048)
+        return MinistryKey(usage, key, self._certificate(key, now), now)
+
+    @staticmethod
+    def _check_usage(usage: str) -> None:
+        if usage not in USAGES:
+            raise ValueError(f"unknown public key usage {usage!r}; expected one of {USAGES}")
+
+    # -- reading -------------------------------------------------------------------------
+
+    def keys(self, usage: str) -> list[MinistryKey]:
+        """Every key of a usage (withdrawn ones included), oldest first."""
+        self._check_usage(usage)
+        with self._lock:
+            return list(self._keys[usage])
+
+    def current(self, usage: str, now: datetime | None = None) -> MinistryKey:
+        """The key clients pick: accepted, valid now, the latest ``validFrom``."""
+        self._check_usage(usage)
+        now = now or self.env.clock.now()
+        with self._lock:
+            candidates = [k for k in self._keys[usage] if k.accepted and k.valid_from <= now < k.valid_to]
+            if not candidates:
+                candidates = [k for k in self._keys[usage] if k.accepted] or self._keys[usage]
+            return max(candidates, key=lambda k: (k.valid_from, k.created))
+
+    def listing(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """The body of ``GET /security/public-key-certificates``."""
+        now = now or self.env.clock.now()
+        with self._lock:
+            return [key.as_json() for usage in USAGES for key in self._keys[usage] if key.listed_at(now)]
+
+    def private_key_for(self, usage: str, public_key_id: str | None) -> rsa.RSAPrivateKey:
+        """The private key for a ``publicKeyId`` sent by a client (None = the current key).
+
+        Unknown ids, ids of a withdrawn key and ids of the other usage's key are
+        400 21470 "Klucz o identyfikatorze {keyId} nie jest wspierany.".
+        """
+        self._check_usage(usage)
+        if public_key_id is None:
+            return self.current(usage).private_key
+        with self._lock:
+            for key in self._keys[usage]:
+                if key.accepted and key.public_key_id == public_key_id:
+                    return key.private_key
+        raise unsupported_key(public_key_id)
+
+    def public_key(self, usage: str) -> rsa.RSAPublicKey:
+        """The current public key of a usage (what a client would encrypt with)."""
+        return self.current(usage).private_key.public_key()
+
+    # -- lifecycle (admin API, scenarios, tests) --------------------------------------------
+
+    def rotate(
+        self,
+        usage: str,
+        now: datetime | None = None,
+        overlap_days: float = 14.0,
+        emergency: bool = False,
+    ) -> MinistryKey:
+        """Publish a new key pair for ``usage``.
+
+        Planned rotation: the previous keys stay listed for ``overlap_days`` and
+        stay accepted until ``withdraw``. Emergency rotation: they are withdrawn
+        at once (their ids then give 21470).
+        """
+        self._check_usage(usage)
+        now = now or self.env.clock.now()
+        with self._lock:
+            keys = self._keys[usage]
+            for old in keys:
+                if not old.accepted:
+                    continue
+                if emergency:
+                    old.accepted = False
+                elif old.listed_until is None or old.listed_until > now + timedelta(days=overlap_days):
+                    old.listed_until = now + timedelta(days=overlap_days)
+            fresh = self._new_key(usage, now)
+            keys.append(fresh)
+            return fresh
+
+    def withdraw(self, public_key_id: str) -> None:
+        """Stop accepting (and listing) a key; it then gives 21470."""
+        with self._lock:
+            for usage in USAGES:
+                for key in self._keys[usage]:
+                    if key.public_key_id == public_key_id:
+                        key.accepted = False
+                        return
+        raise KeyError(public_key_id)
+
+    def recertify(self, usage: str, now: datetime | None = None) -> MinistryKey:
+        """Issue a new certificate for the current key: same publicKeyId, new certificateId."""
+        now = now or self.env.clock.now()
+        with self._lock:
+            key = self.current(usage, now)
+            key.certificate = self._certificate(key.private_key, now)
+            return key
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            keys = self.env.root.durable.get((self.env.env, _DURABLE_KEY)) or {}
+            return {
+                usage: {"keys": len(items), "accepted": sum(1 for k in items if k.accepted)}
+                for usage, items in keys.items()
+            }

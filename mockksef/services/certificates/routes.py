@@ -1,7 +1,112 @@
-"""HTTP routes of the certificates area (thin: parse, call the backend, render)."""
+"""HTTP routes of the certificates area (thin: parse, call the backend, render).
+
+``GET /security/public-key-certificates`` lives in ``public_keys_routes.py``.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from typing import Any
+
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-routes: list[BaseRoute] = []
+from mockksef.errors import InvalidInputData
+from mockksef.http.endpoint import Call, endpoint, json_response, no_content
+
+
+def _schema_properties(schemas: dict[str, Any], schema: dict[str, Any], depth: int = 0) -> set[str]:
+    if depth > 8:
+        return set()
+    names = set(schema.get("properties", {}))
+    ref = schema.get("$ref")
+    if ref:
+        names |= _schema_properties(schemas, schemas.get(ref.rsplit("/", 1)[-1], {}), depth + 1)
+    for part in schema.get("allOf", ()):
+        names |= _schema_properties(schemas, part, depth + 1)
+    return names
+
+
+def _known_properties_only(call: Call) -> dict[str, Any] | None:
+    """A body whose every property is optional must not carry unknown ones.
+
+    Otherwise a misspelt filter or limit would be silently ignored (the same
+    rule as the permission queries).
+    """
+    body = call.body if isinstance(call.body, dict) else None
+    spec = call.env.root.spec
+    operation = spec.operation(call.op.method, call.op.path)
+    schema = operation.request_schema() if operation else None
+    if body and schema is not None:
+        known = _schema_properties(spec.data.get("components", {}).get("schemas", {}), schema)
+        unknown = [name for name in body if name not in known]
+        if unknown:
+            raise InvalidInputData(*(f"{name}: Nieznana właściwość." for name in unknown))
+    return body
+
+
+@endpoint("certificates.limits", auth="access")
+def limits(call: Call) -> Response:
+    return json_response(call.env.certificates.limits(call.me, call.now))
+
+
+@endpoint("certificates.enrollment_data", auth="access")
+def enrollment_data(call: Call) -> Response:
+    return json_response(call.env.certificates.enrollment_data(call.me))
+
+
+@endpoint("certificates.enroll", auth="access", body="json")
+def enroll(call: Call) -> Response:
+    return json_response(call.env.certificates.enroll(call.me, call.body, call.now), status=202)
+
+
+@endpoint("certificates.enrollment_status", auth="access")
+def enrollment_status(call: Call) -> Response:
+    result = call.env.certificates.enrollment_status(
+        call.me, call.path["referenceNumber"], call.now
+    )
+    return json_response(result)
+
+
+@endpoint("certificates.retrieve", auth="access", body="json")
+def retrieve(call: Call) -> Response:
+    serials = call.body.get("certificateSerialNumbers") or []
+    return json_response(call.env.certificates.retrieve(call.me, serials, call.now))
+
+
+@endpoint("certificates.revoke", auth="access", body="optional-json")
+def revoke(call: Call) -> Response:
+    body = _known_properties_only(call) or {}
+    reason = body.get("revocationReason")
+    call.env.certificates.revoke(call.me, call.path["certificateSerialNumber"], reason, call.now)
+    return no_content()
+
+
+@endpoint("certificates.query", auth="access", body="optional-json")
+def query(call: Call) -> Response:
+    filters = _known_properties_only(call)
+    result = call.env.certificates.query(
+        call.me,
+        filters,
+        int(call.query.get("pageOffset", 0)),
+        int(call.query.get("pageSize", 10)),
+        call.now,
+    )
+    return json_response(result)
+
+
+routes: list[BaseRoute] = [
+    limits,
+    enrollment_data,
+    enroll,
+    enrollment_status,
+    retrieve,
+    revoke,
+    query,
+]
+
+# GET /security/public-key-certificates is written by the auth area in this package.
+_PUBLIC_KEYS = "mockksef.services.certificates.public_keys_routes"
+if importlib.util.find_spec(_PUBLIC_KEYS) is not None:
+    routes += list(getattr(importlib.import_module(_PUBLIC_KEYS), "routes", []))

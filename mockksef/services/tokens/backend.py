@@ -1,13 +1,347 @@
-"""State and rules of the tokens area."""
+"""State and rules of the tokens area (reference A §4).
+
+A KSeF token is ``{referenceNumber}|{nip|internalId}-{contextValue}|{64 hex}``;
+only a SHA-256 hash of the secret part is kept, so the full token exists only
+in the ``POST /tokens`` answer. Statuses move lazily with the clock:
+``Pending`` -> ``Active`` after ``config.token_activation_seconds``, and a
+revocation shows ``Revoking`` until the same delay has passed, then ``Revoked``
+(at once when the delay is 0). ``Failed`` happens only through ``fail()``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import threading
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mockksef.clock import format_datetime, parse_datetime
+from mockksef.errors import Forbidden, InvalidInputData, KsefError, MissingPermissions
+from mockksef.ids import is_reference_number
+from mockksef.models import (
+    ContextIdentifier,
+    Principal,
+    SubjectIdentifier,
+    effective_permissions,
+)
+from mockksef.services.tokens.models import (
+    ACTIVE,
+    FAILED,
+    INVALID_ENCODING,
+    INVALID_TOKEN,
+    PENDING,
+    REVOKED,
+    REVOKING,
+    TOKEN_INACTIVE,
+    TOKEN_REVOKED,
+    KsefToken,
+    TokenAuthError,
+    wrong_context,
+)
 
 if TYPE_CHECKING:
     from mockksef.state import EnvironmentState
 
+TOKEN_CONTEXT_TYPES = ("Nip", "InternalId")
+_PREFIXES = {"nip": "Nip", "internalId": "InternalId"}
+_SECRET_RE = re.compile(r"^[0-9a-f]{64}$")
+_READERS = frozenset({"CredentialsManage", "CredentialsRead"})
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def _norm(subject: SubjectIdentifier) -> SubjectIdentifier:
+    if subject.type == "Fingerprint":
+        return SubjectIdentifier(subject.type, subject.value.upper())
+    return subject
+
+
+def not_found(reference_number: str) -> InvalidInputData:
+    return InvalidInputData(
+        f"Token o numerze referencyjnym {reference_number} nie został znaleziony."
+    )
+
 
 class TokensBackend:
+    """KSeF tokens: generate, list, get, revoke, and the checks auth needs.
+
+    Simplifications (moto-style):
+    - tokens of another context are reported as unknown (400 21405), never as 403;
+    - revoking an already revoked token is a no-op (204);
+    - the continuation token is an opaque Base64 position (last dateCreated and
+      reference number), not bound to the filters of the first request.
+    """
+
     def __init__(self, env: EnvironmentState) -> None:
         self.env = env
+        self.tokens: dict[str, KsefToken] = {}
+        self._lock = threading.RLock()
+
+    # -- status --------------------------------------------------------------------
+
+    @property
+    def _delay(self) -> timedelta:
+        return timedelta(seconds=max(0.0, float(self.env.config.token_activation_seconds)))
+
+    def _refresh(self, token: KsefToken, now: datetime | None = None) -> KsefToken:
+        """Bring ``token.status`` up to date with the clock."""
+        now = now or self.env.clock.now()
+        if token.failed:
+            token.status = FAILED
+        elif token.revoke_requested is not None:
+            token.status = REVOKED if token.revoked_from and now >= token.revoked_from else REVOKING
+        elif token.active_from is not None and now >= token.active_from:
+            token.status = ACTIVE
+        else:
+            token.status = PENDING
+        return token
+
+    def fail(self, reference_number: str, details: list[str] | None = None) -> None:
+        """Admin/scenario hook: activation failed (status ``Failed``)."""
+        with self._lock:
+            token = self.tokens[reference_number]
+            token.failed = True
+            token.status_details = list(details or [])
+            self._refresh(token)
+
+    # -- used by auth -------------------------------------------------------------------
+
+    def parse(self, token_string: str) -> tuple[str, ContextIdentifier, str]:
+        """Split a token string; malformed strings give ``Nieprawidłowe kodowanie tokena``."""
+        parts = token_string.split("|") if isinstance(token_string, str) else []
+        if len(parts) != 3 or not is_reference_number(parts[0]):
+            raise TokenAuthError(INVALID_ENCODING)
+        prefix, _, value = parts[1].partition("-")
+        if prefix not in _PREFIXES or not value or not _SECRET_RE.match(parts[2]):
+            raise TokenAuthError(INVALID_ENCODING)
+        return parts[0], ContextIdentifier(_PREFIXES[prefix], value), parts[2]
+
+    def authenticate(self, token_string: str, context: ContextIdentifier) -> KsefToken:
+        """Check a KSeF token presented for ``context``.
+
+        Raises ``TokenAuthError`` with the official 450 detail: malformed string ->
+        "Nieprawidłowe kodowanie tokena"; unknown token or wrong secret ->
+        "Nieprawidłowy token"; Revoking/Revoked -> "Token unieważniony";
+        Pending/Failed -> "Token nieaktywny"; other context -> "Token nie może
+        być użyty w kontekście {value}". Permissions are not checked here: auth
+        intersects them with the author's current ones (``token_permissions``).
+        """
+        reference, embedded, secret = self.parse(token_string)
+        with self._lock:
+            token = self.tokens.get(reference)
+            if (
+                token is None
+                or token.context != embedded
+                or not hmac.compare_digest(token.secret_hash, _hash(secret))
+            ):
+                raise TokenAuthError(INVALID_TOKEN)
+            self._refresh(token)
+            if token.status in (REVOKING, REVOKED):
+                raise TokenAuthError(TOKEN_REVOKED)
+            if token.status in (PENDING, FAILED):
+                raise TokenAuthError(TOKEN_INACTIVE)
+            if token.context != context:
+                raise TokenAuthError(wrong_context(context))
+            return token
+
+    def token_permissions(self, token: KsefToken) -> frozenset[str]:
+        """The token's requested permissions the author still holds in its context.
+
+        Empty when the author lost them all: the token then no longer
+        authenticates (status 415), which is how KSeF invalidates such tokens.
+        """
+        held = effective_permissions(self.env.permissions.resolve(token.author, token.context))
+        return frozenset(p for p in token.requested_permissions if p in held)
+
+    def mark_used(self, reference_number: str, now: datetime) -> None:
+        with self._lock:
+            token = self.tokens.get(reference_number)
+            if token is not None:
+                token.last_use_date = now
+
+    def is_revoked(self, reference_number: str) -> bool:
+        """Revoking or Revoked (redeem/refresh of its sessions then fail with 21301)."""
+        with self._lock:
+            token = self.tokens.get(reference_number)
+            return token is not None and self._refresh(token).status in (REVOKING, REVOKED)
+
+    def get_token(self, reference_number: str) -> KsefToken | None:
+        with self._lock:
+            token = self.tokens.get(reference_number)
+            return self._refresh(token) if token else None
+
+    # -- operations --------------------------------------------------------------------
+
+    def generate(self, me: Principal, body: dict[str, Any], now: datetime) -> dict[str, str]:
+        """POST /tokens: 26002 outside Nip/InternalId contexts, 26001 for permissions the caller lacks."""
+        context, author = me.context, me.subject
+        assert context is not None and author is not None
+        if context.type not in TOKEN_CONTEXT_TYPES:
+            raise KsefError(
+                26002,
+                f"Bieżący typ kontekstu: {context.type}. Dozwolone typy kontekstu: {', '.join(TOKEN_CONTEXT_TYPES)}.",
+            )
+        requested = list(dict.fromkeys(body["permissions"]))
+        if not requested:
+            raise InvalidInputData("permissions: Lista uprawnień tokena nie może być pusta.")
+        held = me.effective_permissions
+        missing = [p for p in requested if p not in held]
+        if missing:
+            raise KsefError(26001, f"Brakujące uprawnienia: {', '.join(missing)}.")
+        reference = self.env.rng.reference_number("EC", now)
+        secret = self.env.rng.hex(64, upper=False)
+        prefix = {v: k for k, v in _PREFIXES.items()}[context.type]
+        token = KsefToken(
+            reference_number=reference,
+            context=context,
+            author=_norm(author),
+            requested_permissions=tuple(requested),
+            description=body["description"],
+            status=PENDING,
+            created=now,
+            secret_hash=_hash(secret),
+            active_from=now + self._delay,
+        )
+        with self._lock:
+            self.tokens[reference] = self._refresh(token, now)
+        return {
+            "referenceNumber": reference,
+            "token": f"{reference}|{prefix}-{context.value}|{secret}",
+        }
+
+    def _visible(self, me: Principal, token: KsefToken) -> bool:
+        if token.context != me.context:
+            return False
+        if me.effective_permissions & _READERS:
+            return True
+        if me.by_token:
+            return token.reference_number == me.ksef_token_reference
+        return me.subject is not None and token.author in self._identities(me.subject)
+
+    def _identities(self, subject: SubjectIdentifier) -> set[SubjectIdentifier]:
+        return {_norm(i) for i in self.env.subjects.linked_identifiers(_norm(subject))}
+
+    def _lookup(self, me: Principal, reference_number: str) -> KsefToken:
+        token = self.tokens.get(reference_number)
+        if token is None or token.context != me.context:
+            raise not_found(reference_number)
+        return self._refresh(token)
+
+    def list_tokens(
+        self,
+        me: Principal,
+        query: dict[str, Any],
+        continuation: str | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """GET /tokens: visibility of reference A §4.3, dateCreated desc, continuation header."""
+        after = self._decode_continuation(continuation) if continuation else None
+        statuses = set(query.get("status") or ())
+        description = (query.get("description") or "").lower()
+        author_text = (query.get("authorIdentifier") or "").lower()
+        author_type = query.get("authorIdentifierType")
+        size = int(query.get("pageSize") or 10)
+        with self._lock:
+            candidates = [self._refresh(t, now) for t in self.tokens.values()]
+        rows = []
+        for token in candidates:
+            if not self._visible(me, token):
+                continue
+            if statuses and token.status not in statuses:
+                continue
+            if description and description not in token.description.lower():
+                continue
+            if author_type and token.author.type != author_type:
+                continue
+            if author_text and author_text not in token.author.value.lower():
+                continue
+            rows.append(token)
+        rows.sort(key=lambda t: (t.created, t.reference_number), reverse=True)
+        if after is not None:
+            rows = [t for t in rows if (t.created, t.reference_number) < after]
+        page = rows[:size]
+        out: dict[str, Any] = {}
+        if len(rows) > size:
+            last = page[-1]
+            out["continuationToken"] = self._encode_continuation(last)
+        out["tokens"] = [self.render(t) for t in page]
+        return out
+
+    def get(self, me: Principal, reference_number: str, now: datetime) -> dict[str, Any]:
+        """GET /tokens/{ref}: unknown -> 400 21405; existing but not visible -> 403."""
+        with self._lock:
+            token = self._lookup(me, reference_number)
+            self._refresh(token, now)
+        if not self._visible(me, token):
+            raise Forbidden("insufficient-resource-access")
+        return self.render(token)
+
+    def revoke(self, me: Principal, reference_number: str, now: datetime) -> None:
+        """DELETE /tokens/{ref} (reference A §4.5).
+
+        CredentialsManage revokes any token of the context; otherwise a token
+        caller only its own token, others only tokens they authored (NIP–PESEL
+        link counts). Anything else -> 403 missing-permissions.
+        """
+        with self._lock:
+            token = self._lookup(me, reference_number)
+            held = me.effective_permissions
+            if "CredentialsManage" in held:
+                allowed = True
+            elif me.by_token:
+                allowed = token.reference_number == me.ksef_token_reference
+            else:
+                allowed = me.subject is not None and token.author in self._identities(me.subject)
+            if not allowed:
+                raise MissingPermissions(["CredentialsManage"], sorted(held))
+            if token.revoke_requested is None:
+                token.revoke_requested = now
+                token.revoked_from = now + self._delay
+            self._refresh(token, now)
+
+    # -- rendering and paging ----------------------------------------------------------
+
+    @staticmethod
+    def render(token: KsefToken) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "referenceNumber": token.reference_number,
+            "authorIdentifier": token.author.as_json(),
+            "contextIdentifier": token.context.as_json(),
+            "description": token.description,
+            "requestedPermissions": list(token.requested_permissions),
+            "dateCreated": format_datetime(token.created),
+        }
+        if token.last_use_date is not None:
+            out["lastUseDate"] = format_datetime(token.last_use_date)
+        out["status"] = token.status
+        out["statusDetails"] = list(token.status_details)
+        return out
+
+    @staticmethod
+    def _encode_continuation(token: KsefToken) -> str:
+        raw = json.dumps(
+            {"c": format_datetime(token.created), "r": token.reference_number},
+            separators=(",", ":"),
+        )
+        return base64.b64encode(raw.encode("utf-8")).decode("ascii")
+
+    @staticmethod
+    def _decode_continuation(value: str) -> tuple[datetime, str]:
+        try:
+            data = json.loads(base64.b64decode(value.strip(), validate=True).decode("utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("r"), str):
+                raise ValueError("bad shape")
+            return parse_datetime(str(data["c"])), data["r"]
+        except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
+            raise KsefError(21418) from exc
+
+    def summary(self) -> dict[str, int]:
+        with self._lock:
+            return {"tokens": len(self.tokens)}

@@ -1,0 +1,440 @@
+"""Grant and revoke operations of the permissions area (mixed into PermissionsBackend).
+
+Each method validates synchronously what the real API rejects with 400 21405
+(identifier formats, subject-details variants, duplicates) and then submits an
+asynchronous operation whose action runs when the clock reaches its processing
+time: semantic checks then give the documented operation status codes of
+reference A §6.5 (410, 420, 430, 440, 450), success applies the grants. A
+grant that already exists is not duplicated (idempotent 200).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from mockksef.models import NIP_VAT_UE_RE, ContextIdentifier, Principal, SubjectIdentifier
+from mockksef.services.permissions.models import (
+    AUTHORIZATION,
+    ENTITY,
+    EU_ADMIN,
+    EU_ADMIN_PERMISSIONS,
+    EU_REP,
+    INDIRECT,
+    PERSON,
+    SUBUNIT,
+    SYSTEM,
+    Grant,
+    Target,
+    norm,
+)
+from mockksef.services.permissions.validation import (
+    bad,
+    check_details,
+    check_identifier,
+    check_internal_id,
+    check_nip,
+    unique,
+)
+
+if TYPE_CHECKING:
+    from mockksef.state import EnvironmentState
+
+Action = Callable[[datetime], tuple[int, list[str]]]
+
+# Who may revoke which kind of grant (reference A §6.4: any of the listed permissions).
+_REVOKE_NEEDS: dict[str, frozenset[str]] = {
+    PERSON: frozenset({"CredentialsManage"}),
+    SYSTEM: frozenset({"CredentialsManage"}),
+    ENTITY: frozenset({"CredentialsManage"}),
+    INDIRECT: frozenset({"CredentialsManage"}),
+    SUBUNIT: frozenset({"CredentialsManage", "SubunitManage"}),
+    EU_ADMIN: frozenset({"CredentialsManage"}),
+    EU_REP: frozenset({"VatUeManage"}),
+    AUTHORIZATION: frozenset({"CredentialsManage"}),
+}
+
+
+class GrantsMixin:
+    env: EnvironmentState
+    grants: dict[str, Grant]
+    eu_entities: dict[str, tuple[str, dict[str, Any] | None]]
+    _lock: threading.RLock
+
+    if TYPE_CHECKING:
+
+        def settle(self, now: datetime | None = None) -> None: ...
+        def _submit(
+            self, context: ContextIdentifier, action: Action, now: datetime
+        ) -> dict[str, str]: ...
+        def _find(
+            self,
+            kind: str,
+            context: ContextIdentifier,
+            subject: SubjectIdentifier,
+            permission: str,
+            target: Any = None,
+            match_target: bool = False,
+        ) -> Grant | None: ...
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _upsert(self, at: datetime, **fields: Any) -> Grant:
+        """Add a grant unless the same one exists (duplicate grant = no-op)."""
+        with self._lock:
+            existing = self._find(
+                fields["kind"],
+                fields["context"],
+                fields["subject"],
+                fields["permission"],
+                fields.get("target"),
+                match_target=fields["kind"] == INDIRECT,
+            )
+            if existing is not None:
+                if fields["kind"] == ENTITY:
+                    existing.can_delegate = bool(fields.get("can_delegate"))
+                return existing
+            grant = Grant(id=self.env.rng.uuid(), start_date=at, **fields)
+            self.grants[grant.id] = grant
+            return grant
+
+    @staticmethod
+    def _ctx(me: Principal) -> ContextIdentifier:
+        assert me.context is not None and me.subject is not None
+        return me.context
+
+    # -- grants ---------------------------------------------------------------------
+
+    def grant_persons(self, me: Principal, body: dict[str, Any], now: datetime) -> dict[str, str]:
+        """POST /permissions/persons/grants. EnforcementOperations outside an enforcement context -> 430."""
+        ctx = self._ctx(me)
+        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
+        details = body["subjectDetails"]
+        check_details(details, subject)
+        permissions = unique(body["permissions"], "permissions")
+        author, description = norm(me.subject), body["description"]  # type: ignore[arg-type]
+
+        def action(at: datetime) -> tuple[int, list[str]]:
+            if ctx.type not in ("Nip", "InternalId"):
+                return 430, []
+            if (
+                "EnforcementOperations" in permissions
+                and not self.env.subjects.is_enforcement_context(ctx.nip)
+            ):
+                return 430, [
+                    "Uprawnienie EnforcementOperations może być nadane wyłącznie w kontekście organu egzekucyjnego lub komornika sądowego."
+                ]
+            for permission in permissions:
+                self._upsert(
+                    at,
+                    kind=PERSON,
+                    context=ctx,
+                    subject=subject,
+                    permission=permission,
+                    description=description,
+                    author=author,
+                    subject_details=details,
+                )
+            return 200, []
+
+        return self._submit(ctx, action, now)
+
+    def grant_entities(self, me: Principal, body: dict[str, Any], now: datetime) -> dict[str, str]:
+        """POST /permissions/entities/grants (InvoiceRead/InvoiceWrite with canDelegate)."""
+        ctx = self._ctx(me)
+        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
+        items = body["permissions"]
+        unique([i["type"] for i in items], "permissions")
+        author, description, details = norm(me.subject), body["description"], body["subjectDetails"]  # type: ignore[arg-type]
+
+        def action(at: datetime) -> tuple[int, list[str]]:
+            if ctx.type not in ("Nip", "InternalId"):
+                return 430, []
+            if subject.value == ctx.nip:
+                return 450, ["Nie można nadać uprawnień podmiotowi kontekstu."]
+            for item in items:
+                self._upsert(
+                    at,
+                    kind=ENTITY,
+                    context=ctx,
+                    subject=subject,
+                    permission=item["type"],
+                    can_delegate=bool(item.get("canDelegate")),
+                    description=description,
+                    author=author,
+                    subject_details=details,
+                )
+            return 200, []
+
+        return self._submit(ctx, action, now)
+
+    def grant_authorizations(
+        self, me: Principal, body: dict[str, Any], now: datetime
+    ) -> dict[str, str]:
+        """POST /permissions/authorizations/grants: one of SelfInvoicing, RRInvoicing, TaxRepresentative, PefInvoicing.
+
+        PefInvoicing goes to a PeppolId, the others to a NIP; a mismatch ends with 450.
+        """
+        ctx = self._ctx(me)
+        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
+        permission = body["permission"]
+        author, description, details = norm(me.subject), body["description"], body["subjectDetails"]  # type: ignore[arg-type]
+
+        def action(at: datetime) -> tuple[int, list[str]]:
+            if ctx.type != "Nip":
+                return 430, []
+            if (permission == "PefInvoicing") != (
+                subject.type == "PeppolId"
+            ) or subject.value == ctx.value:
+                return 450, []
+            self._upsert(
+                at,
+                kind=AUTHORIZATION,
+                context=ctx,
+                subject=subject,
+                permission=permission,
+                description=description,
+                author=author,
+                subject_details=details,
+            )
+            return 200, []
+
+        return self._submit(ctx, action, now)
+
+    def grant_indirect(self, me: Principal, body: dict[str, Any], now: datetime) -> dict[str, str]:
+        """POST /permissions/indirect/grants (the current context is the intermediary).
+
+        A selective grant needs a prior delegable grant from the target to the
+        current context (else 440); a general one (no target / AllPartners) does not.
+        """
+        ctx = self._ctx(me)
+        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
+        details = body["subjectDetails"]
+        check_details(details, subject)
+        permissions = unique(body["permissions"], "permissions")
+        raw_target = body.get("targetIdentifier")
+        target = Target("AllPartners")
+        if raw_target and raw_target["type"] != "AllPartners":
+            value = raw_target.get("value")
+            if not value:
+                raise bad(
+                    "targetIdentifier.value: Pole jest wymagane dla typu "
+                    + raw_target["type"]
+                    + "."
+                )
+            if raw_target["type"] == "Nip":
+                check_nip(value, "targetIdentifier.value")
+            else:
+                check_internal_id(value, "targetIdentifier.value")
+            target = Target(raw_target["type"], value)
+        author, description = norm(me.subject), body["description"]  # type: ignore[arg-type]
+
+        def action(at: datetime) -> tuple[int, list[str]]:
+            if ctx.type not in ("Nip", "InternalId"):
+                return 430, []
+            if target.value is not None:
+                target_ctx = ContextIdentifier(target.type, target.value)
+                intermediary = SubjectIdentifier("Nip", ctx.nip or "")
+                delegated = any(
+                    g.kind == ENTITY
+                    and g.context == target_ctx
+                    and g.subject == intermediary
+                    and g.can_delegate
+                    for g in self.grants.values()
+                )
+                if not delegated:
+                    return 440, [
+                        f"Podmiot {target.value} nie nadał podmiotowi {ctx.value} uprawnień z prawem do dalszego przekazywania."
+                    ]
+            for permission in permissions:
+                self._upsert(
+                    at,
+                    kind=INDIRECT,
+                    context=ctx,
+                    subject=subject,
+                    permission=permission,
+                    target=target,
+                    description=description,
+                    author=author,
+                    subject_details=details,
+                )
+            return 200, []
+
+        return self._submit(ctx, action, now)
+
+    def grant_subunits(self, me: Principal, body: dict[str, Any], now: datetime) -> dict[str, str]:
+        """POST /permissions/subunits/grants: CredentialsManage in an InternalId unit or subordinate NIP.
+
+        Another NIP's internal id or a NIP that is not subordinate -> 410; a
+        subordinate NIP from a context that is no JST/VAT-group parent -> 430.
+        """
+        ctx = self._ctx(me)
+        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
+        details = body["subjectDetails"]
+        check_details(details, subject)
+        raw = body["contextIdentifier"]
+        unit = ContextIdentifier(raw["type"], raw["value"])
+        name = body.get("subunitName")
+        if unit.type == "InternalId":
+            check_internal_id(unit.value, "contextIdentifier.value")
+            if not name:
+                raise bad(
+                    "subunitName: Pole jest wymagane dla jednostki z identyfikatorem wewnętrznym."
+                )
+        else:
+            check_nip(unit.value, "contextIdentifier.value")
+        author, description = norm(me.subject), body["description"]  # type: ignore[arg-type]
+
+        def action(at: datetime) -> tuple[int, list[str]]:
+            if ctx.type != "Nip":
+                return 430, []
+            if unit.type == "InternalId":
+                if unit.nip != ctx.value:
+                    return 410, [
+                        f"Identyfikator wewnętrzny {unit.value} nie należy do podmiotu {ctx.value}."
+                    ]
+            else:
+                roles = {r for r, _, _ in self.env.subjects.roles_of(ctx.value)}
+                if not roles & {"LocalGovernmentUnit", "VatGroupUnit"}:
+                    return 430, []
+                entity = self.env.subjects.entities.get(unit.value)
+                if entity is None or entity.parent_nip != ctx.value:
+                    return 410, [
+                        f"Podmiot {unit.value} nie jest podmiotem podrzędnym podmiotu {ctx.value}."
+                    ]
+            self._upsert(
+                at,
+                kind=SUBUNIT,
+                context=unit,
+                subject=subject,
+                permission="CredentialsManage",
+                granted_from=ctx,
+                description=description,
+                author=author,
+                subject_details=details,
+                subunit_name=name,
+            )
+            return 200, []
+
+        return self._submit(ctx, action, now)
+
+    def grant_eu_entity_administration(
+        self, me: Principal, body: dict[str, Any], now: datetime
+    ) -> dict[str, str]:
+        """POST /permissions/eu-entities/administration/grants: VatUeManage, InvoiceWrite, InvoiceRead, Introspection.
+
+        The NipVatUe context must start with the current NIP (else 410).
+        """
+        ctx = self._ctx(me)
+        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
+        details = body["subjectDetails"]
+        check_details(details, subject, eu=True)
+        raw = body["contextIdentifier"]
+        if not NIP_VAT_UE_RE.match(raw["value"]):
+            raise bad(
+                f"contextIdentifier.value: Nieprawidłowy identyfikator NIP-VAT UE '{raw['value']}'."
+            )
+        eu_ctx = ContextIdentifier("NipVatUe", raw["value"])
+        name, eu_details = body["euEntityName"], body["euEntityDetails"]
+        author, description = norm(me.subject), body["description"]  # type: ignore[arg-type]
+
+        def action(at: datetime) -> tuple[int, list[str]]:
+            if ctx.type != "Nip":
+                return 430, []
+            if eu_ctx.nip != ctx.value:
+                return 410, [f"Kontekst złożony {eu_ctx.value} nie należy do podmiotu {ctx.value}."]
+            self.eu_entities[eu_ctx.value] = (name, eu_details)
+            for permission in EU_ADMIN_PERMISSIONS:
+                self._upsert(
+                    at,
+                    kind=EU_ADMIN,
+                    context=eu_ctx,
+                    subject=subject,
+                    permission=permission,
+                    granted_from=ctx,
+                    description=description,
+                    author=author,
+                    subject_details=details,
+                    eu_entity_name=name,
+                    eu_entity_details=eu_details,
+                )
+            return 200, []
+
+        return self._submit(ctx, action, now)
+
+    def grant_eu_entities(
+        self, me: Principal, body: dict[str, Any], now: datetime
+    ) -> dict[str, str]:
+        """POST /permissions/eu-entities/grants: EU representative in the current NipVatUe context."""
+        ctx = self._ctx(me)
+        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
+        details = body["subjectDetails"]
+        check_details(details, subject, eu=True)
+        permissions = unique(body["permissions"], "permissions")
+        author, description = norm(me.subject), body["description"]  # type: ignore[arg-type]
+
+        def action(at: datetime) -> tuple[int, list[str]]:
+            if ctx.type != "NipVatUe":
+                return 430, []
+            name, eu_details = self.eu_entities.get(ctx.value, (None, None))
+            for permission in permissions:
+                self._upsert(
+                    at,
+                    kind=EU_REP,
+                    context=ctx,
+                    subject=subject,
+                    permission=permission,
+                    description=description,
+                    author=author,
+                    subject_details=details,
+                    eu_entity_name=name,
+                    eu_entity_details=eu_details,
+                )
+            return 200, []
+
+        return self._submit(ctx, action, now)
+
+    # -- revocation -----------------------------------------------------------------
+
+    def _revoke(
+        self, me: Principal, permission_id: str, now: datetime, authorization: bool
+    ) -> dict[str, str]:
+        ctx = self._ctx(me)
+        self.settle(now)
+        with self._lock:
+            grant = self.grants.get(permission_id)
+        visible = (
+            grant is not None
+            and (grant.kind == AUTHORIZATION) == authorization
+            and grant.origin == ctx
+        )
+        if grant is None or not visible:
+            # Grants of other contexts are indistinguishable from unknown ones.
+            raise bad(f"Uprawnienie o identyfikatorze {permission_id} nie zostało znalezione.")
+        allowed = bool(_REVOKE_NEEDS[grant.kind] & me.effective_permissions)
+
+        def action(at: datetime) -> tuple[int, list[str]]:
+            if not allowed:
+                return 420, []
+            with self._lock:
+                self.grants.pop(permission_id, None)
+            return 200, []
+
+        return self._submit(ctx, action, now)
+
+    def revoke_common(self, me: Principal, permission_id: str, now: datetime) -> dict[str, str]:
+        """DELETE /permissions/common/grants/{permissionId}.
+
+        Unknown ids and ids of another context's grants -> 400 21405 (the only
+        documented code); a caller without the permission needed for that kind
+        of grant -> operation status 420.
+        """
+        return self._revoke(me, permission_id, now, authorization=False)
+
+    def revoke_authorization(
+        self, me: Principal, permission_id: str, now: datetime
+    ) -> dict[str, str]:
+        """DELETE /permissions/authorizations/grants/{permissionId} (SelfInvoicing…)."""
+        return self._revoke(me, permission_id, now, authorization=True)

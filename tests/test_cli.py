@@ -1,0 +1,67 @@
+"""The command line, including a real ``mockksef serve`` process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+from click.testing import CliRunner
+
+from mockksef.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_starts_and_answers_on_every_prefix():
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockksef", "serve", "--port", str(port), "--log-level", "warning", "--seed", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        for prefix in ("/v2", "/test/v2", "/demo/v2", "/prod/v2", "/api/v2"):
+            response = httpx.post(f"{base}{prefix}/auth/challenge", timeout=5)
+            assert response.status_code == 200, (prefix, response.text)
+            assert response.headers["content-type"].startswith("application/json")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_official_command_reports_pins():
+    result = CliRunner().invoke(main, ["official"])
+    assert result.exit_code == 0, result.output
+    assert "match their SHA-256 pins" in result.output
+
+
+def test_serve_without_official_files_says_what_to_do(tmp_path):
+    result = CliRunner().invoke(main, ["serve", "--official-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "official KSeF files were not found" in result.output
+
+
+def test_operations_lists_every_official_operation():
+    result = CliRunner().invoke(main, ["operations"])
+    assert result.exit_code == 0
+    assert result.output.count("\n") >= 84
