@@ -370,3 +370,104 @@ def test_certificates_need_an_access_token(client, mock):
     assert client.get("/certificates/limits").status_code == 401
     forged = mint_access_token(mock, nip=NIP) + "x"
     assert client.get("/certificates/limits", headers=bearer(forged)).status_code == 401
+
+
+# -- the issued certificate in XAdES authentication (with the auth area) -------------------------------
+
+
+def _xades_status(client, credentials) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    from ksefclient.xades import auth_token_request, sign_auth_token_request
+
+    challenge = client.post("/auth/challenge").json()["challenge"]
+    signed = sign_auth_token_request(
+        auth_token_request(challenge, "Nip", NIP),
+        credentials,
+        signing_time=START - timedelta(minutes=1),
+    )
+    started = client.post(
+        "/auth/xades-signature", content=signed, headers={"Content-Type": "application/xml"}
+    )
+    assert started.status_code == 202, started.text
+    operation = bearer(started.json()["authenticationToken"]["token"])
+    status = client.get(f"/auth/{started.json()['referenceNumber']}", headers=operation).json()
+    status["operation"] = operation
+    return status  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa2048"])
+def test_issued_certificate_authenticates_until_revoked(client, mock, seal, kind):  # type: ignore[no-untyped-def]
+    from ksefclient.xades import SigningCredentials
+
+    key = new_key(kind)
+    serial = issue(client, seal, key=key)
+    item = client.post(
+        "/certificates/retrieve", json={"certificateSerialNumbers": [serial]}, headers=seal
+    ).json()
+    credentials = SigningCredentials(
+        x509.load_der_x509_certificate(base64.b64decode(item["certificates"][0]["certificate"])),
+        key,
+    )
+    status = _xades_status(client, credentials)
+    assert (
+        status["status"]["code"] == 200 and status["authenticationMethod"] == "InternalCertificate"
+    )
+    used = client.post(
+        "/certificates/query", json={"certificateSerialNumber": serial}, headers=seal
+    ).json()
+    assert used["certificates"][0]["lastUseDate"] == format_datetime(START)
+    # The access token from the KSeF certificate may ask for a new certificate with the same data.
+    tokens = client.post("/auth/token/redeem", headers=status["operation"]).json()
+    renewed = bearer(tokens["accessToken"]["token"])
+    assert (
+        client.get("/certificates/enrollments/data", headers=renewed).json()
+        == client.get("/certificates/enrollments/data", headers=seal).json()
+    )
+    assert client.post(f"/certificates/{serial}/revoke", headers=seal).status_code == 204
+    revoked = _xades_status(client, credentials)["status"]
+    assert revoked["code"] == 460 and revoked["details"] == ["Certyfikat odwołany"]
+
+
+def test_shortened_certificate_no_longer_authenticates(client, mock, seal):
+    from ksefclient.xades import SigningCredentials
+
+    key = new_key("ec")
+    serial = issue(client, seal, key=key)
+    item = client.post(
+        "/certificates/retrieve", json={"certificateSerialNumbers": [serial]}, headers=seal
+    ).json()
+    credentials = SigningCredentials(
+        x509.load_der_x509_certificate(base64.b64decode(item["certificates"][0]["certificate"])),
+        key,
+    )
+    client.put(
+        f"/testdata/certificates/{serial}", json={"validTo": START.isoformat()}, headers=seal
+    )
+    status = _xades_status(client, credentials)["status"]
+    assert status["code"] == 460 and status["details"] == ["Nieważny certyfikat"]
+    offline_key = new_key("ec")
+    offline = issue(client, seal, key=offline_key, type_="Offline")
+    item = client.post(
+        "/certificates/retrieve", json={"certificateSerialNumbers": [offline]}, headers=seal
+    ).json()
+    offline_credentials = SigningCredentials(
+        x509.load_der_x509_certificate(base64.b64decode(item["certificates"][0]["certificate"])),
+        offline_key,
+    )
+    assert _xades_status(client, offline_credentials)["status"]["details"] == [
+        "Niepoprawny certyfikat"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/certificates/query", {"statusy": "Active"}),
+        ("POST", "/certificates/0123456789ABCDEF/revoke", {"reason": "KeyCompromise"}),
+        ("POST", "/testdata/limits/subject/certificate", {"maxCertificates": 3}),
+    ],
+)
+def test_unknown_properties_in_optional_bodies_are_21405(client, seal, method, path, body):  # type: ignore[no-untyped-def]
+    response = client.request(method, path, json=body, headers=seal)
+    assert response.status_code == 400 and legacy_codes(response) == [21405]
+    detail = response.json()["exception"]["exceptionDetailList"][0]["details"][0]
+    assert detail.endswith("Nieznana właściwość.")

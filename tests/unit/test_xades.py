@@ -61,6 +61,12 @@ def codes_of(excinfo: pytest.ExceptionInfo[KsefError]) -> int:
     return excinfo.value.code
 
 
+def c14n(node: etree._Element, exclusive: bool = False) -> bytes:
+    """Correct C14N 1.0 of a subtree (a standalone copy: libxml2 2.14 errs in place)."""
+    copy = etree.fromstring(etree.tostring(node, with_tail=False))
+    return etree.tostring(copy, method="c14n", exclusive=exclusive)
+
+
 def dotnet_signed(xml: bytes, creds: SigningCredentials, signing_time: datetime = NOW) -> bytes:
     """What .NET's SignedXml gives for the C# client (see the module docstring)."""
     doc = etree.fromstring(xml)
@@ -101,9 +107,9 @@ def dotnet_signed(xml: bytes, creds: SigningCredentials, signing_time: datetime 
     doc.append(signature)
     signature = doc[-1]
     props = signature.find(f".//{{{XADES}}}SignedProperties")
-    props_digest = hashlib.sha256(etree.tostring(props, method="c14n", exclusive=True)).digest()
+    props_digest = hashlib.sha256(c14n(props, exclusive=True)).digest()
     signature.findall(f".//{{{DS}}}DigestValue")[1].text = base64.b64encode(props_digest).decode()
-    signed_info = etree.tostring(signature.find(f"{{{DS}}}SignedInfo"), method="c14n")
+    signed_info = c14n(signature.find(f"{{{DS}}}SignedInfo"))
     key = creds.private_key
     if isinstance(key, rsa.RSAPrivateKey):
         value = key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Any
 
 from starlette.responses import Response
@@ -14,6 +12,7 @@ from starlette.routing import BaseRoute
 
 from mockksef.errors import InvalidInputData
 from mockksef.http.endpoint import Call, endpoint, json_response, no_content
+from mockksef.services.certificates import public_keys_routes
 
 
 def _schema_properties(schemas: dict[str, Any], schema: dict[str, Any], depth: int = 0) -> set[str]:
@@ -106,7 +105,5 @@ routes: list[BaseRoute] = [
     query,
 ]
 
-# GET /security/public-key-certificates is written by the auth area in this package.
-_PUBLIC_KEYS = "mockksef.services.certificates.public_keys_routes"
-if importlib.util.find_spec(_PUBLIC_KEYS) is not None:
-    routes += list(getattr(importlib.import_module(_PUBLIC_KEYS), "routes", []))
+# GET /security/public-key-certificates (written by the auth area, mounted with this package).
+routes += public_keys_routes.routes

@@ -1,0 +1,1 @@
+"""The contract harness: the official OpenAPI checked against a KSeF server."""
