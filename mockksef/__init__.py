@@ -4,7 +4,14 @@ from mockksef.app import create_app
 from mockksef.clock import Clock
 from mockksef.config import MockConfig
 from mockksef.environments import Env
-from mockksef.errors import Forbidden, Gone, InvalidInputData, KsefError, TooManyRequests, Unauthorized
+from mockksef.errors import (
+    Forbidden,
+    Gone,
+    InvalidInputData,
+    KsefError,
+    TooManyRequests,
+    Unauthorized,
+)
 from mockksef.state import EnvironmentState, MockState
 
 __all__ = [

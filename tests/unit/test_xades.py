@@ -20,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
+from lxml import etree
+
 from ksefclient.xades import (
     SigningCredentials,
     auth_token_request,
@@ -27,8 +29,6 @@ from ksefclient.xades import (
     seal_certificate,
     sign_auth_token_request,
 )
-from lxml import etree
-
 from mockksef import official
 from mockksef.errors import KsefError
 from mockksef.models import ContextIdentifier, SubjectIdentifier

@@ -469,9 +469,13 @@ class AuthBackend:
             and now < operation.refresh_token_valid_until
         )
 
-    @staticmethod
-    def _same_owner(operation: AuthOperation, principal: Principal) -> bool:
-        return operation.subject == principal.subject and operation.context == principal.context
+    def _same_owner(self, operation: AuthOperation, principal: Principal) -> bool:
+        subject, context = principal.subject, principal.context
+        if subject is None:
+            # A refresh token carries only its operation's reference.
+            own = self.operations.get(principal.reference_number)
+            subject, context = (own.subject, own.context) if own else (None, None)
+        return subject is not None and operation.subject == subject and operation.context == context
 
     def list_sessions(
         self, principal: Principal, continuation: str | None, page_size: int, now: datetime

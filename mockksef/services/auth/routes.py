@@ -21,7 +21,10 @@ def ksef_token(call: Call) -> Response:
 @endpoint("auth.xades_signature", auth="none", body="xml")
 def xades_signature(call: Call) -> Response:
     result = call.env.auth.init_xades(
-        call.raw_body, call.header("content-type"), call.query.get("verifyCertificateChain"), call.now
+        call.raw_body,
+        call.header("content-type"),
+        call.query.get("verifyCertificateChain"),
+        call.now,
     )
     return json_response(result, status=202)
 
@@ -44,7 +47,9 @@ def refresh_token(call: Call) -> Response:
 @endpoint("auth.list_sessions", auth="access")
 def list_sessions(call: Call) -> Response:
     page_size = int(call.query.get("pageSize", 10))
-    result = call.env.auth.list_sessions(call.me, call.header("x-continuation-token"), page_size, call.now)
+    result = call.env.auth.list_sessions(
+        call.me, call.header("x-continuation-token"), page_size, call.now
+    )
     return json_response(result)
 
 

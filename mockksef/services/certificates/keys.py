@@ -145,10 +145,12 @@ class PublicKeysBackend:
         self._check_usage(usage)
         now = now or self.env.clock.now()
         with self._lock:
-            candidates = [k for k in self._keys[usage] if k.accepted and k.valid_from <= now < k.valid_to]
+            keys = self._keys[usage]
+            candidates = [k for k in keys if k.accepted and k.valid_from <= now < k.valid_to]
             if not candidates:
-                candidates = [k for k in self._keys[usage] if k.accepted] or self._keys[usage]
-            return max(candidates, key=lambda k: (k.valid_from, k.created))
+                candidates = [k for k in keys if k.accepted] or keys
+            # Ties (same validFrom) go to the key published last.
+            return max(candidates, key=lambda k: (k.valid_from, keys.index(k)))
 
     def listing(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """The body of ``GET /security/public-key-certificates``."""

@@ -5,44 +5,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from mockksef.errors import InvalidInputData
 from mockksef.http.endpoint import Call, endpoint, json_response, no_content
 from mockksef.services.certificates import public_keys_routes
-
-
-def _schema_properties(schemas: dict[str, Any], schema: dict[str, Any], depth: int = 0) -> set[str]:
-    if depth > 8:
-        return set()
-    names = set(schema.get("properties", {}))
-    ref = schema.get("$ref")
-    if ref:
-        names |= _schema_properties(schemas, schemas.get(ref.rsplit("/", 1)[-1], {}), depth + 1)
-    for part in schema.get("allOf", ()):
-        names |= _schema_properties(schemas, part, depth + 1)
-    return names
-
-
-def _known_properties_only(call: Call) -> dict[str, Any] | None:
-    """A body whose every property is optional must not carry unknown ones.
-
-    Otherwise a misspelt filter or limit would be silently ignored (the same
-    rule as the permission queries).
-    """
-    body = call.body if isinstance(call.body, dict) else None
-    spec = call.env.root.spec
-    operation = spec.operation(call.op.method, call.op.path)
-    schema = operation.request_schema() if operation else None
-    if body and schema is not None:
-        known = _schema_properties(spec.data.get("components", {}).get("schemas", {}), schema)
-        unknown = [name for name in body if name not in known]
-        if unknown:
-            raise InvalidInputData(*(f"{name}: Nieznana właściwość." for name in unknown))
-    return body
 
 
 @endpoint("certificates.limits", auth="access")
@@ -76,7 +43,7 @@ def retrieve(call: Call) -> Response:
 
 @endpoint("certificates.revoke", auth="access", body="optional-json")
 def revoke(call: Call) -> Response:
-    body = _known_properties_only(call) or {}
+    body = call.body or {}
     reason = body.get("revocationReason")
     call.env.certificates.revoke(call.me, call.path["certificateSerialNumber"], reason, call.now)
     return no_content()
@@ -84,7 +51,7 @@ def revoke(call: Call) -> Response:
 
 @endpoint("certificates.query", auth="access", body="optional-json")
 def query(call: Call) -> Response:
-    filters = _known_properties_only(call)
+    filters = call.body
     result = call.env.certificates.query(
         call.me,
         filters,

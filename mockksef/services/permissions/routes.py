@@ -2,47 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from mockksef.errors import InvalidInputData
 from mockksef.http.endpoint import Call, endpoint, json_response
 
 
 def _page(call: Call) -> tuple[int, int]:
     return int(call.query.get("pageOffset", 0)), int(call.query.get("pageSize", 10))
-
-
-def _properties(schemas: dict[str, Any], schema: dict[str, Any], depth: int = 0) -> set[str]:
-    if depth > 8:
-        return set()
-    names = set(schema.get("properties", {}))
-    ref = schema.get("$ref")
-    if ref:
-        names |= _properties(schemas, schemas.get(ref.rsplit("/", 1)[-1], {}), depth + 1)
-    for part in schema.get("allOf", ()):
-        names |= _properties(schemas, part, depth + 1)
-    return names
-
-
-def _filters(call: Call) -> dict[str, Any]:
-    """An optional query body; every property has to be one the schema knows.
-
-    These bodies have no required field, so without this a misspelt filter
-    would silently match everything.
-    """
-    body = call.body or {}
-    spec = call.env.root.spec
-    operation = spec.operation(call.op.method, call.op.path)
-    schema = operation.request_schema() if operation else None
-    if schema is not None:
-        known = _properties(spec.data.get("components", {}).get("schemas", {}), schema)
-        unknown = [name for name in body if name not in known]
-        if unknown:
-            raise InvalidInputData(*(f"{name}: Nieznana właściwość." for name in unknown))
-    return body  # type: ignore[no-any-return]
 
 
 # -- grants (202 {referenceNumber}) ------------------------------------------------------
@@ -131,7 +98,9 @@ def attachment_status(call: Call) -> Response:
 
 @endpoint("permissions.query_personal", auth="access", body="optional-json")
 def query_personal(call: Call) -> Response:
-    return json_response(call.env.permissions.query_personal(call.me, _filters(call), *_page(call)))
+    return json_response(
+        call.env.permissions.query_personal(call.me, (call.body or {}), *_page(call))
+    )
 
 
 @endpoint("permissions.query_persons", auth="access", body="json")
@@ -141,12 +110,16 @@ def query_persons(call: Call) -> Response:
 
 @endpoint("permissions.query_subunits", auth="access", body="optional-json")
 def query_subunits(call: Call) -> Response:
-    return json_response(call.env.permissions.query_subunits(call.me, _filters(call), *_page(call)))
+    return json_response(
+        call.env.permissions.query_subunits(call.me, (call.body or {}), *_page(call))
+    )
 
 
 @endpoint("permissions.query_entities", auth="access", body="optional-json")
 def query_entities(call: Call) -> Response:
-    return json_response(call.env.permissions.query_entities(call.me, _filters(call), *_page(call)))
+    return json_response(
+        call.env.permissions.query_entities(call.me, (call.body or {}), *_page(call))
+    )
 
 
 @endpoint("permissions.query_entity_roles", auth="access")
@@ -157,7 +130,7 @@ def query_entity_roles(call: Call) -> Response:
 @endpoint("permissions.query_subordinate_roles", auth="access", body="optional-json")
 def query_subordinate_roles(call: Call) -> Response:
     return json_response(
-        call.env.permissions.query_subordinate_roles(call.me, _filters(call), *_page(call))
+        call.env.permissions.query_subordinate_roles(call.me, (call.body or {}), *_page(call))
     )
 
 
@@ -171,7 +144,7 @@ def query_authorizations(call: Call) -> Response:
 @endpoint("permissions.query_eu_entities", auth="access", body="optional-json")
 def query_eu_entities(call: Call) -> Response:
     return json_response(
-        call.env.permissions.query_eu_entities(call.me, _filters(call), *_page(call))
+        call.env.permissions.query_eu_entities(call.me, (call.body or {}), *_page(call))
     )
 
 

@@ -2,44 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from mockksef.errors import InvalidInputData
 from mockksef.http.endpoint import Call, empty_ok, endpoint
-
-
-def _schema_properties(schemas: dict[str, Any], schema: dict[str, Any], depth: int = 0) -> set[str]:
-    if depth > 8:
-        return set()
-    names = set(schema.get("properties", {}))
-    ref = schema.get("$ref")
-    if ref:
-        names |= _schema_properties(schemas, schemas.get(ref.rsplit("/", 1)[-1], {}), depth + 1)
-    for part in schema.get("allOf", ()):
-        names |= _schema_properties(schemas, part, depth + 1)
-    return names
-
-
-def _known_properties_only(call: Call) -> dict[str, Any] | None:
-    """A body whose every property is optional must not carry unknown ones.
-
-    Otherwise a misspelt filter or limit would be silently ignored (the same
-    rule as the permission queries).
-    """
-    body = call.body if isinstance(call.body, dict) else None
-    spec = call.env.root.spec
-    operation = spec.operation(call.op.method, call.op.path)
-    schema = operation.request_schema() if operation else None
-    if body and schema is not None:
-        known = _schema_properties(spec.data.get("components", {}).get("schemas", {}), schema)
-        unknown = [name for name in body if name not in known]
-        if unknown:
-            raise InvalidInputData(*(f"{name}: Nieznana właściwość." for name in unknown))
-    return body
-
 
 # -- entities, persons, permissions, attachments, blocks (no bearer) ---------------------------
 
@@ -127,7 +93,7 @@ def reset_session_limits(call: Call) -> Response:
 @endpoint("testdata.set_certificate_limits", auth="access", body="json", test_only=True)
 def set_certificate_limits(call: Call) -> Response:
     assert call.me.subject is not None
-    call.env.limits.set_certificate_limits(call.me.subject, _known_properties_only(call) or {})
+    call.env.limits.set_certificate_limits(call.me.subject, call.body or {})
     return empty_ok()
 
 
