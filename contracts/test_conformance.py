@@ -17,8 +17,8 @@ import random
 import hypothesis
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import strategies as st
+from schemathesis import checks
 from starlette.testclient import TestClient
 
 from mockksef import MockConfig, MockState, create_app
@@ -51,7 +51,9 @@ def _random_nip(rng: random.Random) -> str:
 
 @pytest.fixture(scope="module")
 def harness(spec):
-    state = MockState(MockConfig(seed=7, clock_mode="virtual"), spec=spec, clock=Clock.virtual(START))
+    state = MockState(
+        MockConfig(seed=7, clock_mode="virtual"), spec=spec, clock=Clock.virtual(START)
+    )
     app = create_app(state=state)
     with TestClient(app, base_url="http://testserver/v2") as client:
         session = xades_login(client, _random_nip(random.Random(7)))
@@ -61,12 +63,22 @@ def harness(spec):
     return schema, {"Authorization": f"Bearer {session.access_token}"}
 
 
-@pytest.mark.parametrize(("method", "path"), [op for op in IMPLEMENTED if op[1] != "/collective-identifiers/invoices"], ids=[f"{m} {p}" for m, p in IMPLEMENTED if p != "/collective-identifiers/invoices"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [op for op in IMPLEMENTED if op[1] != "/collective-identifiers/invoices"],
+    ids=[f"{m} {p}" for m, p in IMPLEMENTED if p != "/collective-identifiers/invoices"],
+)
 def test_implemented_operation_conforms(harness, method, path):
     schema, headers = harness
     operation = schema[path][method]
 
-    @hypothesis.settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(hypothesis.HealthCheck), derandomize=True, database=None)
+    @hypothesis.settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        derandomize=True,
+        database=None,
+    )
     @hypothesis.given(data=st.data())
     def run(data):
         case = data.draw(operation.as_strategy())

@@ -30,7 +30,9 @@ from mockksef.state import MockState
 class EnvSelector:
     """Marks the request with its environment before the API router sees it."""
 
-    def __init__(self, app: ASGIApp, env: Env | None, default: Env, enabled: tuple[Env, ...]) -> None:
+    def __init__(
+        self, app: ASGIApp, env: Env | None, default: Env, enabled: tuple[Env, ...]
+    ) -> None:
         self.app = app
         self.env = env
         self.default = default
@@ -68,10 +70,14 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     admin.state.mock = state
     mounts = [Mount("/_mock", app=admin)]
     for prefix in ("/v2", "/api/v2"):
-        mounts.append(Mount(prefix, app=EnvSelector(api, None, config.default_env, state.environments)))
+        mounts.append(
+            Mount(prefix, app=EnvSelector(api, None, config.default_env, state.environments))
+        )
     for env in state.environments:
         for prefix in (f"/{env.value}/v2", f"/{env.value}/api/v2"):
-            mounts.append(Mount(prefix, app=EnvSelector(api, env, config.default_env, state.environments)))
+            mounts.append(
+                Mount(prefix, app=EnvSelector(api, env, config.default_env, state.environments))
+            )
     app = Starlette(routes=mounts, exception_handlers=handlers)  # type: ignore[arg-type]
     app.state.mock = state
     return app

@@ -21,15 +21,43 @@ def main() -> None:
 @main.command(help="Start the server (uvicorn) on the embedded defaults.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--environments", "environments", default=None, help="Comma list of test,demo,prod (default: all).")
-@click.option("--default-env", default=None, help="Environment served under plain /v2 (default: test).")
+@click.option(
+    "--environments",
+    "environments",
+    default=None,
+    help="Comma list of test,demo,prod (default: all).",
+)
+@click.option(
+    "--default-env", default=None, help="Environment served under plain /v2 (default: test)."
+)
 @click.option("--seed", default=None, type=int, help="Seed of the random source (default 0).")
-@click.option("--official-dir", default=None, type=click.Path(file_okay=False), help="Directory of the official KSeF files.")
-@click.option("--clock", "clock_mode", default=None, type=click.Choice(["real", "offset", "virtual"]), help="Clock mode.")
-@click.option("--clock-start", default=None, help="ISO date-time the clock starts at (offset/virtual).")
-@click.option("--public-base-url", default=None, help="Scheme and host put into URLs the API returns.")
-@click.option("--trusted-proxy/--no-trusted-proxy", default=None, help="Take the client IP from X-Forwarded-For.")
-@click.option("--no-rate-limits", is_flag=True, default=False, help="Turn rate limits off (load tests).")
+@click.option(
+    "--official-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Directory of the official KSeF files.",
+)
+@click.option(
+    "--clock",
+    "clock_mode",
+    default=None,
+    type=click.Choice(["real", "offset", "virtual"]),
+    help="Clock mode.",
+)
+@click.option(
+    "--clock-start", default=None, help="ISO date-time the clock starts at (offset/virtual)."
+)
+@click.option(
+    "--public-base-url", default=None, help="Scheme and host put into URLs the API returns."
+)
+@click.option(
+    "--trusted-proxy/--no-trusted-proxy",
+    default=None,
+    help="Take the client IP from X-Forwarded-For.",
+)
+@click.option(
+    "--no-rate-limits", is_flag=True, default=False, help="Turn rate limits off (load tests)."
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     host: str,
@@ -71,15 +99,21 @@ def serve(
         sys.exit(2)
     app = create_app(state=state)
     base = f"http://{host}:{port}"
-    click.echo(f"mockksef {state.spec.version} spec · environments: {', '.join(e.value for e in state.environments)}")
+    click.echo(
+        f"mockksef {state.spec.version} spec · environments: {', '.join(e.value for e in state.environments)}"
+    )
     click.echo(f"  {base}/v2  ({config.default_env.value})")
     for env in state.environments:
         click.echo(f"  {base}/{env.value}/v2")
     click.echo(f"  admin: {base}/_mock/health")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=bool(config.trusted_proxy))
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, proxy_headers=bool(config.trusted_proxy)
+    )
 
 
-@main.command(help="Fill the user cache with the official files from a directory or base URL, verified by SHA-256.")
+@main.command(
+    help="Fill the user cache with the official files from a directory or base URL, verified by SHA-256."
+)
 @click.argument("source")
 @click.option("--target", default=None, type=click.Path(file_okay=False))
 def sync(source: str, target: str | None) -> None:
@@ -91,7 +125,9 @@ def sync(source: str, target: str | None) -> None:
     click.echo(f"official files verified and copied to {path}")
 
 
-@main.command("official", help="Show where the official files are read from and whether they match the pins.")
+@main.command(
+    "official", help="Show where the official files are read from and whether they match the pins."
+)
 @click.option("--official-dir", default=None)
 def official_cmd(official_dir: str | None) -> None:
     try:

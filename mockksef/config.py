@@ -56,9 +56,14 @@ class MockConfig:
         return replace(base, **changes)
 
     @classmethod
-    def from_env(cls, prefix: str = "MOCKKSEF_", environ: Mapping[str, str] | None = None, base: MockConfig | None = None) -> MockConfig:
+    def from_env(
+        cls,
+        prefix: str = "MOCKKSEF_",
+        environ: Mapping[str, str] | None = None,
+        base: MockConfig | None = None,
+    ) -> MockConfig:
         environ = os.environ if environ is None else environ
-        data = {k[len(prefix):]: v for k, v in environ.items() if k.startswith(prefix)}
+        data = {k[len(prefix) :]: v for k, v in environ.items() if k.startswith(prefix)}
         return cls.from_mapping(data, base)
 
 

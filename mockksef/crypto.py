@@ -89,8 +89,19 @@ def issue_certificate(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def self_signed(key: PrivateKey, subject: x509.Name, not_before: datetime, days: int, serial: int, **kw: bool) -> x509.Certificate:
-    return issue_certificate(subject, key.public_key(), subject, key, not_before, not_before + timedelta(days=days), serial, **kw)
+def self_signed(
+    key: PrivateKey, subject: x509.Name, not_before: datetime, days: int, serial: int, **kw: bool
+) -> x509.Certificate:
+    return issue_certificate(
+        subject,
+        key.public_key(),
+        subject,
+        key,
+        not_before,
+        not_before + timedelta(days=days),
+        serial,
+        **kw,
+    )
 
 
 def cert_der(cert: x509.Certificate) -> bytes:
@@ -112,7 +123,9 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def public_key_id(public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey) -> str:
     """Base64 SHA-256 of the DER SubjectPublicKeyInfo (44 chars)."""
-    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 

@@ -32,60 +32,220 @@ def _e(code: int, description: str, english: str, http_status: int = 400) -> Cat
 CATALOGUE: dict[int, CatalogueEntry] = {
     e.code: e
     for e in [
-        _e(9101, "Nieprawidłowy dokument.", "Invalid document: the XML is not a usable AuthTokenRequest."),
+        _e(
+            9101,
+            "Nieprawidłowy dokument.",
+            "Invalid document: the XML is not a usable AuthTokenRequest.",
+        ),
         _e(9102, "Brak podpisu.", "The document carries no ds:Signature."),
         _e(9103, "Przekroczona liczba dozwolonych podpisów.", "More than one signature."),
-        _e(9105, "Nieprawidłowy podpis.", "Signature verification failed or uses a forbidden algorithm/transform."),
-        _e(21001, "Nieczytelna treść.", "Unreadable content: the body is not valid XML/JSON or its Content-Type does not match."),
-        _e(21111, "Nieprawidłowe wyzwanie autoryzacyjne.", "Unknown, expired or already used authorisation challenge."),
-        _e(21115, "Nieprawidłowy certyfikat.", "Certificate unreadable or without a usable subject identifier."),
-        _e(21117, "Nieprawidłowy identyfikator podmiotu dla wskazanego typu kontekstu.", "The context identifier value does not fit its type."),
-        _e(21155, "Przekroczono dozwoloną liczbę faktur w sesji.", "Invoice count limit of the session exceeded."),
+        _e(
+            9105,
+            "Nieprawidłowy podpis.",
+            "Signature verification failed or uses a forbidden algorithm/transform.",
+        ),
+        _e(
+            21001,
+            "Nieczytelna treść.",
+            "Unreadable content: the body is not valid XML/JSON or its Content-Type does not match.",
+        ),
+        _e(
+            21111,
+            "Nieprawidłowe wyzwanie autoryzacyjne.",
+            "Unknown, expired or already used authorisation challenge.",
+        ),
+        _e(
+            21115,
+            "Nieprawidłowy certyfikat.",
+            "Certificate unreadable or without a usable subject identifier.",
+        ),
+        _e(
+            21117,
+            "Nieprawidłowy identyfikator podmiotu dla wskazanego typu kontekstu.",
+            "The context identifier value does not fit its type.",
+        ),
+        _e(
+            21155,
+            "Przekroczono dozwoloną liczbę faktur w sesji.",
+            "Invoice count limit of the session exceeded.",
+        ),
         _e(21157, "Nieprawidłowy rozmiar części pakietu.", "Invalid batch package part size."),
         _e(21161, "Przekroczono dozwoloną liczbę części pakietu.", "Too many batch package parts."),
-        _e(21164, "Faktura o podanym identyfikatorze nie istnieje.", "No invoice with this KSeF number."),
-        _e(21165, "Faktura o podanym numerze KSeF nie jest jeszcze dostępna.", "The invoice is processed but not yet available."),
+        _e(
+            21164,
+            "Faktura o podanym identyfikatorze nie istnieje.",
+            "No invoice with this KSeF number.",
+        ),
+        _e(
+            21165,
+            "Faktura o podanym numerze KSeF nie jest jeszcze dostępna.",
+            "The invoice is processed but not yet available.",
+        ),
         _e(21166, "Korekta techniczna niedostępna.", "Technical correction unavailable."),
-        _e(21167, "Status faktury nie pozwala na korektę techniczną.", "The invoice status does not allow a technical correction."),
-        _e(21173, "Brak sesji o wskazanym numerze referencyjnym.", "No session with this reference number."),
-        _e(21175, "Wynik zapytania o podanym identyfikatorze nie istnieje.", "No export/query result with this reference number."),
+        _e(
+            21167,
+            "Status faktury nie pozwala na korektę techniczną.",
+            "The invoice status does not allow a technical correction.",
+        ),
+        _e(
+            21173,
+            "Brak sesji o wskazanym numerze referencyjnym.",
+            "No session with this reference number.",
+        ),
+        _e(
+            21175,
+            "Wynik zapytania o podanym identyfikatorze nie istnieje.",
+            "No export/query result with this reference number.",
+        ),
         _e(21178, "Nie znaleziono UPO dla podanych kryteriów.", "No UPO for these criteria."),
-        _e(21180, "Status sesji nie pozwala na wykonanie operacji.", "The session status does not allow this operation."),
+        _e(
+            21180,
+            "Status sesji nie pozwala na wykonanie operacji.",
+            "The session status does not allow this operation.",
+        ),
         _e(21181, "Nieprawidłowe żądanie eksportu faktur.", "Invalid invoice export request."),
         _e(21182, "Osiągnięto limit trwających eksportów.", "Concurrent export limit reached."),
-        _e(21183, "Zakres filtrowania wykracza poza dostępny zakres danych.", "Filter range beyond the available data."),
-        _e(21184, "Sesja tymczasowo niedostępna.", "The interactive session is paused for maintenance; retry or open a new session."),
-        _e(21205, "Pakiet nie może być pusty.", "The package cannot be empty: a declared part was not uploaded."),
-        _e(21208, "Czas oczekiwania na requesty upload lub finish został przekroczony.", "Upload/close wait time exceeded."),
+        _e(
+            21183,
+            "Zakres filtrowania wykracza poza dostępny zakres danych.",
+            "Filter range beyond the available data.",
+        ),
+        _e(
+            21184,
+            "Sesja tymczasowo niedostępna.",
+            "The interactive session is paused for maintenance; retry or open a new session.",
+        ),
+        _e(
+            21205,
+            "Pakiet nie może być pusty.",
+            "The package cannot be empty: a declared part was not uploaded.",
+        ),
+        _e(
+            21208,
+            "Czas oczekiwania na requesty upload lub finish został przekroczony.",
+            "Upload/close wait time exceeded.",
+        ),
         _e(21217, "Nieprawidłowe kodowanie znaków.", "Invalid character encoding."),
-        _e(21301, "Brak autoryzacji.", "Not authorised: the authentication operation does not allow this."),
-        _e(21304, "Brak uwierzytelnienia.", "No authentication: the authentication operation was not found."),
-        _e(21308, "Próba wykorzystania metod autoryzacyjnych osoby zmarłej.", "Attempt to use a deceased person's credentials."),
-        _e(21401, "Dokument nie jest zgodny ze schemą (xsd).", "The document does not conform to the XSD."),
+        _e(
+            21301,
+            "Brak autoryzacji.",
+            "Not authorised: the authentication operation does not allow this.",
+        ),
+        _e(
+            21304,
+            "Brak uwierzytelnienia.",
+            "No authentication: the authentication operation was not found.",
+        ),
+        _e(
+            21308,
+            "Próba wykorzystania metod autoryzacyjnych osoby zmarłej.",
+            "Attempt to use a deceased person's credentials.",
+        ),
+        _e(
+            21401,
+            "Dokument nie jest zgodny ze schemą (xsd).",
+            "The document does not conform to the XSD.",
+        ),
         _e(21402, "Nieprawidłowy rozmiar pliku.", "Declared file size does not match the content."),
         _e(21403, "Nieprawidłowy skrót pliku.", "Declared file hash does not match the content."),
         _e(21405, "Błąd walidacji danych wejściowych.", "Input validation error."),
-        _e(21406, "Konflikt podpisu i typu uwierzytelnienia.", "The signature conflicts with the authentication type."),
-        _e(21418, "Przekazany token kontynuacji ma nieprawidłowy format.", "Malformed continuation token."),
-        _e(21470, "Przesłany identyfikator klucza jest nieznany lub wskazuje na wycofany klucz.", "Unknown or withdrawn public key id."),
-        _e(25001, "Brak możliwości pobrania danych do CSR dla wykorzystanego sposobu uwierzytelnienia.", "CSR data are not available for this authentication method."),
-        _e(25002, "Brak możliwości złożenia wniosku certyfikacyjnego dla wykorzystanego sposobu uwierzytelnienia.", "A certificate enrollment is not possible for this authentication method."),
-        _e(25003, "Dane w CSR nie zgadzają się z danymi w użytym wektorze uwierzytelniającym.", "CSR data do not match the authenticating credential."),
-        _e(25004, "Niepoprawny format CSR lub niepoprawny podpis CSR.", "Bad CSR format or signature."),
-        _e(25005, "Wniosek certyfikacyjny o podanym numerze referencyjnym nie istnieje.", "No certificate enrollment with this reference number."),
-        _e(25006, "Osiągnięto limit możliwych do złożenia wniosków certyfikacyjnych.", "Certificate enrollment limit reached."),
-        _e(25007, "Osiągnięto limit dopuszczalnej liczby posiadanych certyfikatów.", "Active certificate limit reached."),
-        _e(25008, "Certyfikat o podanym numerze seryjnym nie istnieje.", "No certificate with this serial number."),
-        _e(25009, "Nie można odwołać wskazanego certyfikatu, ponieważ jest już odwołany, zablokowany lub nieważny.", "The certificate is already revoked, blocked or invalid."),
-        _e(25010, "Nieprawidłowy typ lub długość klucza.", "Invalid key type or length (RSA-2048 or EC P-256 only)."),
+        _e(
+            21406,
+            "Konflikt podpisu i typu uwierzytelnienia.",
+            "The signature conflicts with the authentication type.",
+        ),
+        _e(
+            21418,
+            "Przekazany token kontynuacji ma nieprawidłowy format.",
+            "Malformed continuation token.",
+        ),
+        _e(
+            21470,
+            "Przesłany identyfikator klucza jest nieznany lub wskazuje na wycofany klucz.",
+            "Unknown or withdrawn public key id.",
+        ),
+        _e(
+            25001,
+            "Brak możliwości pobrania danych do CSR dla wykorzystanego sposobu uwierzytelnienia.",
+            "CSR data are not available for this authentication method.",
+        ),
+        _e(
+            25002,
+            "Brak możliwości złożenia wniosku certyfikacyjnego dla wykorzystanego sposobu uwierzytelnienia.",
+            "A certificate enrollment is not possible for this authentication method.",
+        ),
+        _e(
+            25003,
+            "Dane w CSR nie zgadzają się z danymi w użytym wektorze uwierzytelniającym.",
+            "CSR data do not match the authenticating credential.",
+        ),
+        _e(
+            25004,
+            "Niepoprawny format CSR lub niepoprawny podpis CSR.",
+            "Bad CSR format or signature.",
+        ),
+        _e(
+            25005,
+            "Wniosek certyfikacyjny o podanym numerze referencyjnym nie istnieje.",
+            "No certificate enrollment with this reference number.",
+        ),
+        _e(
+            25006,
+            "Osiągnięto limit możliwych do złożenia wniosków certyfikacyjnych.",
+            "Certificate enrollment limit reached.",
+        ),
+        _e(
+            25007,
+            "Osiągnięto limit dopuszczalnej liczby posiadanych certyfikatów.",
+            "Active certificate limit reached.",
+        ),
+        _e(
+            25008,
+            "Certyfikat o podanym numerze seryjnym nie istnieje.",
+            "No certificate with this serial number.",
+        ),
+        _e(
+            25009,
+            "Nie można odwołać wskazanego certyfikatu, ponieważ jest już odwołany, zablokowany lub nieważny.",
+            "The certificate is already revoked, blocked or invalid.",
+        ),
+        _e(
+            25010,
+            "Nieprawidłowy typ lub długość klucza.",
+            "Invalid key type or length (RSA-2048 or EC P-256 only).",
+        ),
         _e(25011, "Nieprawidłowy algorytm podpisu CSR.", "Invalid CSR signature algorithm."),
-        _e(26001, "Nie można nadać tokenowi uprawnień których nie posiadasz.", "A token cannot carry permissions its author lacks."),
-        _e(26002, "Nie można wygenerować tokena dla obecnego typu kontekstu.", "Tokens can only be generated in Nip or InternalId contexts."),
-        _e(30001, "Podmiot lub uprawnienie już istnieje.", "The entity or permission already exists."),
-        _e(71001, "Faktura o podanym identyfikatorze nie istnieje.", "The invoice is unknown or not visible to the context."),
-        _e(71002, "Faktura jest już przypisana do maksymalnej liczby Identyfikatorów Zbiorczych.", "The invoice is already in the maximum number of collective identifiers."),
+        _e(
+            26001,
+            "Nie można nadać tokenowi uprawnień których nie posiadasz.",
+            "A token cannot carry permissions its author lacks.",
+        ),
+        _e(
+            26002,
+            "Nie można wygenerować tokena dla obecnego typu kontekstu.",
+            "Tokens can only be generated in Nip or InternalId contexts.",
+        ),
+        _e(
+            30001,
+            "Podmiot lub uprawnienie już istnieje.",
+            "The entity or permission already exists.",
+        ),
+        _e(
+            71001,
+            "Faktura o podanym identyfikatorze nie istnieje.",
+            "The invoice is unknown or not visible to the context.",
+        ),
+        _e(
+            71002,
+            "Faktura jest już przypisana do maksymalnej liczby Identyfikatorów Zbiorczych.",
+            "The invoice is already in the maximum number of collective identifiers.",
+        ),
         _e(71004, "Faktury mają różnych sprzedawców.", "The invoices have different sellers."),
-        _e(71005, "Powtórzony numer KSeF w żądaniu.", "The same KSeF number appears twice in the request."),
+        _e(
+            71005,
+            "Powtórzony numer KSeF w żądaniu.",
+            "The same KSeF number appears twice in the request.",
+        ),
     ]
 }
 
@@ -294,7 +454,11 @@ def render(error: MockError, ctx: ErrorContext) -> tuple[int, str, dict[str, Any
                     "instance": ctx.instance,
                     "detail": BAD_REQUEST_DETAIL,
                     "errors": [
-                        {"code": e.code, "description": e.description, "details": list(e.details) or None}
+                        {
+                            "code": e.code,
+                            "description": e.description,
+                            "details": list(e.details) or None,
+                        }
                         for e in error.errors
                     ],
                     "timestamp": ctx.timestamp,
@@ -360,7 +524,11 @@ def render(error: MockError, ctx: ErrorContext) -> tuple[int, str, dict[str, Any
             {
                 "exception": {
                     "exceptionDetailList": [
-                        {"exceptionCode": status, "exceptionDescription": error.detail, "details": None}
+                        {
+                            "exceptionCode": status,
+                            "exceptionDescription": error.detail,
+                            "details": None,
+                        }
                     ],
                     "referenceNumber": ctx.reference_id,
                     "serviceCode": f"00-{ctx.trace_id}-{ctx.trace_id[:16]}-00",

@@ -26,7 +26,9 @@ class JwtSigner:
         self.issuer = issuer
         self.clock = clock
 
-    def issue(self, claims: dict[str, Any], lifetime: timedelta, now: datetime | None = None) -> tuple[str, datetime]:
+    def issue(
+        self, claims: dict[str, Any], lifetime: timedelta, now: datetime | None = None
+    ) -> tuple[str, datetime]:
         now = now or self.clock.now()
         expires = now + lifetime
         payload = {
@@ -49,7 +51,12 @@ class JwtSigner:
                 audience=self.issuer,
                 issuer=self.issuer,
                 # Time claims are checked below against the mock's Clock, not the wall clock.
-                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "require": ["exp", "iat"]},
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "require": ["exp", "iat"],
+                },
             )
         except jwt.PyJWTError as exc:
             raise InvalidJwt(str(exc)) from exc

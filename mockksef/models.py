@@ -10,7 +10,9 @@ from typing import Any
 # -- identifiers ---------------------------------------------------------------
 
 NIP_RE = re.compile(r"^[1-9]((\d[1-9])|([1-9]\d))\d{7}$")
-PESEL_RE = re.compile(r"^\d{2}(?:0[1-9]|1[0-2]|2[1-9]|3[0-2]|4[1-9]|5[0-2]|6[1-9]|7[0-2]|8[1-9]|9[0-2])\d{7}$")
+PESEL_RE = re.compile(
+    r"^\d{2}(?:0[1-9]|1[0-2]|2[1-9]|3[0-2]|4[1-9]|5[0-2]|6[1-9]|7[0-2]|8[1-9]|9[0-2])\d{7}$"
+)
 INTERNAL_ID_RE = re.compile(r"^([1-9]((\d[1-9])|([1-9]\d))\d{7})-(\d{5})$")
 NIP_VAT_UE_RE = re.compile(r"^([1-9]((\d[1-9])|([1-9]\d))\d{7})-([A-Z]{2}[A-Za-z0-9+*]{2,20})$")
 PEPPOL_ID_RE = re.compile(r"^P[A-Z]{2}[0-9]{6}$")
@@ -60,10 +62,20 @@ class ContextIdentifier:
 
     @property
     def token_prefix(self) -> str:
-        return {"Nip": "nip", "InternalId": "internalId", "NipVatUe": "nipVatUe", "PeppolId": "peppolId"}[self.type]
+        return {
+            "Nip": "nip",
+            "InternalId": "internalId",
+            "NipVatUe": "nipVatUe",
+            "PeppolId": "peppolId",
+        }[self.type]
 
     def is_valid(self) -> bool:
-        pattern = {"Nip": NIP_RE, "InternalId": INTERNAL_ID_RE, "NipVatUe": NIP_VAT_UE_RE, "PeppolId": PEPPOL_ID_RE}.get(self.type)
+        pattern = {
+            "Nip": NIP_RE,
+            "InternalId": INTERNAL_ID_RE,
+            "NipVatUe": NIP_VAT_UE_RE,
+            "PeppolId": PEPPOL_ID_RE,
+        }.get(self.type)
         return bool(pattern and pattern.match(self.value))
 
 
@@ -116,7 +128,9 @@ TOKEN_PERMISSIONS: tuple[str, ...] = (
 )
 
 
-def effective_permissions(held: frozenset[str] | set[str] | list[str] | tuple[str, ...]) -> frozenset[str]:
+def effective_permissions(
+    held: frozenset[str] | set[str] | list[str] | tuple[str, ...],
+) -> frozenset[str]:
     """Expand the Owner role into the permissions it implies."""
     held = frozenset(held)
     return held | OWNER_PERMISSIONS if OWNER in held else held
@@ -125,12 +139,36 @@ def effective_permissions(held: frozenset[str] | set[str] | list[str] | tuple[st
 # -- authentication methods ------------------------------------------------------
 
 AUTH_METHOD_INFO: dict[str, dict[str, str]] = {
-    "QualifiedSignature": {"category": "XadesSignature", "code": "xades.qualified-signature", "displayName": "Podpis kwalifikowany"},
-    "QualifiedSeal": {"category": "XadesSignature", "code": "xades.qualified-seal", "displayName": "Pieczęć kwalifikowana"},
-    "InternalCertificate": {"category": "XadesSignature", "code": "xades.internal-certificate", "displayName": "Certyfikat KSeF"},
-    "PersonalSignature": {"category": "XadesSignature", "code": "xades.personal-signature", "displayName": "Podpis osobisty"},
-    "TrustedProfile": {"category": "NationalNode", "code": "xades.trusted-profile", "displayName": "Profil Zaufany"},
-    "PeppolSignature": {"category": "XadesSignature", "code": "xades.peppol-signature", "displayName": "Podpis dostawcy usług Peppol"},
+    "QualifiedSignature": {
+        "category": "XadesSignature",
+        "code": "xades.qualified-signature",
+        "displayName": "Podpis kwalifikowany",
+    },
+    "QualifiedSeal": {
+        "category": "XadesSignature",
+        "code": "xades.qualified-seal",
+        "displayName": "Pieczęć kwalifikowana",
+    },
+    "InternalCertificate": {
+        "category": "XadesSignature",
+        "code": "xades.internal-certificate",
+        "displayName": "Certyfikat KSeF",
+    },
+    "PersonalSignature": {
+        "category": "XadesSignature",
+        "code": "xades.personal-signature",
+        "displayName": "Podpis osobisty",
+    },
+    "TrustedProfile": {
+        "category": "NationalNode",
+        "code": "xades.trusted-profile",
+        "displayName": "Profil Zaufany",
+    },
+    "PeppolSignature": {
+        "category": "XadesSignature",
+        "code": "xades.peppol-signature",
+        "displayName": "Podpis dostawcy usług Peppol",
+    },
     "Token": {"category": "Token", "code": "token.ksef", "displayName": "Token KSeF"},
 }
 

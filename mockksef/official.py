@@ -48,7 +48,9 @@ def checkout_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "shared" / "ksef-official"
 
 
-def candidates(explicit: str | os.PathLike[str] | None, env: dict[str, str] | None = None) -> list[Path]:
+def candidates(
+    explicit: str | os.PathLike[str] | None, env: dict[str, str] | None = None
+) -> list[Path]:
     env = os.environ if env is None else env  # type: ignore[assignment]
     found: list[Path] = []
     if explicit:
@@ -121,7 +123,11 @@ def sync(
         if source.startswith(("http://", "https://")):
             import httpx
 
-            getter = fetch or (lambda url: httpx.get(url, timeout=60, follow_redirects=True).raise_for_status().content)
+            getter = fetch or (
+                lambda url: (
+                    httpx.get(url, timeout=60, follow_redirects=True).raise_for_status().content
+                )
+            )
             data = getter(source.rstrip("/") + "/" + rel)
         else:
             data = (Path(source) / rel).read_bytes()

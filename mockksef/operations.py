@@ -27,7 +27,9 @@ class Operation:
 
 
 def _template_regex(path: str) -> re.Pattern[str]:
-    pattern = re.sub(r"\{[^}]+\}", r"[^/]+", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
+    pattern = re.sub(
+        r"\{[^}]+\}", r"[^/]+", re.escape(path).replace(r"\{", "{").replace(r"\}", "}")
+    )
     return re.compile(f"^{pattern}$")
 
 
@@ -85,10 +87,18 @@ _TABLE: list[tuple[str, str, str]] = [
     ("POST", "/permissions/authorizations/grants", "permissions.grant_authorizations"),
     ("POST", "/permissions/indirect/grants", "permissions.grant_indirect"),
     ("POST", "/permissions/subunits/grants", "permissions.grant_subunits"),
-    ("POST", "/permissions/eu-entities/administration/grants", "permissions.grant_eu_entity_administration"),
+    (
+        "POST",
+        "/permissions/eu-entities/administration/grants",
+        "permissions.grant_eu_entity_administration",
+    ),
     ("POST", "/permissions/eu-entities/grants", "permissions.grant_eu_entities"),
     ("DELETE", "/permissions/common/grants/{permissionId}", "permissions.revoke_common"),
-    ("DELETE", "/permissions/authorizations/grants/{permissionId}", "permissions.revoke_authorization"),
+    (
+        "DELETE",
+        "/permissions/authorizations/grants/{permissionId}",
+        "permissions.revoke_authorization",
+    ),
     ("GET", "/permissions/operations/{referenceNumber}", "permissions.operation_status"),
     ("GET", "/permissions/attachments/status", "permissions.attachment_status"),
     ("POST", "/permissions/query/personal/grants", "permissions.query_personal"),
@@ -96,7 +106,11 @@ _TABLE: list[tuple[str, str, str]] = [
     ("POST", "/permissions/query/subunits/grants", "permissions.query_subunits"),
     ("POST", "/permissions/query/entities/grants", "permissions.query_entities"),
     ("GET", "/permissions/query/entities/roles", "permissions.query_entity_roles"),
-    ("POST", "/permissions/query/subordinate-entities/roles", "permissions.query_subordinate_roles"),
+    (
+        "POST",
+        "/permissions/query/subordinate-entities/roles",
+        "permissions.query_subordinate_roles",
+    ),
     ("POST", "/permissions/query/authorizations/grants", "permissions.query_authorizations"),
     ("POST", "/permissions/query/eu-entities/grants", "permissions.query_eu_entities"),
     # sessions
@@ -109,9 +123,21 @@ _TABLE: list[tuple[str, str, str]] = [
     ("GET", "/sessions/{referenceNumber}", "sessions.status"),
     ("GET", "/sessions/{referenceNumber}/invoices", "sessions.invoices"),
     ("GET", "/sessions/{referenceNumber}/invoices/failed", "sessions.failed_invoices"),
-    ("GET", "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}", "sessions.invoice_status"),
-    ("GET", "/sessions/{referenceNumber}/invoices/ksef/{ksefNumber}/upo", "sessions.invoice_upo_by_ksef"),
-    ("GET", "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo", "sessions.invoice_upo"),
+    (
+        "GET",
+        "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}",
+        "sessions.invoice_status",
+    ),
+    (
+        "GET",
+        "/sessions/{referenceNumber}/invoices/ksef/{ksefNumber}/upo",
+        "sessions.invoice_upo_by_ksef",
+    ),
+    (
+        "GET",
+        "/sessions/{referenceNumber}/invoices/{invoiceReferenceNumber}/upo",
+        "sessions.invoice_upo",
+    ),
     ("GET", "/sessions/{referenceNumber}/upo/{upoReferenceNumber}", "sessions.session_upo"),
     # invoices
     ("GET", "/invoices/ksef/{ksefNumber}", "invoices.download"),
@@ -121,7 +147,11 @@ _TABLE: list[tuple[str, str, str]] = [
     # collective identifiers
     ("POST", "/collective-identifiers", "collective.create"),
     ("POST", "/collective-identifiers/query", "collective.query"),
-    ("GET", "/collective-identifiers/{collectiveIdentifierNumber}/invoices", "collective.invoices_v270"),
+    (
+        "GET",
+        "/collective-identifiers/{collectiveIdentifierNumber}/invoices",
+        "collective.invoices_v270",
+    ),
     ("GET", "/collective-identifiers/ksef/{ksefNumber}", "collective.by_ksef_number"),
     # peppol
     ("GET", "/peppol/query", "peppol.query"),

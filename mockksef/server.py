@@ -11,7 +11,9 @@ from starlette.applications import Starlette
 
 
 class ThreadedServer:
-    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0, **uvicorn_options: object) -> None:
+    def __init__(
+        self, app: Starlette, host: str = "127.0.0.1", port: int = 0, **uvicorn_options: object
+    ) -> None:
         self.app = app
         self.host = host
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -27,7 +29,9 @@ class ThreadedServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> ThreadedServer:
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:

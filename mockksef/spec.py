@@ -85,7 +85,21 @@ def _convert(node: Any) -> Any:
         return [_convert(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _convert(v) for k, v in node.items() if k not in ("example", "examples", "nullable", "deprecated", "xml", "readOnly", "writeOnly", "discriminator")}
+    out = {
+        k: _convert(v)
+        for k, v in node.items()
+        if k
+        not in (
+            "example",
+            "examples",
+            "nullable",
+            "deprecated",
+            "xml",
+            "readOnly",
+            "writeOnly",
+            "discriminator",
+        )
+    }
     if "$ref" in out:
         out["$ref"] = out["$ref"].replace("#/components/schemas/", "#/definitions/")
     if out.get("exclusiveMinimum") is True:
@@ -143,7 +157,9 @@ class Validation:
 
 
 class Spec:
-    def __init__(self, data: dict[str, Any], source: Path | None = None, overlay: bool = True) -> None:
+    def __init__(
+        self, data: dict[str, Any], source: Path | None = None, overlay: bool = True
+    ) -> None:
         # The newer contract (reference part C) is laid over the official 2.7.0 document.
         self.official = data
         self.data = copy.deepcopy(data) if overlay else data
@@ -155,7 +171,9 @@ class Spec:
         for path, item in data.get("paths", {}).items():
             for method, raw in item.items():
                 if method in _METHODS:
-                    self._operations[(method.upper(), path)] = SpecOperation(method.upper(), path, raw)
+                    self._operations[(method.upper(), path)] = SpecOperation(
+                        method.upper(), path, raw
+                    )
 
     @classmethod
     def from_dir(cls, directory: Path) -> Spec:
@@ -168,7 +186,9 @@ class Spec:
 
     @property
     def version(self) -> str:
-        match = re.search(r"Wersja API:\*\*\s*([0-9.]+)", self.data.get("info", {}).get("description", ""))
+        match = re.search(
+            r"Wersja API:\*\*\s*([0-9.]+)", self.data.get("info", {}).get("description", "")
+        )
         return match.group(1) if match else "unknown"
 
     def operations(self) -> list[SpecOperation]:

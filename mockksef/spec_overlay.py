@@ -30,17 +30,34 @@ ENUM_ADDITIONS: list[tuple[str, list[str]]] = [
 PROPERTY_ADDITIONS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "EffectiveApiRateLimits",  # 2.8.0: 17 groups
-        {"onlineSessionClose": _GROUP, "batchSessionClose": _GROUP, "anonymous": _GROUP, "global": _GROUP},
+        {
+            "onlineSessionClose": _GROUP,
+            "batchSessionClose": _GROUP,
+            "anonymous": _GROUP,
+            "global": _GROUP,
+        },
         ["onlineSessionClose", "batchSessionClose", "anonymous", "global"],
     ),
     (
         "EffectiveContextLimits",  # 2.7.1
-        {"collectiveIdentifier": {"allOf": [{"$ref": "#/components/schemas/CollectiveIdentifierEffectiveContextLimits"}]}},
+        {
+            "collectiveIdentifier": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/CollectiveIdentifierEffectiveContextLimits"}
+                ]
+            }
+        },
         ["collectiveIdentifier"],
     ),
     (
         "SetSessionLimitsRequest",  # 2.7.1
-        {"collectiveIdentifier": {"allOf": [{"$ref": "#/components/schemas/CollectiveIdentifierContextLimitsOverride"}]}},
+        {
+            "collectiveIdentifier": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/CollectiveIdentifierContextLimitsOverride"}
+                ]
+            }
+        },
         ["collectiveIdentifier"],
     ),
     (
@@ -50,7 +67,13 @@ PROPERTY_ADDITIONS: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     (
         "QueryPersonalPermissionsResponse",  # 2.9.0
-        {"ownerPermissions": {"type": "array", "items": {"$ref": "#/components/schemas/OwnerPermissionScope"}, "nullable": True}},
+        {
+            "ownerPermissions": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/OwnerPermissionScope"},
+                "nullable": True,
+            }
+        },
         [],
     ),
 ]
@@ -60,7 +83,9 @@ NEW_SCHEMAS: dict[str, Any] = {
     "CollectiveIdentifierContextLimitsOverride": {
         "required": ["maxInvoices"],
         "type": "object",
-        "properties": {"maxInvoices": {"type": "integer", "format": "int32", "minimum": 2, "maximum": 5000}},
+        "properties": {
+            "maxInvoices": {"type": "integer", "format": "int32", "minimum": 2, "maximum": 5000}
+        },
     },
     "OwnerPermissionScope": {
         "enum": [

@@ -59,7 +59,9 @@ class EnvironmentState:
 
 
 class MockState:
-    def __init__(self, config: MockConfig | None = None, spec: Spec | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: MockConfig | None = None, spec: Spec | None = None, clock: Clock | None = None
+    ) -> None:
         from mockksef import official
 
         self.config = config or MockConfig()
@@ -99,7 +101,9 @@ class MockState:
 
     def reset(self, env: Env | str | None = None) -> None:
         """Wipe data; every JWT and KSeF token issued before is dead afterwards."""
-        targets = [Env.parse(env) if isinstance(env, str) else env] if env else list(self._generations)
+        targets = (
+            [Env.parse(env) if isinstance(env, str) else env] if env else list(self._generations)
+        )
         with self._lock:
             for key in targets:
                 if key not in self._generations:

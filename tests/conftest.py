@@ -23,6 +23,7 @@ from mockksef.http.security import access_claims
 from mockksef.models import ContextIdentifier, SubjectIdentifier
 from mockksef.server import ThreadedServer
 from mockksef.spec import Spec
+from tests import spec_check
 
 OFFICIAL = Path(__file__).resolve().parent.parent.parent / "shared" / "ksef-official"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -54,12 +55,15 @@ def app(mock: MockState):  # type: ignore[no-untyped-def]
 def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     """Sync in-process client on the TEST environment (``/v2`` = TEST)."""
     with TestClient(app, base_url="http://testserver/v2", raise_server_exceptions=True) as c:
+        c.event_hooks["response"] = [spec_check.hook(app.state.mock.spec)]
         yield c
 
 
 @pytest.fixture
 def async_client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver/v2")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver/v2"
+    )
 
 
 @pytest.fixture

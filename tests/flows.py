@@ -38,7 +38,9 @@ class Session:
 
 
 def _wait_for_status(client: Any, reference: str, operation_token: str) -> dict[str, Any]:
-    response = client.get(f"/auth/{reference}", headers={"Authorization": f"Bearer {operation_token}"})
+    response = client.get(
+        f"/auth/{reference}", headers={"Authorization": f"Bearer {operation_token}"}
+    )
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
@@ -57,10 +59,19 @@ def xades_login(
     assert challenge.status_code == 200, challenge.text
     # The server's clock may be virtual: date the certificate and signature by its time.
     server_now = parse_datetime(challenge.json()["timestamp"])
-    credentials = credentials or personal_certificate(nip=nip, not_before=server_now - timedelta(days=1))
-    xml = auth_token_request(challenge.json()["challenge"], context_type, context_value or nip, version=version)
+    credentials = credentials or personal_certificate(
+        nip=nip, not_before=server_now - timedelta(days=1)
+    )
+    xml = auth_token_request(
+        challenge.json()["challenge"], context_type, context_value or nip, version=version
+    )
     signed = sign_auth_token_request(xml, credentials, signing_time=server_now)
-    init = client.post("/auth/xades-signature", content=signed, headers={"Content-Type": "application/xml"}, params=params or {})
+    init = client.post(
+        "/auth/xades-signature",
+        content=signed,
+        headers={"Content-Type": "application/xml"},
+        params=params or {},
+    )
     assert init.status_code == 202, init.text
     return _finish(client, init.json())
 
@@ -70,27 +81,46 @@ def _finish(client: Any, init: dict[str, Any]) -> Session:
     operation_token = init["authenticationToken"]["token"]
     status = _wait_for_status(client, reference, operation_token)
     assert status["status"]["code"] == 200, status
-    redeemed = client.post("/auth/token/redeem", headers={"Authorization": f"Bearer {operation_token}"})
+    redeemed = client.post(
+        "/auth/token/redeem", headers={"Authorization": f"Bearer {operation_token}"}
+    )
     assert redeemed.status_code == 200, redeemed.text
     tokens = redeemed.json()
-    return Session(reference, operation_token, tokens["accessToken"]["token"], tokens["refreshToken"]["token"], status)
+    return Session(
+        reference,
+        operation_token,
+        tokens["accessToken"]["token"],
+        tokens["refreshToken"]["token"],
+        status,
+    )
 
 
 def token_key(client: Any) -> tuple[x509.Certificate, str]:
     keys = client.get("/security/public-key-certificates").json()
     entry = next(k for k in keys if "KsefTokenEncryption" in k["usage"])
-    return x509.load_der_x509_certificate(base64.b64decode(entry["certificate"])), entry["publicKeyId"]
+    return x509.load_der_x509_certificate(base64.b64decode(entry["certificate"])), entry[
+        "publicKeyId"
+    ]
 
 
 def encrypt_token(certificate: x509.Certificate, token: str, timestamp_ms: int) -> str:
     ciphertext = certificate.public_key().encrypt(  # type: ignore[union-attr]
         f"{token}|{timestamp_ms}".encode(),
-        padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None),
+        padding.OAEP(
+            mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+        ),
     )
     return base64.b64encode(ciphertext).decode()
 
 
-def token_login_init(client: Any, token: str, nip: str, *, context_type: str = "Nip", context_value: str | None = None) -> dict[str, Any]:
+def token_login_init(
+    client: Any,
+    token: str,
+    nip: str,
+    *,
+    context_type: str = "Nip",
+    context_value: str | None = None,
+) -> dict[str, Any]:
     certificate, key_id = token_key(client)
     challenge = client.post("/auth/challenge").json()
     body = {
@@ -108,7 +138,13 @@ def token_login(client: Any, token: str, nip: str) -> Session:
     return _finish(client, token_login_init(client, token, nip))
 
 
-def create_ksef_token(client: Any, session: Session, permissions: list[str], description: str = "Token testowy") -> dict[str, Any]:
-    response = client.post("/tokens", json={"permissions": permissions, "description": description}, headers=session.headers)
+def create_ksef_token(
+    client: Any, session: Session, permissions: list[str], description: str = "Token testowy"
+) -> dict[str, Any]:
+    response = client.post(
+        "/tokens",
+        json={"permissions": permissions, "description": description},
+        headers=session.headers,
+    )
     assert response.status_code == 202, response.text
     return response.json()  # type: ignore[no-any-return]

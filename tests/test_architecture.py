@@ -9,9 +9,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "mockksef"
 
-CORE = {"errors", "clock", "ids", "spec", "operations", "environments", "models", "official", "jwts", "crypto", "config"}
+CORE = {
+    "errors",
+    "clock",
+    "ids",
+    "spec",
+    "operations",
+    "environments",
+    "models",
+    "official",
+    "jwts",
+    "crypto",
+    "config",
+}
 # Core modules may import these project modules only (pure helpers of the core).
-CORE_ALLOWED = {"mockksef.clock", "mockksef.environments", "mockksef.errors", "mockksef.jwts", "mockksef.spec_overlay"}
+CORE_ALLOWED = {
+    "mockksef.clock",
+    "mockksef.environments",
+    "mockksef.errors",
+    "mockksef.jwts",
+    "mockksef.spec_overlay",
+}
 
 
 def _imports(path: Path) -> set[str]:
@@ -23,7 +41,9 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             # `from mockksef import x` imports the module mockksef.x.
-            found |= {f"{node.module}.{alias.name}" for alias in node.names if node.module == "mockksef"}
+            found |= {
+                f"{node.module}.{alias.name}" for alias in node.names if node.module == "mockksef"
+            }
     return found
 
 
@@ -44,11 +64,15 @@ def test_core_modules_import_nothing_else_from_the_project():
 
 def test_backends_never_import_starlette_or_routes():
     for name, path in _modules():
-        if not re.search(r"\.services\.[a-z_]+\.(backend|models|keys|xades)", name) and not name.endswith("services.subjects"):
+        if not re.search(
+            r"\.services\.[a-z_]+\.(backend|models|keys|xades)", name
+        ) and not name.endswith("services.subjects"):
             continue
         imports = _imports(path)
         assert not any(i.startswith("starlette") for i in imports), f"{name} imports starlette"
-        assert not any(i.endswith(".routes") or "routes" in i.split(".")[-1] for i in imports), f"{name} imports routes"
+        assert not any(i.endswith(".routes") or "routes" in i.split(".")[-1] for i in imports), (
+            f"{name} imports routes"
+        )
 
 
 def test_areas_do_not_import_each_others_routes():
@@ -63,7 +87,9 @@ def test_areas_do_not_import_each_others_routes():
 
 
 def test_no_wall_clock_or_unseeded_randomness_outside_clock_and_ids():
-    banned = re.compile(r"datetime\.now\(|datetime\.utcnow\(|time\.time\(|uuid\.uuid4\(|\brandom\.(random|randint|choice|getrandbits)\(|secrets\.")
+    banned = re.compile(
+        r"datetime\.now\(|datetime\.utcnow\(|time\.time\(|uuid\.uuid4\(|\brandom\.(random|randint|choice|getrandbits)\(|secrets\."
+    )
     allowed = {"mockksef.clock", "mockksef.ids", "mockksef.server"}
     for name, path in _modules():
         if name in allowed:

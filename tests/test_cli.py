@@ -23,7 +23,18 @@ def _free_port() -> int:
 def test_serve_starts_and_answers_on_every_prefix():
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mockksef", "serve", "--port", str(port), "--log-level", "warning", "--seed", "3"],
+        [
+            sys.executable,
+            "-m",
+            "mockksef",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--seed",
+            "3",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ},

@@ -17,6 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockksef.models import nip_checksum_ok
+from tests import spec_check
 from tests.flows import create_ksef_token, token_login, token_login_init, xades_login
 
 
@@ -32,9 +33,11 @@ def random_nip(seed: int) -> str:
 def lane(request, app, server) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
     if request.param == "in-process":
         with TestClient(app, base_url="http://testserver/v2") as client:
+            client.event_hooks["response"] = [spec_check.hook(app.state.mock.spec)]
             yield client, app.state.mock
     else:
-        with httpx.Client(base_url=server.url + "/v2", timeout=10) as client:
+        hooks = {"response": [spec_check.hook(server.state.spec)]}
+        with httpx.Client(base_url=server.url + "/v2", timeout=10, event_hooks=hooks) as client:
             yield client, server.state
 
 
@@ -48,7 +51,9 @@ def test_xades_then_ksef_token_lifecycle(lane):
     owner = xades_login(client, nip)
     assert owner.status["authenticationMethod"] == "QualifiedSignature"
 
-    created = create_ksef_token(client, owner, ["InvoiceRead", "InvoiceWrite"], "Token do integracji ERP")
+    created = create_ksef_token(
+        client, owner, ["InvoiceRead", "InvoiceWrite"], "Token do integracji ERP"
+    )
     ref, token = created["referenceNumber"], created["token"]
     assert token.startswith(f"{ref}|nip-{nip}|")
     # Pending until the activation delay has passed on the clock (immediate by default).
@@ -76,7 +81,9 @@ def test_xades_then_ksef_token_lifecycle(lane):
     assert again.status_code == 400
     detail = again.json()["exception"]["exceptionDetailList"][0]
     assert detail["exceptionCode"] == 21301
-    assert detail["details"] == ["Status uwierzytelnienia (425) nie pozwala na odświeżenie tokenu dostępowego."]
+    assert detail["details"] == [
+        "Status uwierzytelnienia (425) nie pozwala na odświeżenie tokenu dostępowego."
+    ]
     assert client.get(f"/tokens/{ref}", headers=bearer(by_token.access_token)).status_code == 200
 
     # Revoke the KSeF token: a new authentication with it ends in 450.
@@ -84,7 +91,9 @@ def test_xades_then_ksef_token_lifecycle(lane):
     mock.clock.advance(1)
     assert client.get(f"/tokens/{ref}", headers=owner.headers).json()["status"] == "Revoked"
     init = token_login_init(client, token, nip)
-    status = client.get(f"/auth/{init['referenceNumber']}", headers=bearer(init["authenticationToken"]["token"])).json()
+    status = client.get(
+        f"/auth/{init['referenceNumber']}", headers=bearer(init["authenticationToken"]["token"])
+    ).json()
     assert status["status"]["code"] == 450
     assert status["status"]["details"] == ["Token unieważniony"]
 
@@ -119,7 +128,11 @@ def test_reset_kills_every_earlier_credential(lane):
     token = create_ksef_token(client, owner, ["InvoiceRead"])["token"]
     mock.reset("test")
     assert client.get("/tokens", headers=owner.headers).status_code == 401
-    assert client.post("/auth/token/refresh", headers=bearer(owner.refresh_token)).status_code == 401
+    assert (
+        client.post("/auth/token/refresh", headers=bearer(owner.refresh_token)).status_code == 401
+    )
     init = token_login_init(client, token, nip)
-    status = client.get(f"/auth/{init['referenceNumber']}", headers=bearer(init["authenticationToken"]["token"])).json()
+    status = client.get(
+        f"/auth/{init['referenceNumber']}", headers=bearer(init["authenticationToken"]["token"])
+    ).json()
     assert status["status"]["code"] == 450

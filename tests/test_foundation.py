@@ -30,7 +30,9 @@ def test_reference_number_checksum_matches_official_examples():
         "20251010-EC-1DCE3E3000-12ECB5B36E-45",
     ]:
         assert is_reference_number(ref), ref
-    assert with_checksum("20250514-CR-226FB7B000-3ACF9BE4C0") == "20250514-CR-226FB7B000-3ACF9BE4C0-10"
+    assert (
+        with_checksum("20250514-CR-226FB7B000-3ACF9BE4C0") == "20250514-CR-226FB7B000-3ACF9BE4C0-10"
+    )
     assert crc8(b"") == 0
 
 
@@ -41,7 +43,9 @@ def test_catalogue_texts_match_the_official_spec(spec):
     seen: dict[int, set[str]] = {}
     for op in spec.operations():
         text = op.raw.get("responses", {}).get("400", {}).get("description", "")
-        for code, description in re.findall(r"^\|\s*(\d{4,5})\s*\|\s*([^|]+?)\s*\|", text, re.MULTILINE):
+        for code, description in re.findall(
+            r"^\|\s*(\d{4,5})\s*\|\s*([^|]+?)\s*\|", text, re.MULTILINE
+        ):
             seen.setdefault(int(code), set()).add(description.strip())
     assert seen, "no codes parsed from the spec"
     for code, descriptions in seen.items():

@@ -89,7 +89,9 @@ class SigningCredentials:
         return certificate_fingerprint(self.certificate)
 
     @classmethod
-    def from_pem(cls, certificate: bytes, private_key: bytes, password: bytes | None = None) -> SigningCredentials:
+    def from_pem(
+        cls, certificate: bytes, private_key: bytes, password: bytes | None = None
+    ) -> SigningCredentials:
         key = serialization.load_pem_private_key(private_key, password)
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
             raise ValueError("KSeF accepts RSA (>= 2048 bits) or EC (>= 256 bits) keys only")
@@ -99,7 +101,9 @@ class SigningCredentials:
     def from_pkcs12(cls, data: bytes, password: bytes | None = None) -> SigningCredentials:
         key, cert, _ = pkcs12.load_key_and_certificates(data, password)
         if cert is None or not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            raise ValueError("the PKCS#12 file must hold a certificate and its RSA or EC private key")
+            raise ValueError(
+                "the PKCS#12 file must hold a certificate and its RSA or EC private key"
+            )
         return cls(cert, key)
 
     def to_pem(self) -> tuple[bytes, bytes]:
@@ -107,7 +111,9 @@ class SigningCredentials:
         return (
             self.certificate.public_bytes(serialization.Encoding.PEM),
             self.private_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
             ),
         )
 
@@ -166,8 +172,16 @@ def personal_certificate(
     chosen = [v for v in (nip, pesel, serial_number) if v is not None]
     if len(chosen) != 1:
         raise ValueError("give exactly one of nip, pesel or serial_number")
-    serial = serial_number if serial_number is not None else f"TINPL-{nip}" if nip is not None else f"PNOPL-{pesel}"
-    attributes = [x509.NameAttribute(NameOID.GIVEN_NAME, name) for name in given_names if name.strip()]
+    serial = (
+        serial_number
+        if serial_number is not None
+        else f"TINPL-{nip}"
+        if nip is not None
+        else f"PNOPL-{pesel}"
+    )
+    attributes = [
+        x509.NameAttribute(NameOID.GIVEN_NAME, name) for name in given_names if name.strip()
+    ]
     attributes += [
         x509.NameAttribute(NameOID.SURNAME, surname),
         x509.NameAttribute(NameOID.SERIAL_NUMBER, serial),
@@ -236,7 +250,11 @@ def auth_token_request(
     if allowed_ips is not None:
         policy = etree.SubElement(root, f"{{{ns}}}AuthorizationPolicy")
         ips = etree.SubElement(policy, f"{{{ns}}}AllowedIps")
-        for key, tag in (("ip4Addresses", "Ip4Address"), ("ip4Ranges", "Ip4Range"), ("ip4Masks", "Ip4Mask")):
+        for key, tag in (
+            ("ip4Addresses", "Ip4Address"),
+            ("ip4Ranges", "Ip4Range"),
+            ("ip4Masks", "Ip4Mask"),
+        ):
             for value in allowed_ips.get(key) or ():
                 etree.SubElement(ips, f"{{{ns}}}{tag}").text = value
     return etree.tostring(root, xml_declaration=True, encoding="utf-8")
@@ -256,7 +274,12 @@ class _KsefXadesSigner(XAdESSigner):
 
     reference_c14n = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
 
-    def __init__(self, signing_time: datetime, signature_algorithm: SignatureMethod, signed_info_c14n: CanonicalizationMethod) -> None:
+    def __init__(
+        self,
+        signing_time: datetime,
+        signature_algorithm: SignatureMethod,
+        signed_info_c14n: CanonicalizationMethod,
+    ) -> None:
         super().__init__(
             signature_algorithm=signature_algorithm,
             digest_algorithm=DigestAlgorithm.SHA256,
@@ -280,33 +303,57 @@ class _KsefXadesSigner(XAdESSigner):
         # The document reference (URI="") is canonicalised with exclusive C14N
         # whatever SignedInfo uses, as .NET's SignedXml does for the C# client.
         sig_root, doc_root, c14n_inputs, refs = super()._unpack(data, references)
-        return sig_root, doc_root, c14n_inputs, [replace(r, c14n_method=self.reference_c14n) for r in refs]
+        return (
+            sig_root,
+            doc_root,
+            c14n_inputs,
+            [replace(r, c14n_method=self.reference_c14n) for r in refs],
+        )
 
     def _build_xades_ds_object(self, sig_root: Any, signing_settings: Any) -> None:
         sig_root.set("Id", "Signature")
         obj = etree.SubElement(sig_root, f"{{{_DS}}}Object")
-        qualifying = etree.SubElement(obj, f"{{{_XADES}}}QualifyingProperties", nsmap={"xades": _XADES}, Target="#Signature")
-        signed = etree.SubElement(qualifying, f"{{{_XADES}}}SignedProperties", Id="SignedProperties")
+        qualifying = etree.SubElement(
+            obj, f"{{{_XADES}}}QualifyingProperties", nsmap={"xades": _XADES}, Target="#Signature"
+        )
+        signed = etree.SubElement(
+            qualifying, f"{{{_XADES}}}SignedProperties", Id="SignedProperties"
+        )
         ssp = etree.SubElement(signed, f"{{{_XADES}}}SignedSignatureProperties")
-        etree.SubElement(ssp, f"{{{_XADES}}}SigningTime").text = self.signing_time.astimezone(UTC).isoformat(timespec="seconds")
+        etree.SubElement(ssp, f"{{{_XADES}}}SigningTime").text = self.signing_time.astimezone(
+            UTC
+        ).isoformat(timespec="seconds")
         cert = signing_settings.cert_chain[0]
-        cert_node = etree.SubElement(etree.SubElement(ssp, f"{{{_XADES}}}SigningCertificate"), f"{{{_XADES}}}Cert")
+        cert_node = etree.SubElement(
+            etree.SubElement(ssp, f"{{{_XADES}}}SigningCertificate"), f"{{{_XADES}}}Cert"
+        )
         digest = etree.SubElement(cert_node, f"{{{_XADES}}}CertDigest")
         etree.SubElement(digest, f"{{{_DS}}}DigestMethod", Algorithm=DigestAlgorithm.SHA256.value)
         etree.SubElement(digest, f"{{{_DS}}}DigestValue").text = base64.b64encode(
             cert.fingerprint(hashes.SHA256())
         ).decode("ascii")
         issuer_serial = etree.SubElement(cert_node, f"{{{_XADES}}}IssuerSerial")
-        etree.SubElement(issuer_serial, f"{{{_DS}}}X509IssuerName").text = cert.issuer.rfc4514_string()
+        etree.SubElement(
+            issuer_serial, f"{{{_DS}}}X509IssuerName"
+        ).text = cert.issuer.rfc4514_string()
         etree.SubElement(issuer_serial, f"{{{_DS}}}X509SerialNumber").text = str(cert.serial_number)
 
         signed_info = sig_root.find(f"{{{_DS}}}SignedInfo")
-        reference = etree.SubElement(signed_info, f"{{{_DS}}}Reference", URI="#SignedProperties", Type=_SIGNED_PROPERTIES_TYPE)
+        reference = etree.SubElement(
+            signed_info,
+            f"{{{_DS}}}Reference",
+            URI="#SignedProperties",
+            Type=_SIGNED_PROPERTIES_TYPE,
+        )
         transforms = etree.SubElement(reference, f"{{{_DS}}}Transforms")
         etree.SubElement(transforms, f"{{{_DS}}}Transform", Algorithm=self.reference_c14n.value)
         etree.SubElement(reference, f"{{{_DS}}}DigestMethod", Algorithm=self.digest_alg.value)
-        value = self._get_digest(self._c14n(signed, algorithm=self.reference_c14n), algorithm=self.digest_alg)
-        etree.SubElement(reference, f"{{{_DS}}}DigestValue").text = base64.b64encode(value).decode("ascii")
+        value = self._get_digest(
+            self._c14n(signed, algorithm=self.reference_c14n), algorithm=self.digest_alg
+        )
+        etree.SubElement(reference, f"{{{_DS}}}DigestValue").text = base64.b64encode(value).decode(
+            "ascii"
+        )
 
 
 def sign_auth_token_request(
@@ -336,7 +383,12 @@ def sign_auth_token_request(
     else:  # pragma: no cover - excluded by SigningCredentials
         raise ValueError("RSA or EC keys only")
     data = xml.encode("utf-8") if isinstance(xml, str) else xml
-    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=True))
+    root = etree.fromstring(
+        data,
+        etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=True
+        ),
+    )
     when = signing_time or datetime.now(UTC) - timedelta(minutes=1)
     signer = _KsefXadesSigner(when, algorithm, methods[signed_info_c14n])
     signed = signer.sign(root, key=key, cert=[credentials.certificate], always_add_key_value=False)

@@ -116,7 +116,9 @@ def _dumps(data: Any) -> bytes:
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_dumps(data), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        _dumps(data), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def no_content(status: int = 204) -> Response:
@@ -133,7 +135,9 @@ def drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def error_response(request: Request, error: MockError, env: EnvironmentState | None = None) -> Response:
+def error_response(
+    request: Request, error: MockError, env: EnvironmentState | None = None
+) -> Response:
     mock = mock_state(request)
     rng = env.rng if env else mock.rng
     clock = mock.clock
@@ -145,7 +149,9 @@ def error_response(request: Request, error: MockError, env: EnvironmentState | N
         problem_details=wants_problem_details(request.headers.get("x-error-format")),
     )
     status, media_type, body = render(error, ctx)
-    return Response(_dumps(body), status_code=status, media_type=media_type, headers=error.headers or None)
+    return Response(
+        _dumps(body), status_code=status, media_type=media_type, headers=error.headers or None
+    )
 
 
 # -- request parsing ----------------------------------------------------------------
@@ -181,7 +187,9 @@ def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise UnreadableContent(f"Treść żądania nie jest poprawnym dokumentem JSON: {str(exc)[:200]}") from exc
+        raise UnreadableContent(
+            f"Treść żądania nie jest poprawnym dokumentem JSON: {str(exc)[:200]}"
+        ) from exc
 
 
 def _query_value(schema: dict[str, Any], values: list[str]) -> Any:
@@ -212,7 +220,9 @@ def _scalar(schema: dict[str, Any], value: str) -> Any:
 
 def ascii_fold(text: str) -> str:
     normalized = unicodedata.normalize("NFKD", text.replace("ł", "l").replace("Ł", "L"))
-    return normalized.encode("ascii", "ignore").decode("ascii").replace("\r", " ").replace("\n", " ")
+    return (
+        normalized.encode("ascii", "ignore").decode("ascii").replace("\r", " ").replace("\n", " ")
+    )
 
 
 # -- the decorator -------------------------------------------------------------------
@@ -309,7 +319,9 @@ async def _prepare(
                     if param.get("required"):
                         errors.append(f"{name}: parametr jest wymagany")
                     continue
-                checked = spec.validate_value(schema, _query_value(_resolved(spec, schema), values), name)
+                checked = spec.validate_value(
+                    schema, _query_value(_resolved(spec, schema), values), name
+                )
                 errors += checked.errors
                 query[name] = checked.value
             elif where == "path" and name in path_params:
@@ -327,7 +339,9 @@ async def _prepare(
         else:
             media = _media_type(request)
             if media and media != "application/json" and not media.endswith("+json"):
-                raise UnreadableContent(f"Nieobsługiwany typ treści '{media}'; oczekiwano application/json.")
+                raise UnreadableContent(
+                    f"Nieobsługiwany typ treści '{media}'; oczekiwano application/json."
+                )
             parsed = parse_json(raw)
             schema = spec_op.request_schema("application/json") if spec_op else None
             if schema is not None:

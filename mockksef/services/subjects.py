@@ -41,7 +41,11 @@ class Entity:
     def role(self) -> str:
         if self.parent_nip:
             return "LocalGovernmentSubUnit" if self.subject_type == "JST" else "VatGroupSubUnit"
-        return {"EnforcementAuthority": "EnforcementAuthority", "VatGroup": "VatGroupUnit", "JST": "LocalGovernmentUnit"}[self.subject_type]
+        return {
+            "EnforcementAuthority": "EnforcementAuthority",
+            "VatGroup": "VatGroupUnit",
+            "JST": "LocalGovernmentUnit",
+        }[self.subject_type]
 
 
 @dataclass
@@ -106,7 +110,9 @@ class SubjectRegistry:
         return out
 
     def is_enforcement_context(self, nip: str | None) -> bool:
-        return bool(nip) and any(r in ("EnforcementAuthority", "CourtBailiff") for r, _, _ in self.roles_of(nip))  # type: ignore[arg-type]
+        return bool(nip) and any(
+            r in ("EnforcementAuthority", "CourtBailiff") for r, _, _ in self.roles_of(nip)
+        )  # type: ignore[arg-type]
 
     def is_blocked(self, context: ContextIdentifier) -> bool:
         return context in self.blocked
@@ -115,4 +121,8 @@ class SubjectRegistry:
         return self.attachments.get(nip, AttachmentConsent(False))
 
     def summary(self) -> dict[str, int]:
-        return {"entities": len(self.entities), "persons": len(self.persons), "blockedContexts": len(self.blocked)}
+        return {
+            "entities": len(self.entities),
+            "persons": len(self.persons),
+            "blockedContexts": len(self.blocked),
+        }

@@ -48,14 +48,20 @@ def new_nip() -> str:
         body = f"{5260000000 // 10 + next(_counter) * 7919 % 89999999:09d}"
         for last in range(10):
             candidate = body + str(last)
-            if nip_checksum_ok(candidate) and re.match(r"^[1-9]((\d[1-9])|([1-9]\d))\d{7}$", candidate):
+            if nip_checksum_ok(candidate) and re.match(
+                r"^[1-9]((\d[1-9])|([1-9]\d))\d{7}$", candidate
+            ):
                 return candidate
 
 
-def person(nip: str | None = None, *, pesel: str | None = None, serial: str | None = None) -> SigningCredentials:
+def person(
+    nip: str | None = None, *, pesel: str | None = None, serial: str | None = None
+) -> SigningCredentials:
     key = ("person", nip or pesel or serial or "")
     if key not in _CREDENTIALS:
-        _CREDENTIALS[key] = personal_certificate(nip=nip, pesel=pesel, serial_number=serial, not_before=NOT_BEFORE)
+        _CREDENTIALS[key] = personal_certificate(
+            nip=nip, pesel=pesel, serial_number=serial, not_before=NOT_BEFORE
+        )
     return _CREDENTIALS[key]
 
 
@@ -72,11 +78,21 @@ def anonymous() -> SigningCredentials:
         from cryptography.x509.oid import NameOID
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Bez identyfikatora"), x509.NameAttribute(NameOID.COUNTRY_NAME, "PL")])
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, "Bez identyfikatora"),
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
+            ]
+        )
         cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(NOT_BEFORE)
-            .not_valid_after(NOT_BEFORE + timedelta(days=365)).sign(key, hashes.SHA256())
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOT_BEFORE)
+            .not_valid_after(NOT_BEFORE + timedelta(days=365))
+            .sign(key, hashes.SHA256())
         )
         _CREDENTIALS[("anonymous", "")] = SigningCredentials(cert, key)
     return _CREDENTIALS[("anonymous", "")]
@@ -104,18 +120,28 @@ def signed_request(
 ) -> bytes:
     challenge = challenge or client.post("/auth/challenge").json()["challenge"]
     xml = auth_token_request(
-        challenge, *context, subject_identifier_type=subject_type, allowed_ips=allowed_ips, version=version
+        challenge,
+        *context,
+        subject_identifier_type=subject_type,
+        allowed_ips=allowed_ips,
+        version=version,
     )
     return sign_auth_token_request(xml, creds)
 
 
 def start_xades(client, creds, context, *, query: str = "", **kw):  # type: ignore[no-untyped-def]
-    return client.post(f"/auth/xades-signature{query}", content=signed_request(client, creds, context, **kw), headers=XML)
+    return client.post(
+        f"/auth/xades-signature{query}",
+        content=signed_request(client, creds, context, **kw),
+        headers=XML,
+    )
 
 
 def auth_status(client, started: httpx.Response) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     body = started.json()
-    response = client.get(f"/auth/{body['referenceNumber']}", headers=bearer(body["authenticationToken"]["token"]))
+    response = client.get(
+        f"/auth/{body['referenceNumber']}", headers=bearer(body["authenticationToken"]["token"])
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -150,7 +176,9 @@ def encrypt(public, plaintext: str) -> str:  # type: ignore[no-untyped-def]
     return base64.b64encode(public.encrypt(plaintext.encode(), oaep)).decode()
 
 
-def start_token(client, token: str, nip: str, *, timestamp_delta: int = 0, key_id: bool = True, **body: Any):  # type: ignore[no-untyped-def]
+def start_token(
+    client, token: str, nip: str, *, timestamp_delta: int = 0, key_id: bool = True, **body: Any
+):  # type: ignore[no-untyped-def]
     challenge = client.post("/auth/challenge").json()
     public, key_id_value = public_key(client)
     payload = {
@@ -165,7 +193,9 @@ def start_token(client, token: str, nip: str, *, timestamp_delta: int = 0, key_i
 
 def ksef_token(client, access: str, permissions=("InvoiceRead", "InvoiceWrite")) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     response = client.post(
-        "/tokens", json={"permissions": list(permissions), "description": "Token do testów."}, headers=bearer(access)
+        "/tokens",
+        json={"permissions": list(permissions), "description": "Token do testów."},
+        headers=bearer(access),
     )
     assert response.status_code == 202, response.text
     return response.json()  # type: ignore[no-any-return]
@@ -188,7 +218,11 @@ def test_challenge_shape_and_millisecond_floor(client, mock, spec):  # type: ign
     assert re.fullmatch(r"\d{8}-CR-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}", body["challenge"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}\+00:00", body["timestamp"])
     assert body["timestamp"].endswith(".1239870+00:00")
-    assert body["timestampMs"] == to_millis(parse_datetime(body["timestamp"])) == to_millis(START) + 123
+    assert (
+        body["timestampMs"]
+        == to_millis(parse_datetime(body["timestamp"]))
+        == to_millis(START) + 123
+    )
     assert body["clientIp"]
     assert client.post("/auth/challenge").json()["challenge"] != body["challenge"]
 
@@ -224,15 +258,24 @@ def test_xades_personal_full_flow(client, mock, spec):  # type: ignore[no-untype
     access, refresh = redeem.json()["accessToken"], redeem.json()["refreshToken"]
     access_claims_ = claims(access["token"])
     assert access_claims_["typ"] == "ContextToken"
-    assert (access_claims_["cit"], access_claims_["civ"], access_claims_["aum"]) == ("Nip", nip, "QualifiedSignature")
+    assert (access_claims_["cit"], access_claims_["civ"], access_claims_["aum"]) == (
+        "Nip",
+        nip,
+        "QualifiedSignature",
+    )
     assert "Owner" in json.loads(access_claims_["per"])
     sud = json.loads(access_claims_["sud"])
     assert sud["SubjectIdentifier"] == {"Type": "Nip", "Value": nip}
-    assert sud["SerialNumber"] == f"TINPL-{nip}" and sud["CertificateFingerprint"] == person(nip).fingerprint
+    assert (
+        sud["SerialNumber"] == f"TINPL-{nip}"
+        and sud["CertificateFingerprint"] == person(nip).fingerprint
+    )
     assert access_claims_["exp"] - access_claims_["iat"] == 15 * 60
     assert parse_datetime(access["validUntil"]).timestamp() == access_claims_["exp"]
     refresh_claims = claims(refresh["token"])
-    assert refresh_claims["typ"] == "RefreshToken" and refresh_claims["arn"] == body["referenceNumber"]
+    assert (
+        refresh_claims["typ"] == "RefreshToken" and refresh_claims["arn"] == body["referenceNumber"]
+    )
     assert refresh_claims["exp"] - refresh_claims["iat"] == 7 * 86400
     assert parse_datetime(refresh["validUntil"]).timestamp() == refresh_claims["exp"]
 
@@ -264,14 +307,19 @@ def test_xades_seal_and_fingerprint_and_namespace_21(client, mock):  # type: ign
         json={
             "contextIdentifier": {"type": "Nip", "value": nip},
             "authorizedIdentifier": {"type": "Fingerprint", "value": stranger.fingerprint},
-            "permissions": [{"permissionType": "InvoiceRead", "description": "Odczyt faktur testowych."}],
+            "permissions": [
+                {"permissionType": "InvoiceRead", "description": "Odczyt faktur testowych."}
+            ],
         },
     )
     assert grant.status_code == 200, grant.text
     session = login(client, stranger, ("Nip", nip), subject_type="certificateFingerprint")
     granted = claims(session["access"])
     assert json.loads(granted["per"]) == ["InvoiceRead"]
-    assert json.loads(granted["sud"])["SubjectIdentifier"] == {"Type": "Fingerprint", "Value": stranger.fingerprint}
+    assert json.loads(granted["sud"])["SubjectIdentifier"] == {
+        "Type": "Fingerprint",
+        "Value": stranger.fingerprint,
+    }
 
 
 def test_pesel_owner_through_testdata_person_and_deceased(client):  # type: ignore[no-untyped-def]
@@ -279,7 +327,8 @@ def test_pesel_owner_through_testdata_person_and_deceased(client):  # type: igno
     started = start_xades(client, person(pesel=pesel), ("Nip", nip))
     assert auth_status(client, started)["status"]["code"] == 415
     created = client.post(
-        "/testdata/person", json={"nip": nip, "pesel": pesel, "isBailiff": False, "description": "Osoba testowa"}
+        "/testdata/person",
+        json={"nip": nip, "pesel": pesel, "isBailiff": False, "description": "Osoba testowa"},
     )
     assert created.status_code == 200, created.text
     session = login(client, person(pesel=pesel), ("Nip", nip))
@@ -288,7 +337,13 @@ def test_pesel_owner_through_testdata_person_and_deceased(client):  # type: igno
     other_nip, dead = new_nip(), "02070803628"
     client.post(
         "/testdata/person",
-        json={"nip": other_nip, "pesel": dead, "isBailiff": False, "isDeceased": True, "description": "Osoba zmarła"},
+        json={
+            "nip": other_nip,
+            "pesel": dead,
+            "isBailiff": False,
+            "isDeceased": True,
+            "description": "Osoba zmarła",
+        },
     )
     started = start_xades(client, person(pesel=dead), ("Nip", other_nip))
     status = auth_status(client, started)["status"]
@@ -297,13 +352,20 @@ def test_pesel_owner_through_testdata_person_and_deceased(client):  # type: igno
         "description": "Uwierzytelnianie zakończone niepowodzeniem",
         "details": ["Próba wykorzystania metod autoryzacyjnych osoby zmarłej"],
     }
-    redeem = client.post("/auth/token/redeem", headers=bearer(started.json()["authenticationToken"]["token"]))
+    redeem = client.post(
+        "/auth/token/redeem", headers=bearer(started.json()["authenticationToken"]["token"])
+    )
     assert legacy_codes(redeem) == [21308]
 
 
 def test_blocked_context_is_480(client):  # type: ignore[no-untyped-def]
     nip = new_nip()
-    assert client.post("/testdata/context/block", json={"contextIdentifier": {"type": "Nip", "value": nip}}).status_code == 200
+    assert (
+        client.post(
+            "/testdata/context/block", json={"contextIdentifier": {"type": "Nip", "value": nip}}
+        ).status_code
+        == 200
+    )
     started = start_xades(client, person(nip), ("Nip", nip))
     assert auth_status(client, started)["status"] == {
         "code": 480,
@@ -312,8 +374,12 @@ def test_blocked_context_is_480(client):  # type: ignore[no-untyped-def]
             "Podejrzenie incydentu bezpieczeństwa. Skontaktuj się z Ministerstwem Finansów przez formularz zgłoszeniowy."
         ],
     }
-    client.post("/testdata/context/unblock", json={"contextIdentifier": {"type": "Nip", "value": nip}})
-    assert auth_status(client, start_xades(client, person(nip), ("Nip", nip)))["status"]["code"] == 200
+    client.post(
+        "/testdata/context/unblock", json={"contextIdentifier": {"type": "Nip", "value": nip}}
+    )
+    assert (
+        auth_status(client, start_xades(client, person(nip), ("Nip", nip)))["status"]["code"] == 200
+    )
 
 
 def test_certificate_trust_and_validity_460(client, mock):  # type: ignore[no-untyped-def]
@@ -324,13 +390,19 @@ def test_certificate_trust_and_validity_460(client, mock):  # type: ignore[no-un
         "description": "Uwierzytelnianie zakończone niepowodzeniem z powodu błędu certyfikatu",
         "details": ["Niezaufany łańcuch certyfikatów"],
     }
-    explicit_false = start_xades(client, person(nip), ("Nip", nip), query="?verifyCertificateChain=false")
+    explicit_false = start_xades(
+        client, person(nip), ("Nip", nip), query="?verifyCertificateChain=false"
+    )
     assert auth_status(client, explicit_false)["status"]["code"] == 200
 
     expired = personal_certificate(nip=nip, not_before=START - timedelta(days=10), valid_days=5)
-    assert auth_status(client, start_xades(client, expired, ("Nip", nip)))["status"]["details"] == ["Nieważny certyfikat"]
+    assert auth_status(client, start_xades(client, expired, ("Nip", nip)))["status"]["details"] == [
+        "Nieważny certyfikat"
+    ]
     future = personal_certificate(nip=nip, not_before=START + timedelta(days=1))
-    assert auth_status(client, start_xades(client, future, ("Nip", nip)))["status"]["details"] == ["Nieważny certyfikat"]
+    assert auth_status(client, start_xades(client, future, ("Nip", nip)))["status"]["details"] == [
+        "Nieważny certyfikat"
+    ]
 
 
 @pytest.mark.parametrize("env", ["demo", "prod"])
@@ -341,17 +413,24 @@ def test_self_signed_is_untrusted_on_demo_and_prod(app, env):  # type: ignore[no
     with TestClient(app, base_url=f"http://testserver/{env}/v2") as other:
         started = start_xades(other, person(nip), ("Nip", nip))
         assert started.status_code == 202
-        assert auth_status(other, started)["status"]["details"] == ["Niezaufany łańcuch certyfikatów"]
+        assert auth_status(other, started)["status"]["details"] == [
+            "Niezaufany łańcuch certyfikatów"
+        ]
 
 
 def test_status_stays_100_while_processing(mock, spec):  # type: ignore[no-untyped-def]
     from starlette.testclient import TestClient
 
-    slow = MockState(replace(mock.config, auth_processing_seconds=5), spec=spec, clock=Clock.virtual(START))
+    slow = MockState(
+        replace(mock.config, auth_processing_seconds=5), spec=spec, clock=Clock.virtual(START)
+    )
     with TestClient(create_app(state=slow), base_url="http://testserver/v2") as client:
         nip = new_nip()
         started = start_xades(client, person(nip), ("Nip", nip))
-        assert auth_status(client, started)["status"] == {"code": 100, "description": "Uwierzytelnianie w toku"}
+        assert auth_status(client, started)["status"] == {
+            "code": 100,
+            "description": "Uwierzytelnianie w toku",
+        }
         operation = bearer(started.json()["authenticationToken"]["token"])
         early = client.post("/auth/token/redeem", headers=operation)
         assert legacy_codes(early) == [21301]
@@ -372,7 +451,10 @@ def test_stale_used_and_foreign_challenges_are_21111(client, mock, app):  # type
     mock.clock.advance(11 * 60)
     stale = start_xades(client, person(nip), ("Nip", nip), challenge=challenge)
     assert stale.status_code == 400 and legacy_codes(stale) == [21111]
-    assert stale.json()["exception"]["exceptionDetailList"][0]["exceptionDescription"] == "Nieprawidłowe wyzwanie autoryzacyjne."
+    assert (
+        stale.json()["exception"]["exceptionDetailList"][0]["exceptionDescription"]
+        == "Nieprawidłowe wyzwanie autoryzacyjne."
+    )
 
     fresh = client.post("/auth/challenge").json()["challenge"]
     assert start_xades(client, person(nip), ("Nip", nip), challenge=fresh).status_code == 202
@@ -388,7 +470,9 @@ def test_stale_used_and_foreign_challenges_are_21111(client, mock, app):  # type
         content=signed_request(client, person(nip), ("Nip", nip), challenge=foreign),
         headers={**XML, "X-Error-Format": "problem-details"},
     )
-    assert problem.headers["content-type"] == "application/problem+json" and problem_codes(problem) == [21111]
+    assert problem.headers["content-type"] == "application/problem+json" and problem_codes(
+        problem
+    ) == [21111]
 
 
 def test_garbage_dtd_encoding_and_content_type(client):  # type: ignore[no-untyped-def]
@@ -396,10 +480,22 @@ def test_garbage_dtd_encoding_and_content_type(client):  # type: ignore[no-untyp
     cases = [
         (b"", XML, 21001),
         (b"{not xml", XML, 21001),
-        (b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]><AuthTokenRequest xmlns="http://ksef.mf.gov.pl/auth/token/2.0">&b;</AuthTokenRequest>', XML, 21001),
-        (b'<?xml version="1.0" encoding="utf-8"?><AuthTokenRequest>\xc3\x28</AuthTokenRequest>', XML, 21217),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]><AuthTokenRequest xmlns="http://ksef.mf.gov.pl/auth/token/2.0">&b;</AuthTokenRequest>',
+            XML,
+            21001,
+        ),
+        (
+            b'<?xml version="1.0" encoding="utf-8"?><AuthTokenRequest>\xc3\x28</AuthTokenRequest>',
+            XML,
+            21217,
+        ),
         (b"<Faktura xmlns='http://crd.gov.pl/wzor/2025/06/25/13775/'/>", XML, 9101),
-        (signed_request(client, person(nip), ("Nip", nip)), {"Content-Type": "application/json"}, 21001),
+        (
+            signed_request(client, person(nip), ("Nip", nip)),
+            {"Content-Type": "application/json"},
+            21001,
+        ),
     ]
     for raw, headers, code in cases:
         response = client.post("/auth/xades-signature", content=raw, headers=headers)
@@ -409,7 +505,9 @@ def test_garbage_dtd_encoding_and_content_type(client):  # type: ignore[no-untyp
         b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
         b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]><l>&d;</l>'
     )
-    assert legacy_codes(client.post("/auth/xades-signature", content=billion, headers=XML)) == [21001]
+    assert legacy_codes(client.post("/auth/xades-signature", content=billion, headers=XML)) == [
+        21001
+    ]
 
 
 def test_schema_signature_and_certificate_errors(client):  # type: ignore[no-untyped-def]
@@ -417,20 +515,35 @@ def test_schema_signature_and_certificate_errors(client):  # type: ignore[no-unt
     challenge = client.post("/auth/challenge").json()["challenge"]
 
     unsigned = auth_token_request(challenge, "Nip", nip)
-    assert legacy_codes(client.post("/auth/xades-signature", content=unsigned, headers=XML)) == [9102]
+    assert legacy_codes(client.post("/auth/xades-signature", content=unsigned, headers=XML)) == [
+        9102
+    ]
 
-    bad_ip = sign_auth_token_request(auth_token_request(challenge, "Nip", nip, allowed_ips={"ip4Masks": ["10.0.0.0/40"]}), person(nip))
+    bad_ip = sign_auth_token_request(
+        auth_token_request(challenge, "Nip", nip, allowed_ips={"ip4Masks": ["10.0.0.0/40"]}),
+        person(nip),
+    )
     response = client.post("/auth/xades-signature", content=bad_ip, headers=XML)
     assert legacy_codes(response) == [21401] and "Ip4Mask" in details(response)[0]
 
     signed = sign_auth_token_request(unsigned, person(nip))
-    doubled = signed.replace(b"</AuthTokenRequest>", signed[signed.index(b"<ds:Signature") : signed.index(b"</AuthTokenRequest>")] + b"</AuthTokenRequest>")
-    assert legacy_codes(client.post("/auth/xades-signature", content=doubled, headers=XML)) == [9103]
+    doubled = signed.replace(
+        b"</AuthTokenRequest>",
+        signed[signed.index(b"<ds:Signature") : signed.index(b"</AuthTokenRequest>")]
+        + b"</AuthTokenRequest>",
+    )
+    assert legacy_codes(client.post("/auth/xades-signature", content=doubled, headers=XML)) == [
+        9103
+    ]
     tampered = signed.replace(nip.encode(), new_nip().encode())
-    assert legacy_codes(client.post("/auth/xades-signature", content=tampered, headers=XML)) == [9105]
+    assert legacy_codes(client.post("/auth/xades-signature", content=tampered, headers=XML)) == [
+        9105
+    ]
 
     # The challenge is checked only after the signature: it is still unused.
-    malformed = start_xades(client, person(serial="TINPL-111111"), ("Nip", nip), challenge=challenge)
+    malformed = start_xades(
+        client, person(serial="TINPL-111111"), ("Nip", nip), challenge=challenge
+    )
     assert legacy_codes(malformed) == [21115]
     no_identifier = start_xades(client, anonymous(), ("Nip", nip), challenge=challenge)
     assert legacy_codes(no_identifier) == [21406]
@@ -459,19 +572,31 @@ def test_status_access_rules_and_410(client, mock, spec):  # type: ignore[no-unt
     unknown = "20260302-AU-0000000000-0000000000-00"
     response = client.get(f"/auth/{unknown}", headers=op)
     assert legacy_codes(response) == [21304]
-    assert details(response) == [f"Operacja uwierzytelniania o numerze referencyjnym {unknown} nie została znaleziona."]
+    assert details(response) == [
+        f"Operacja uwierzytelniania o numerze referencyjnym {unknown} nie została znaleziona."
+    ]
     foreign = client.get(f"/auth/{second['referenceNumber']}", headers=op)
-    assert foreign.status_code == 403 and foreign.json()["reasonCode"] == "insufficient-resource-access"
+    assert (
+        foreign.status_code == 403
+        and foreign.json()["reasonCode"] == "insufficient-resource-access"
+    )
     assert client.get(f"/auth/{first['referenceNumber']}").status_code == 401
 
     # The status lives 7 days; the default operation token only 45 minutes.
-    long_lived = MockState(replace(mock.config, operation_token_minutes=8 * 24 * 60), spec=spec, clock=Clock.virtual(START))
+    long_lived = MockState(
+        replace(mock.config, operation_token_minutes=8 * 24 * 60),
+        spec=spec,
+        clock=Clock.virtual(START),
+    )
     from starlette.testclient import TestClient
 
     with TestClient(create_app(state=long_lived), base_url="http://testserver/v2") as c:
         started = start_xades(c, person(nip), ("Nip", nip))
         long_lived.clock.advance(7 * 86400)
-        gone = c.get(f"/auth/{started.json()['referenceNumber']}", headers=bearer(started.json()["authenticationToken"]["token"]))
+        gone = c.get(
+            f"/auth/{started.json()['referenceNumber']}",
+            headers=bearer(started.json()["authenticationToken"]["token"]),
+        )
         assert gone.status_code == 410
         assert gone.headers["content-type"] == "application/problem+json"
         assert gone.json()["detail"] == "Operacja wygasła i nie jest już dostępna."
@@ -482,7 +607,9 @@ def test_redeem_once_refresh_and_revocation(client, mock, spec):  # type: ignore
     session = login(client, person(nip), ("Nip", nip))
     again = client.post("/auth/token/redeem", headers=bearer(session["operation"]))
     assert legacy_codes(again) == [21301]
-    assert details(again) == [f"Tokeny dla operacji uwierzytelniania {session['ref']} zostały już pobrane."]
+    assert details(again) == [
+        f"Tokeny dla operacji uwierzytelniania {session['ref']} zostały już pobrane."
+    ]
 
     mock.clock.advance(60)
     refreshed = client.post("/auth/token/refresh", headers=bearer(session["refresh"]))
@@ -498,21 +625,30 @@ def test_redeem_once_refresh_and_revocation(client, mock, spec):  # type: ignore
     assert client.post("/auth/token/refresh", headers=bearer(session["access"])).status_code == 403
     assert client.get("/auth/sessions", headers=bearer(session["refresh"])).status_code == 403
 
-    assert client.delete("/auth/sessions/current", headers=bearer(session["refresh"])).status_code == 204
+    assert (
+        client.delete("/auth/sessions/current", headers=bearer(session["refresh"])).status_code
+        == 204
+    )
     revoked = client.post("/auth/token/refresh", headers=bearer(session["refresh"]))
     assert legacy_codes(revoked) == [21301]
-    assert details(revoked) == ["Status uwierzytelnienia (425) nie pozwala na odświeżenie tokenu dostępowego."]
+    assert details(revoked) == [
+        "Status uwierzytelnienia (425) nie pozwala na odświeżenie tokenu dostępowego."
+    ]
     # Access tokens keep working until exp; the status turns to 425.
     assert client.get("/auth/sessions", headers=bearer(new_access)).status_code == 200
     status = client.get(f"/auth/{session['ref']}", headers=bearer(session["operation"])).json()
     assert status["status"] == {
         "code": 425,
         "description": "Uwierzytelnienie unieważnione",
-        "details": ["Uwierzytelnienie i powiązane refresh tokeny zostały unieważnione przez użytkownika"],
+        "details": [
+            "Uwierzytelnienie i powiązane refresh tokeny zostały unieważnione przez użytkownika"
+        ],
     }
     mock.clock.advance(15 * 60)
     expired = client.get("/auth/sessions", headers=bearer(new_access))
-    assert expired.status_code == 401 and expired.headers["content-type"] == "application/problem+json"
+    assert (
+        expired.status_code == 401 and expired.headers["content-type"] == "application/problem+json"
+    )
 
 
 def test_refresh_recomputes_permissions(client, mock):  # type: ignore[no-untyped-def]
@@ -521,15 +657,22 @@ def test_refresh_recomputes_permissions(client, mock):  # type: ignore[no-untype
     body = {
         "contextIdentifier": {"type": "Nip", "value": nip},
         "authorizedIdentifier": {"type": "Fingerprint", "value": stranger.fingerprint},
-        "permissions": [{"permissionType": "InvoiceRead", "description": "Odczyt faktur testowych."}],
+        "permissions": [
+            {"permissionType": "InvoiceRead", "description": "Odczyt faktur testowych."}
+        ],
     }
     assert client.post("/testdata/permissions", json=body).status_code == 200
     session = login(client, stranger, ("Nip", nip), subject_type="certificateFingerprint")
     assert json.loads(claims(session["access"])["per"]) == ["InvoiceRead"]
-    body["permissions"].append({"permissionType": "InvoiceWrite", "description": "Wysyłka faktur testowych."})
+    body["permissions"].append(
+        {"permissionType": "InvoiceWrite", "description": "Wysyłka faktur testowych."}
+    )
     assert client.post("/testdata/permissions", json=body).status_code == 200
     refreshed = client.post("/auth/token/refresh", headers=bearer(session["refresh"])).json()
-    assert json.loads(claims(refreshed["accessToken"]["token"])["per"]) == ["InvoiceRead", "InvoiceWrite"]
+    assert json.loads(claims(refreshed["accessToken"]["token"])["per"]) == [
+        "InvoiceRead",
+        "InvoiceWrite",
+    ]
 
 
 def test_forged_expired_and_foreign_environment_jwts_are_401(client, mock, app):  # type: ignore[no-untyped-def]
@@ -547,10 +690,18 @@ def test_forged_expired_and_foreign_environment_jwts_are_401(client, mock, app):
 
     good = mint_access_token(mock)
     header, payload, signature = good.split(".")
-    forged_payload = base64.urlsafe_b64encode(
-        json.dumps({**claims(good), "per": '["Owner","VatUeManage"]'}).encode()
-    ).rstrip(b"=").decode()
-    for token in (f"{header}.{forged_payload}.{signature}", "not-a-jwt", jwt.encode(claims(good), "a-guessed-secret-of-enough-length!", algorithm="HS256")):
+    forged_payload = (
+        base64.urlsafe_b64encode(
+            json.dumps({**claims(good), "per": '["Owner","VatUeManage"]'}).encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
+    for token in (
+        f"{header}.{forged_payload}.{signature}",
+        "not-a-jwt",
+        jwt.encode(claims(good), "a-guessed-secret-of-enough-length!", algorithm="HS256"),
+    ):
         response = client.get("/auth/sessions", headers=bearer(token))
         assert response.status_code == 401 and response.json()["status"] == 401
     assert client.post("/auth/token/refresh").status_code == 401
@@ -583,41 +734,64 @@ def test_sessions_list_paging_and_revoke(client, mock, spec):  # type: ignore[no
     assert schema_errors(spec, "GET", "/auth/sessions", "200", first.json()) == []
     page = first.json()
     assert len(page["items"]) == 10 and page["continuationToken"]
-    assert [i["referenceNumber"] for i in page["items"]] == [s["ref"] for s in reversed(sessions)][:10]
+    assert [i["referenceNumber"] for i in page["items"]] == [s["ref"] for s in reversed(sessions)][
+        :10
+    ]
     assert [i["isCurrent"] for i in page["items"]] == [True] + [False] * 9
-    second = client.get("/auth/sessions", headers={**me, "x-continuation-token": page["continuationToken"]}).json()
+    second = client.get(
+        "/auth/sessions", headers={**me, "x-continuation-token": page["continuationToken"]}
+    ).json()
     assert [i["referenceNumber"] for i in second["items"]] == [sessions[0]["ref"]]
     assert "continuationToken" not in second
     everything = client.get("/auth/sessions?pageSize=20", headers=me).json()
     assert len(everything["items"]) == 11
 
-    assert legacy_codes(client.get("/auth/sessions", headers={**me, "x-continuation-token": "%%%"})) == [21418]
+    assert legacy_codes(
+        client.get("/auth/sessions", headers={**me, "x-continuation-token": "%%%"})
+    ) == [21418]
     assert legacy_codes(client.get("/auth/sessions?pageSize=5", headers=me)) == [21405]
 
     # Another subject's sessions are neither listed nor revocable.
     other_nip = new_nip()
     other = login(client, person(other_nip), ("Nip", other_nip))
-    assert [i["referenceNumber"] for i in client.get("/auth/sessions", headers=bearer(other["access"])).json()["items"]] == [other["ref"]]
-    assert legacy_codes(client.delete(f"/auth/sessions/{sessions[0]['ref']}", headers=bearer(other["access"]))) == [21304]
+    assert [
+        i["referenceNumber"]
+        for i in client.get("/auth/sessions", headers=bearer(other["access"])).json()["items"]
+    ] == [other["ref"]]
+    assert legacy_codes(
+        client.delete(f"/auth/sessions/{sessions[0]['ref']}", headers=bearer(other["access"]))
+    ) == [21304]
     unknown = client.delete("/auth/sessions/20260302-AU-0000000000-0000000000-00", headers=me)
     assert legacy_codes(unknown) == [21304]
 
     assert client.delete(f"/auth/sessions/{sessions[0]['ref']}", headers=me).status_code == 204
-    assert legacy_codes(client.post("/auth/token/refresh", headers=bearer(sessions[0]["refresh"]))) == [21301]
-    assert client.post("/auth/token/refresh", headers=bearer(sessions[1]["refresh"])).status_code == 200
+    assert legacy_codes(
+        client.post("/auth/token/refresh", headers=bearer(sessions[0]["refresh"]))
+    ) == [21301]
+    assert (
+        client.post("/auth/token/refresh", headers=bearer(sessions[1]["refresh"])).status_code
+        == 200
+    )
     remaining = client.get("/auth/sessions?pageSize=20", headers=me).json()["items"]
     assert sessions[0]["ref"] not in {i["referenceNumber"] for i in remaining}
     refreshed = next(i for i in remaining if i["referenceNumber"] == sessions[1]["ref"])
     assert refreshed["lastTokenRefreshDate"]
 
     # A refresh token can revoke its own session too.
-    assert client.delete(f"/auth/sessions/{sessions[2]['ref']}", headers=bearer(sessions[2]["refresh"])).status_code == 204
+    assert (
+        client.delete(
+            f"/auth/sessions/{sessions[2]['ref']}", headers=bearer(sessions[2]["refresh"])
+        ).status_code
+        == 204
+    )
 
 
 def test_ip_policy_goes_into_the_ipp_claim(client):  # type: ignore[no-untyped-def]
     nip = new_nip()
     session = login(client, person(nip), ("Nip", nip), allowed_ips={"ip4Addresses": ["10.1.2.3"]})
-    assert json.loads(claims(session["access"])["ipp"]) == {"allowedIps": {"ip4Addresses": ["10.1.2.3"]}}
+    assert json.loads(claims(session["access"])["ipp"]) == {
+        "allowedIps": {"ip4Addresses": ["10.1.2.3"]}
+    }
     blocked = client.get("/auth/sessions", headers=bearer(session["access"]))
     assert blocked.status_code == 403 and blocked.json()["reasonCode"] == "ip-not-allowed"
 
@@ -629,23 +803,38 @@ def test_ksef_token_full_flow(client, mock, spec):  # type: ignore[no-untyped-de
     nip = new_nip()
     owner = login(client, seal(nip), ("Nip", nip))
     token = ksef_token(client, owner["access"])
-    started = start_token(client, token["token"], nip, authorizationPolicy={"allowedIps": {"ip4Masks": ["0.0.0.0/0"]}})
+    started = start_token(
+        client, token["token"], nip, authorizationPolicy={"allowedIps": {"ip4Masks": ["0.0.0.0/0"]}}
+    )
     assert started.status_code == 202, started.text
     assert schema_errors(spec, "POST", "/auth/ksef-token", "202", started.json()) == []
     status = auth_status(client, started)
     assert status["status"]["code"] == 200
     assert status["authenticationMethod"] == "Token"
-    assert status["authenticationMethodInfo"] == {"category": "Token", "code": "token.ksef", "displayName": "Token KSeF"}
-    tokens = client.post("/auth/token/redeem", headers=bearer(started.json()["authenticationToken"]["token"])).json()
+    assert status["authenticationMethodInfo"] == {
+        "category": "Token",
+        "code": "token.ksef",
+        "displayName": "Token KSeF",
+    }
+    tokens = client.post(
+        "/auth/token/redeem", headers=bearer(started.json()["authenticationToken"]["token"])
+    ).json()
     access = claims(tokens["accessToken"]["token"])
     assert access["aum"] == "Token" and access["ktr"] == token["referenceNumber"]
     assert json.loads(access["per"]) == ["InvoiceRead", "InvoiceWrite"]
     assert json.loads(access["sud"])["SubjectIdentifier"] == {"Type": "Nip", "Value": nip}
     assert json.loads(access["ipp"]) == {"allowedIps": {"ip4Masks": ["0.0.0.0/0"]}}
-    listed = client.get(f"/tokens/{token['referenceNumber']}", headers=bearer(owner["access"])).json()
+    listed = client.get(
+        f"/tokens/{token['referenceNumber']}", headers=bearer(owner["access"])
+    ).json()
     assert listed["lastUseDate"] == "2026-03-02T09:00:00.0000000+00:00"
     # Without publicKeyId the current key is used.
-    assert auth_status(client, start_token(client, token["token"], nip, key_id=False))["status"]["code"] == 200
+    assert (
+        auth_status(client, start_token(client, token["token"], nip, key_id=False))["status"][
+            "code"
+        ]
+        == 200
+    )
 
 
 def test_ksef_token_450_variants(client, mock):  # type: ignore[no-untyped-def]
@@ -657,15 +846,24 @@ def test_ksef_token_450_variants(client, mock):  # type: ignore[no-untyped-def]
         assert response.status_code == 202, response.text
         status = auth_status(client, response)["status"]
         assert status["code"] == 450
-        assert status["description"] == "Uwierzytelnianie zakończone niepowodzeniem z powodu błędnego tokenu"
+        assert (
+            status["description"]
+            == "Uwierzytelnianie zakończone niepowodzeniem z powodu błędnego tokenu"
+        )
         return status["details"]  # type: ignore[no-any-return]
 
-    assert outcome(start_token(client, token, nip, timestamp_delta=1)) == ["Nieprawidłowy czas tokena"]
+    assert outcome(start_token(client, token, nip, timestamp_delta=1)) == [
+        "Nieprawidłowy czas tokena"
+    ]
     reference, _, secret = token.split("|")
     unknown = f"{reference}|nip-{nip}|{'0' * 64}"
     assert outcome(start_token(client, unknown, nip)) == ["Nieprawidłowy token"]
-    assert outcome(start_token(client, "a" * 64, nip)) == ["Nieprawidłowe kodowanie tokena"]  # KSeF 1.0 style
-    assert outcome(start_token(client, token, other)) == [f"Token nie może być użyty w kontekście {other}"]
+    assert outcome(start_token(client, "a" * 64, nip)) == [
+        "Nieprawidłowe kodowanie tokena"
+    ]  # KSeF 1.0 style
+    assert outcome(start_token(client, token, other)) == [
+        f"Token nie może być użyty w kontekście {other}"
+    ]
 
     challenge = client.post("/auth/challenge").json()
     public, key_id = public_key(client)
@@ -674,7 +872,9 @@ def test_ksef_token_450_variants(client, mock):  # type: ignore[no-untyped-def]
         (b"\xff\xfe|" + str(challenge["timestampMs"]).encode(), "Nieprawidłowe kodowanie tokena"),
     ):
         fresh = client.post("/auth/challenge").json()
-        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+        oaep = padding.OAEP(
+            mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+        )
         body = {
             "challenge": fresh["challenge"],
             "contextIdentifier": {"type": "Nip", "value": nip},
@@ -687,29 +887,43 @@ def test_ksef_token_450_variants(client, mock):  # type: ignore[no-untyped-def]
     wrong_padding = {
         "challenge": challenge["challenge"],
         "contextIdentifier": {"type": "Nip", "value": nip},
-        "encryptedToken": base64.b64encode(public.encrypt(f"{token}|{challenge['timestampMs']}".encode(), sha1)).decode(),
+        "encryptedToken": base64.b64encode(
+            public.encrypt(f"{token}|{challenge['timestampMs']}".encode(), sha1)
+        ).decode(),
     }
-    assert outcome(client.post("/auth/ksef-token", json=wrong_padding)) == ["Nieprawidłowe szyfrowanie tokena"]
+    assert outcome(client.post("/auth/ksef-token", json=wrong_padding)) == [
+        "Nieprawidłowe szyfrowanie tokena"
+    ]
 
     # Revoked token: new authentications fail, and redeem/refresh of earlier ones too.
     ready = start_token(client, token, nip)
     assert auth_status(client, ready)["status"]["code"] == 200
     redeemed = start_token(client, token, nip)
     assert auth_status(client, redeemed)["status"]["code"] == 200
-    pair = client.post("/auth/token/redeem", headers=bearer(redeemed.json()["authenticationToken"]["token"])).json()
+    pair = client.post(
+        "/auth/token/redeem", headers=bearer(redeemed.json()["authenticationToken"]["token"])
+    ).json()
     revoke = client.delete(f"/tokens/{reference}", headers=bearer(owner["access"]))
     assert revoke.status_code == 204, revoke.text
     assert outcome(start_token(client, token, nip)) == ["Token unieważniony"]
-    late = client.post("/auth/token/redeem", headers=bearer(ready.json()["authenticationToken"]["token"]))
+    late = client.post(
+        "/auth/token/redeem", headers=bearer(ready.json()["authenticationToken"]["token"])
+    )
     assert legacy_codes(late) == [21301] and details(late) == ["Token KSeF został unieważniony."]
-    stale_refresh = client.post("/auth/token/refresh", headers=bearer(pair["refreshToken"]["token"]))
-    assert legacy_codes(stale_refresh) == [21301] and details(stale_refresh) == ["Token KSeF został unieważniony."]
+    stale_refresh = client.post(
+        "/auth/token/refresh", headers=bearer(pair["refreshToken"]["token"])
+    )
+    assert legacy_codes(stale_refresh) == [21301] and details(stale_refresh) == [
+        "Token KSeF został unieważniony."
+    ]
 
 
 def test_ksef_token_pending_and_lost_permissions(mock, spec):  # type: ignore[no-untyped-def]
     from starlette.testclient import TestClient
 
-    state = MockState(replace(mock.config, token_activation_seconds=30), spec=spec, clock=Clock.virtual(START))
+    state = MockState(
+        replace(mock.config, token_activation_seconds=30), spec=spec, clock=Clock.virtual(START)
+    )
     with TestClient(create_app(state=state), base_url="http://testserver/v2") as client:
         nip = new_nip()
         stranger = person(serial="pracownik-bez-identyfikatora")
@@ -731,7 +945,11 @@ def test_ksef_token_pending_and_lost_permissions(mock, spec):  # type: ignore[no
         revoke = {k: grant[k] for k in ("contextIdentifier", "authorizedIdentifier")}
         assert client.post("/testdata/permissions/revoke", json=revoke).status_code == 200
         lost = auth_status(client, start_token(client, token, nip))["status"]
-        assert lost == {"code": 415, "description": "Uwierzytelnianie zakończone niepowodzeniem", "details": ["Brak przypisanych uprawnień"]}
+        assert lost == {
+            "code": 415,
+            "description": "Uwierzytelnianie zakończone niepowodzeniem",
+            "details": ["Brak przypisanych uprawnień"],
+        }
 
 
 def test_ksef_token_synchronous_errors(client, mock):  # type: ignore[no-untyped-def]
@@ -749,15 +967,25 @@ def test_ksef_token_synchronous_errors(client, mock):  # type: ignore[no-untyped
         assert legacy_codes(response) == [21470]
         assert details(response) == [f"Klucz o identyfikatorze {bad} nie jest wspierany."]
     too_many = {"allowedIps": {"ip4Addresses": [f"10.0.0.{i}" for i in range(11)]}}
-    assert legacy_codes(client.post("/auth/ksef-token", json={**base, "authorizationPolicy": too_many})) == [21405]
-    assert legacy_codes(client.post("/auth/ksef-token", json={**base, "challenge": "x" * 36})) == [21111]
+    assert legacy_codes(
+        client.post("/auth/ksef-token", json={**base, "authorizationPolicy": too_many})
+    ) == [21405]
+    assert legacy_codes(client.post("/auth/ksef-token", json={**base, "challenge": "x" * 36})) == [
+        21111
+    ]
     assert client.post("/auth/ksef-token", json={**base, "publicKeyId": key_id}).status_code == 202
-    assert legacy_codes(client.post("/auth/ksef-token", json={**base, "publicKeyId": key_id})) == [21111]
+    assert legacy_codes(client.post("/auth/ksef-token", json={**base, "publicKeyId": key_id})) == [
+        21111
+    ]
     mock.clock.advance(11 * 60)
     late = client.post("/auth/challenge").json()
     mock.clock.advance(10 * 60)
-    assert legacy_codes(client.post("/auth/ksef-token", json={**base, "challenge": late["challenge"]})) == [21111]
-    assert legacy_codes(client.post("/auth/ksef-token", json={"challenge": late["challenge"]})) == [21405]
+    assert legacy_codes(
+        client.post("/auth/ksef-token", json={**base, "challenge": late["challenge"]})
+    ) == [21111]
+    assert legacy_codes(client.post("/auth/ksef-token", json={"challenge": late["challenge"]})) == [
+        21405
+    ]
 
 
 def test_reset_makes_every_ksef_token_fail(client, mock):  # type: ignore[no-untyped-def]
@@ -780,13 +1008,24 @@ def test_xades_personal_and_seal_over_a_real_socket(server):  # type: ignore[no-
         for creds in (person(nip), seal(nip)):
             session = login(client, creds, ("Nip", nip))
             assert "Owner" in json.loads(claims(session["access"])["per"])
-            assert client.post("/auth/token/redeem", headers=bearer(session["operation"])).status_code == 400
+            assert (
+                client.post("/auth/token/redeem", headers=bearer(session["operation"])).status_code
+                == 400
+            )
             refreshed = client.post("/auth/token/refresh", headers=bearer(session["refresh"]))
             assert refreshed.status_code == 200
         listed = client.get("/auth/sessions", headers=bearer(session["access"])).json()["items"]
         assert len(listed) == 2 and listed[0]["isCurrent"]
-        assert client.delete("/auth/sessions/current", headers=bearer(session["access"])).status_code == 204
-        assert client.delete(f"/auth/sessions/{listed[1]['referenceNumber']}", headers=bearer(session["access"])).status_code == 204
+        assert (
+            client.delete("/auth/sessions/current", headers=bearer(session["access"])).status_code
+            == 204
+        )
+        assert (
+            client.delete(
+                f"/auth/sessions/{listed[1]['referenceNumber']}", headers=bearer(session["access"])
+            ).status_code
+            == 204
+        )
         gone = client.post("/auth/token/refresh", headers=bearer(session["refresh"]))
         assert gone.status_code == 400 and legacy_codes(gone) == [21301]
         challenge = client.post("/auth/challenge").json()
@@ -795,9 +1034,14 @@ def test_xades_personal_and_seal_over_a_real_socket(server):  # type: ignore[no-
         stale = start_xades(client, person(nip), ("Nip", nip), challenge=challenge["challenge"])
         assert legacy_codes(stale) == [21111]
         bomb = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>'
-        assert legacy_codes(client.post("/auth/xades-signature", content=bomb, headers=XML)) == [21001]
+        assert legacy_codes(client.post("/auth/xades-signature", content=bomb, headers=XML)) == [
+            21001
+        ]
         forged = client.get("/auth/sessions", headers=bearer(session["access"] + "x"))
-        assert forged.status_code == 401 and forged.headers["content-type"] == "application/problem+json"
+        assert (
+            forged.status_code == 401
+            and forged.headers["content-type"] == "application/problem+json"
+        )
 
 
 @pytest.mark.server
@@ -808,7 +1052,9 @@ def test_ksef_token_over_a_real_socket(server):  # type: ignore[no-untyped-def]
         token = ksef_token(client, owner["access"])["token"]
         started = start_token(client, token, nip)
         assert auth_status(client, started)["status"]["code"] == 200
-        tokens = client.post("/auth/token/redeem", headers=bearer(started.json()["authenticationToken"]["token"]))
+        tokens = client.post(
+            "/auth/token/redeem", headers=bearer(started.json()["authenticationToken"]["token"])
+        )
         assert claims(tokens.json()["accessToken"]["token"])["aum"] == "Token"
         wrong_time = start_token(client, token, nip, timestamp_delta=-1)
         assert auth_status(client, wrong_time)["status"]["details"] == ["Nieprawidłowy czas tokena"]

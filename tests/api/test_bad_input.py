@@ -40,7 +40,11 @@ def _concrete(path: str) -> str:
 
 _SPEC = Spec.from_dir(official.locate())
 # Every implemented operation whose official request body is JSON.
-BODY_ROUTES = [r for r in _json_routes() if (op := _SPEC.operation(r[1], r[2])) and op.request_schema("application/json")]
+BODY_ROUTES = [
+    r
+    for r in _json_routes()
+    if (op := _SPEC.operation(r[1], r[2])) and op.request_schema("application/json")
+]
 
 
 @pytest.fixture
@@ -50,7 +54,12 @@ def headers(mock):
 
 @pytest.mark.parametrize(("name", "method", "path"), BODY_ROUTES, ids=[r[0] for r in BODY_ROUTES])
 def test_malformed_json_is_21001(client, headers, name, method, path):
-    response = client.request(method, _concrete(path), content=b'{"a": ', headers={**headers, "Content-Type": "application/json"})
+    response = client.request(
+        method,
+        _concrete(path),
+        content=b'{"a": ',
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 400, response.text
     assert legacy_codes(response) == [21001]
 
@@ -67,9 +76,19 @@ def test_wrong_shapes_are_21405(client, headers, name, method, path):
 
 @pytest.mark.parametrize(("name", "method", "path"), BODY_ROUTES, ids=[r[0] for r in BODY_ROUTES])
 def test_wrong_content_type_and_bad_encoding(client, headers, name, method, path):
-    response = client.request(method, _concrete(path), content=b"<a/>", headers={**headers, "Content-Type": "application/xml"})
+    response = client.request(
+        method,
+        _concrete(path),
+        content=b"<a/>",
+        headers={**headers, "Content-Type": "application/xml"},
+    )
     assert response.status_code == 400 and legacy_codes(response) == [21001]
-    response = client.request(method, _concrete(path), content=b'{"a": "\xff\xfe"}', headers={**headers, "Content-Type": "application/json"})
+    response = client.request(
+        method,
+        _concrete(path),
+        content=b'{"a": "\xff\xfe"}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 400 and legacy_codes(response) == [21001]
 
 
@@ -77,12 +96,25 @@ def test_oversized_body_is_rejected_without_reading_it_all(client, headers, mock
     limit = mock.config.max_body_bytes
     route = next(r for r in BODY_ROUTES if r[0] == "tokens.generate")
     body = b'{"description": "' + b"a" * (limit + 10) + b'"}'
-    response = client.request(route[1], _concrete(route[2]), content=body, headers={**headers, "Content-Type": "application/json"})
+    response = client.request(
+        route[1],
+        _concrete(route[2]),
+        content=body,
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 400 and legacy_codes(response) == [21405]
 
 
 def test_problem_details_on_request(client, headers):
-    response = client.post("/tokens", content=b"{", headers={**headers, "Content-Type": "application/json", "X-Error-Format": "problem-details"})
+    response = client.post(
+        "/tokens",
+        content=b"{",
+        headers={
+            **headers,
+            "Content-Type": "application/json",
+            "X-Error-Format": "problem-details",
+        },
+    )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
@@ -93,5 +125,10 @@ def test_problem_details_on_request(client, headers):
 def test_deeply_nested_json_is_not_a_crash(client, headers):
     name, method, path = next(r for r in BODY_ROUTES if r[0] == "tokens.generate")
     body = b"[" * 100_000 + b"]" * 100_000
-    response = client.request(method, _concrete(path), content=body, headers={**headers, "Content-Type": "application/json"})
+    response = client.request(
+        method,
+        _concrete(path),
+        content=body,
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert response.status_code == 400

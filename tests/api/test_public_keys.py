@@ -48,19 +48,36 @@ def key_accepted(client, key_id: str) -> bool:  # type: ignore[no-untyped-def]
 def test_listing_shape_ids_and_certificates(client, spec):  # type: ignore[no-untyped-def]
     items = listing(client)
     op = spec.operation("GET", "/security/public-key-certificates")
-    assert spec.validate_value(op.raw["responses"]["200"]["content"]["application/json"]["schema"], items).errors == []
-    assert sorted(u for i in items for u in i["usage"]) == [KSEF_TOKEN_ENCRYPTION, SYMMETRIC_KEY_ENCRYPTION]
+    assert (
+        spec.validate_value(
+            op.raw["responses"]["200"]["content"]["application/json"]["schema"], items
+        ).errors
+        == []
+    )
+    assert sorted(u for i in items for u in i["usage"]) == [
+        KSEF_TOKEN_ENCRYPTION,
+        SYMMETRIC_KEY_ENCRYPTION,
+    ]
     keys = set()
     for item in items:
         der = base64.b64decode(item["certificate"])
         cert = x509.load_der_x509_certificate(der)
-        spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        spki = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         assert item["certificateId"] == base64.b64encode(hashlib.sha256(der).digest()).decode()
         assert item["publicKeyId"] == base64.b64encode(hashlib.sha256(spki).digest()).decode()
         assert len(item["publicKeyId"]) == 44
-        assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Ministerstwo Finansów"
+        assert (
+            cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+            == "Ministerstwo Finansów"
+        )
         assert cert.public_key().key_size == 2048
-        assert parse_datetime(item["validFrom"]) == cert.not_valid_before_utc == START - timedelta(days=30)
+        assert (
+            parse_datetime(item["validFrom"])
+            == cert.not_valid_before_utc
+            == START - timedelta(days=30)
+        )
         assert parse_datetime(item["validTo"]) == cert.not_valid_after_utc
         assert parse_datetime(item["validFrom"]) <= START < parse_datetime(item["validTo"])
         keys.add(item["publicKeyId"])
@@ -69,7 +86,10 @@ def test_listing_shape_ids_and_certificates(client, spec):  # type: ignore[no-un
 
 
 def test_environments_have_their_own_keys_and_keys_survive_a_reset(app, mock):  # type: ignore[no-untyped-def]
-    with TestClient(app, base_url="http://testserver/test/v2") as test, TestClient(app, base_url="http://testserver/demo/v2") as demo:
+    with (
+        TestClient(app, base_url="http://testserver/test/v2") as test,
+        TestClient(app, base_url="http://testserver/demo/v2") as demo,
+    ):
         test_ids = {i["publicKeyId"] for i in listing(test)}
         assert test_ids.isdisjoint({i["publicKeyId"] for i in listing(demo)})
         mock.reset(Env.TEST)
@@ -89,7 +109,9 @@ def test_planned_rotation_keeps_the_old_key_until_withdrawn(client, mock):  # ty
     assert keys.current(KSEF_TOKEN_ENCRYPTION).public_key_id == fresh.public_key_id
     assert key_accepted(client, old["publicKeyId"]) and key_accepted(client, fresh.public_key_id)
     mock.clock.advance(15 * 86400)
-    assert [i["publicKeyId"] for i in by_usage(listing(client), KSEF_TOKEN_ENCRYPTION)] == [fresh.public_key_id]
+    assert [i["publicKeyId"] for i in by_usage(listing(client), KSEF_TOKEN_ENCRYPTION)] == [
+        fresh.public_key_id
+    ]
     assert key_accepted(client, old["publicKeyId"])
     keys.withdraw(old["publicKeyId"])
     assert not key_accepted(client, old["publicKeyId"])
@@ -106,9 +128,13 @@ def test_emergency_rotation_rejects_the_old_key_at_once(client, mock):  # type: 
         "encryptedToken": encrypt(old_public, f"t|{challenge['timestampMs']}"),
         "publicKeyId": old_id,
     }
-    response = client.post("/auth/ksef-token", json=body, headers={"X-Error-Format": "problem-details"})
+    response = client.post(
+        "/auth/ksef-token", json=body, headers={"X-Error-Format": "problem-details"}
+    )
     assert response.status_code == 400 and problem_codes(response) == [21470]
-    assert response.json()["errors"][0]["details"] == [f"Klucz o identyfikatorze {old_id} nie jest wspierany."]
+    assert response.json()["errors"][0]["details"] == [
+        f"Klucz o identyfikatorze {old_id} nie jest wspierany."
+    ]
 
 
 def test_recertification_keeps_the_key_and_changes_the_certificate(client, mock):  # type: ignore[no-untyped-def]
@@ -119,6 +145,8 @@ def test_recertification_keeps_the_key_and_changes_the_certificate(client, mock)
     assert len(after) == 1
     assert after[0]["publicKeyId"] == before["publicKeyId"]
     assert after[0]["certificateId"] != before["certificateId"]
-    assert parse_datetime(after[0]["validFrom"]) == parse_datetime(before["validFrom"]) + timedelta(days=1)
+    assert parse_datetime(after[0]["validFrom"]) == parse_datetime(before["validFrom"]) + timedelta(
+        days=1
+    )
     # The other usage is untouched.
     assert len(by_usage(listing(client), KSEF_TOKEN_ENCRYPTION)) == 1

@@ -26,7 +26,9 @@ from mockksef.errors import (
 )
 from mockksef.ids import RandomSource, is_reference_number
 
-CTX = ErrorContext("/v2/x", "2026-01-01T00:00:00.0000000+00:00", "a" * 32, "guid", problem_details=False)
+CTX = ErrorContext(
+    "/v2/x", "2026-01-01T00:00:00.0000000+00:00", "a" * 32, "guid", problem_details=False
+)
 
 
 def test_virtual_clock_moves_only_when_told():
@@ -58,7 +60,13 @@ def test_datetime_format_is_dotnet_like_and_millis_consistent():
 
 
 def test_config_precedence_and_coercion():
-    config = MockConfig.from_env(environ={"MOCKKSEF_SEED": "7", "MOCKKSEF_ENVIRONMENTS": "test,prd", "MOCKKSEF_TRUSTED_PROXY": "yes"})
+    config = MockConfig.from_env(
+        environ={
+            "MOCKKSEF_SEED": "7",
+            "MOCKKSEF_ENVIRONMENTS": "test,prd",
+            "MOCKKSEF_TRUSTED_PROXY": "yes",
+        }
+    )
     assert config.seed == 7
     assert config.environments == (Env.TEST, Env.PROD)
     assert config.trusted_proxy is True
@@ -88,7 +96,11 @@ def test_legacy_400_shape():
     status, media, body = render(KsefError(21405, "x: bad"), CTX)
     assert (status, media) == (400, "application/json")
     detail = body["exception"]["exceptionDetailList"][0]
-    assert detail == {"exceptionCode": 21405, "exceptionDescription": "Błąd walidacji danych wejściowych.", "details": ["x: bad"]}
+    assert detail == {
+        "exceptionCode": 21405,
+        "exceptionDescription": "Błąd walidacji danych wejściowych.",
+        "details": ["x: bad"],
+    }
     assert len(body["exception"]["referenceNumber"] or "") in (0, 4, 36)
 
 
@@ -103,7 +115,9 @@ def test_problem_400_shape_lists_every_error():
     assert body["instance"] == "/v2/x"
 
 
-@pytest.mark.parametrize("error", [Unauthorized(), Forbidden("insufficient-resource-access"), Gone()])
+@pytest.mark.parametrize(
+    "error", [Unauthorized(), Forbidden("insufficient-resource-access"), Gone()]
+)
 def test_401_403_410_are_always_problem_json(error):
     status, media, body = render(error, CTX)
     assert media == "application/problem+json"
@@ -114,11 +128,16 @@ def test_401_403_410_are_always_problem_json(error):
 def test_403_carries_reason_and_security():
     _, _, body = render(MissingPermissions(["InvoiceRead"], ["CredentialsRead"]), CTX)
     assert body["reasonCode"] == "missing-permissions"
-    assert body["security"] == {"requiredAnyOfPermissions": ["InvoiceRead"], "presentPermissions": ["CredentialsRead"]}
+    assert body["security"] == {
+        "requiredAnyOfPermissions": ["InvoiceRead"],
+        "presentPermissions": ["CredentialsRead"],
+    }
 
 
 def test_429_both_formats():
-    error = TooManyRequests(30, "Przekroczono limit 20 żądań na minutę. Spróbuj ponownie po 30 sekundach.")
+    error = TooManyRequests(
+        30, "Przekroczono limit 20 żądań na minutę. Spróbuj ponownie po 30 sekundach."
+    )
     assert error.headers == {"Retry-After": "30"}
     _, media, body = render(error, CTX)
     assert media == "application/json" and body["status"]["code"] == 429
@@ -140,7 +159,9 @@ def test_unknown_codes_are_refused():
 def test_spec_validation_canonicalises_names_and_enums(spec):
     op = spec.operation("POST", "/tokens")
     schema = op.request_schema()
-    result = spec.validate_value(schema, {"Permissions": ["invoiceread"], "DESCRIPTION": "Opis tokenu"})
+    result = spec.validate_value(
+        schema, {"Permissions": ["invoiceread"], "DESCRIPTION": "Opis tokenu"}
+    )
     assert result.errors == []
     assert result.value == {"permissions": ["InvoiceRead"], "description": "Opis tokenu"}
     bad = spec.validate_value(schema, {"permissions": ["Nope"], "description": "x"})

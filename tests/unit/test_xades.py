@@ -73,7 +73,9 @@ def dotnet_signed(xml: bytes, creds: SigningCredentials, signing_time: datetime 
     document_digest = hashlib.sha256(etree.tostring(doc, method="c14n", exclusive=True)).digest()
     cert = creds.certificate
     is_rsa = isinstance(creds.private_key, rsa.RSAPrivateKey)
-    method = "http://www.w3.org/2001/04/xmldsig-more#" + ("rsa-sha256" if is_rsa else "ecdsa-sha256")
+    method = "http://www.w3.org/2001/04/xmldsig-more#" + (
+        "rsa-sha256" if is_rsa else "ecdsa-sha256"
+    )
     cert_b64 = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
     cert_digest = base64.b64encode(cert.fingerprint(hashes.SHA256())).decode()
     # .NET renders the serial as a signed BigInteger of the little-endian bytes; KSeF ignores it.
@@ -131,8 +133,14 @@ def request(context=("Nip", NIP), **kw) -> bytes:  # type: ignore[no-untyped-def
 
 @pytest.mark.parametrize("version", ["2.0", "2.1"])
 def test_client_signature_verifies_in_both_namespaces(schemas, person, version):  # type: ignore[no-untyped-def]
-    ips = {"ip4Addresses": ["10.0.0.1"], "ip4Ranges": ["10.0.0.1-10.0.0.9"], "ip4Masks": ["10.0.0.0/8"]}
-    signed = sign_auth_token_request(request(allowed_ips=ips, version=version), person, signing_time=NOW)
+    ips = {
+        "ip4Addresses": ["10.0.0.1"],
+        "ip4Ranges": ["10.0.0.1-10.0.0.9"],
+        "ip4Masks": ["10.0.0.0/8"],
+    }
+    signed = sign_auth_token_request(
+        request(allowed_ips=ips, version=version), person, signing_time=NOW
+    )
     result = xades.read_signed_request(signed, schemas)
     assert result.namespace.endswith(version)
     assert result.challenge == CHALLENGE
@@ -147,12 +155,17 @@ def test_dotnet_shaped_signature_verifies(schemas, key_type):  # type: ignore[no
     creds = personal_certificate(nip=NIP, key_type=key_type, not_before=NOW)
     xml = request(allowed_ips={})
     signed = dotnet_signed(xml, creds)
-    assert b'<Signature xmlns="http://www.w3.org/2000/09/xmldsig#" Id="Signature">' in signed or b'<Signature Id="Signature"' in signed
+    assert (
+        b'<Signature xmlns="http://www.w3.org/2000/09/xmldsig#" Id="Signature">' in signed
+        or b'<Signature Id="Signature"' in signed
+    )
     result = xades.read_signed_request(signed, schemas)
     assert result.context.value == NIP and result.authorization_policy == {"allowedIps": {}}
     # The same document tampered after signing fails.
     with pytest.raises(KsefError) as excinfo:
-        xades.read_signed_request(signed.replace(CHALLENGE.encode(), CHALLENGE[:-2].encode() + b"00"), schemas)
+        xades.read_signed_request(
+            signed.replace(CHALLENGE.encode(), CHALLENGE[:-2].encode() + b"00"), schemas
+        )
     assert codes_of(excinfo) == 9105
 
 
@@ -164,7 +177,11 @@ def test_ec_seal_and_exclusive_signed_info(schemas, ec_seal):  # type: ignore[no
 
 def test_peppol_and_nip_vat_ue_contexts_pass_the_official_patterns(schemas, person):  # type: ignore[no-untyped-def]
     # The official patterns carry .NET ^...$ anchors that libxml2 would take literally.
-    for context in (("PeppolId", "PAB123456"), ("NipVatUe", f"{NIP}-DE123456789"), ("InternalId", f"{NIP}-00001")):
+    for context in (
+        ("PeppolId", "PAB123456"),
+        ("NipVatUe", f"{NIP}-DE123456789"),
+        ("InternalId", f"{NIP}-00001"),
+    ):
         signed = sign_auth_token_request(request(context), person)
         assert xades.read_signed_request(signed, schemas).context == ContextIdentifier(*context)
 
@@ -287,10 +304,21 @@ def test_detached_reference_and_forbidden_transform_are_9105(schemas, person):  
 
 def test_short_rsa_key_is_9105(schemas):  # type: ignore[no-untyped-def]
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    name = x509.Name([x509.NameAttribute(NameOID.SERIAL_NUMBER, f"TINPL-{NIP}"), x509.NameAttribute(NameOID.COMMON_NAME, "x")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, f"TINPL-{NIP}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "x"),
+        ]
+    )
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(NOW).not_valid_after(NOW + timedelta(days=1)).sign(key, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW)
+        .not_valid_after(NOW + timedelta(days=1))
+        .sign(key, hashes.SHA256())
     )
     with pytest.raises(KsefError) as excinfo:
         xades.read_signed_request(dotnet_signed(request(), SigningCredentials(cert, key)), schemas)
@@ -310,13 +338,20 @@ def test_short_rsa_key_is_9105(schemas):  # type: ignore[no-untyped-def]
     ],
 )
 def test_personal_identity(serial, expected):  # type: ignore[no-untyped-def]
-    creds = personal_certificate(serial_number=serial, given_names=("Anna", "Maria"), not_before=NOW)
+    creds = personal_certificate(
+        serial_number=serial, given_names=("Anna", "Maria"), not_before=NOW
+    )
     identity = xades.certificate_identity(creds.certificate)
     assert identity.subject == expected and not identity.seal and not identity.malformed
     assert identity.details["GivenNames"] == ["Anna", "Maria"]
     assert identity.details["SerialNumber"] == serial
     assert identity.details["CertificateFingerprint"] == creds.fingerprint
-    assert identity.fingerprint == hashlib.sha256(creds.certificate.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    assert (
+        identity.fingerprint
+        == hashlib.sha256(creds.certificate.public_bytes(serialization.Encoding.DER))
+        .hexdigest()
+        .upper()
+    )
 
 
 def test_seal_identity_and_malformed_identifiers():  # type: ignore[no-untyped-def]

@@ -79,7 +79,8 @@ _MAX_IPS_PER_LIST = 10
 
 def not_found(reference_number: str) -> KsefError:
     return KsefError(
-        21304, f"Operacja uwierzytelniania o numerze referencyjnym {reference_number} nie została znaleziona."
+        21304,
+        f"Operacja uwierzytelniania o numerze referencyjnym {reference_number} nie została znaleziona.",
     )
 
 
@@ -140,7 +141,9 @@ class AuthBackend:
         policy = self._policy(body.get("authorizationPolicy"))
         with self._lock:
             challenge = self._usable_challenge(body["challenge"], now)
-            private_key = self.env.public_keys.private_key_for(KSEF_TOKEN_ENCRYPTION, body.get("publicKeyId"))
+            private_key = self.env.public_keys.private_key_for(
+                KSEF_TOKEN_ENCRYPTION, body.get("publicKeyId")
+            )
             challenge.used = True
         token_string, error = self._decrypt(private_key, body["encryptedToken"], challenge)
         operation = self._new_operation("Token", context, None, policy, now)
@@ -148,10 +151,14 @@ class AuthBackend:
         return self._start(operation, now)
 
     @staticmethod
-    def _decrypt(private_key: Any, encrypted: str, challenge: Challenge) -> tuple[str | None, str | None]:
+    def _decrypt(
+        private_key: Any, encrypted: str, challenge: Challenge
+    ) -> tuple[str | None, str | None]:
         """``token|timestampMs`` (split on the last ``|``) or the 450 detail of what is wrong."""
         try:
-            plaintext = crypto.rsa_oaep_decrypt(private_key, base64.b64decode(encrypted, validate=True))
+            plaintext = crypto.rsa_oaep_decrypt(
+                private_key, base64.b64decode(encrypted, validate=True)
+            )
         except (ValueError, binascii.Error):
             return None, BAD_ENCRYPTION
         try:
@@ -173,7 +180,9 @@ class AuthBackend:
         for key in ("ip4Addresses", "ip4Ranges", "ip4Masks"):
             values = allowed.get(key) or []
             if len(values) > _MAX_IPS_PER_LIST:
-                raise InvalidInputData(f"authorizationPolicy.allowedIps.{key}: dozwolone jest najwyżej {_MAX_IPS_PER_LIST} pozycji.")
+                raise InvalidInputData(
+                    f"authorizationPolicy.allowedIps.{key}: dozwolone jest najwyżej {_MAX_IPS_PER_LIST} pozycji."
+                )
         for text in allowed.get("ip4Ranges") or []:
             low, _, high = str(text).partition("-")
             try:
@@ -181,7 +190,9 @@ class AuthBackend:
                     raise InvalidInputData(f"Nieprawidłowy zakres adresów IP: {text}.")
             except ValueError as exc:
                 raise InvalidInputData(f"Nieprawidłowy zakres adresów IP: {text}.") from exc
-        return {"allowedIps": {k: list(v) for k, v in allowed.items() if v}}
+        lists = {k: list(v) for k, v in allowed.items() if v}
+        # Empty lists restrict nothing: such a policy is no policy.
+        return {"allowedIps": lists} if lists else None
 
     # -- POST /auth/xades-signature -----------------------------------------------------------
 
@@ -199,7 +210,9 @@ class AuthBackend:
         """
         media = (content_type or "").split(";", 1)[0].strip().lower()
         if media and media not in _XML_MEDIA_TYPES and not media.endswith("+xml"):
-            raise KsefError(21001, f"Nieobsługiwany typ treści '{media}'; oczekiwano application/xml.")
+            raise KsefError(
+                21001, f"Nieobsługiwany typ treści '{media}'; oczekiwano application/xml."
+            )
         request = xades.read_signed_request(raw, self._schemas())
         with self._lock:
             challenge = self._usable_challenge(request.challenge, now)
@@ -209,18 +222,29 @@ class AuthBackend:
         issued = self.env.certificates.find_issued(certificate) if internal else None
         if request.subject_identifier_type == "certificateSubject":
             if identity.malformed:
-                raise KsefError(21115, "Certyfikat nie zawiera poprawnego identyfikatora podmiotu (NIP/PESEL).")
+                raise KsefError(
+                    21115, "Certyfikat nie zawiera poprawnego identyfikatora podmiotu (NIP/PESEL)."
+                )
             subject = identity.subject or (issued.owner if issued else None)
         else:
             subject = SubjectIdentifier("Fingerprint", identity.fingerprint)
         self._check_context(request.context)
         if subject is None:
-            raise KsefError(21406, "Certyfikat nie zawiera identyfikatora NIP ani PESEL wymaganego dla certificateSubject.")
+            raise KsefError(
+                21406,
+                "Certyfikat nie zawiera identyfikatora NIP ani PESEL wymaganego dla certificateSubject.",
+            )
         policy = self._policy(request.authorization_policy)
         with self._lock:
             # Re-checked under the lock: two requests may race for one challenge.
             self._usable_challenge(challenge.value, now).used = True
-        method = "InternalCertificate" if internal else "QualifiedSeal" if identity.seal else "QualifiedSignature"
+        method = (
+            "InternalCertificate"
+            if internal
+            else "QualifiedSeal"
+            if identity.seal
+            else "QualifiedSignature"
+        )
         operation = self._new_operation(method, request.context, subject, policy, now)
         operation.certificate = certificate
         operation.subject_details = identity.details
@@ -231,7 +255,10 @@ class AuthBackend:
     def _check_context(self, context: ContextIdentifier) -> None:
         """21117: the value does not fit its type (checksums only where the environment checks them)."""
         if not context.is_valid():
-            raise KsefError(21117, f"Wartość {context.value} nie jest poprawnym identyfikatorem typu {context.type}.")
+            raise KsefError(
+                21117,
+                f"Wartość {context.value} nie jest poprawnym identyfikatorem typu {context.type}.",
+            )
         nip = context.nip
         if self.env.profile.validates_nip_checksums and nip and not nip_checksum_ok(nip):
             raise KsefError(21117, f"Numer NIP {nip} ma nieprawidłową sumę kontrolną.")
@@ -412,11 +439,15 @@ class AuthBackend:
             subject_details=operation.subject_details,
             ksef_token_reference=operation.ksef_token_reference,
         )
-        token, valid_until = self.env.jwt.issue(claims, timedelta(minutes=self.env.config.access_token_minutes), now)
+        token, valid_until = self.env.jwt.issue(
+            claims, timedelta(minutes=self.env.config.access_token_minutes), now
+        )
         return {"token": token, "validUntil": format_datetime(valid_until)}
 
     def _check_credentials(self, operation: AuthOperation) -> None:
-        if operation.ksef_token_reference and self.env.tokens.is_revoked(operation.ksef_token_reference):
+        if operation.ksef_token_reference and self.env.tokens.is_revoked(
+            operation.ksef_token_reference
+        ):
             raise _not_authorized("Token KSeF został unieważniony.")
         if operation.subject is not None and self.env.subjects.is_deceased(operation.subject):
             raise KsefError(21308)
@@ -428,12 +459,16 @@ class AuthBackend:
             self._settle(operation, now)
             ref = operation.reference_number
             if operation.redeemed:
-                raise _not_authorized(f"Tokeny dla operacji uwierzytelniania {ref} zostały już pobrane.")
+                raise _not_authorized(
+                    f"Tokeny dla operacji uwierzytelniania {ref} zostały już pobrane."
+                )
             code = self._status(operation).code
             if code == DECEASED:
                 raise KsefError(21308)
             if code != SUCCESS:
-                raise _not_authorized(f"Status uwierzytelniania ({code}) nie pozwala na pobranie tokenów.")
+                raise _not_authorized(
+                    f"Status uwierzytelniania ({code}) nie pozwala na pobranie tokenów."
+                )
             self._check_credentials(operation)
             access = self._access_token(operation, now)
             claims: dict[str, Any] = {"typ": REFRESH_TOKEN, "arn": ref}
@@ -444,7 +479,10 @@ class AuthBackend:
             refresh, refresh_until = self.env.jwt.issue(claims, lifetime, now)
             operation.redeemed_at = now
             operation.refresh_token_valid_until = refresh_until
-        return {"accessToken": access, "refreshToken": {"token": refresh, "validUntil": format_datetime(refresh_until)}}
+        return {
+            "accessToken": access,
+            "refreshToken": {"token": refresh, "validUntil": format_datetime(refresh_until)},
+        }
 
     def refresh(self, principal: Principal, now: datetime) -> dict[str, Any]:
         """A new access token with the current permissions; the refresh token is not rotated."""
@@ -452,7 +490,9 @@ class AuthBackend:
             operation = self._operation_of(principal)
             code = self._status(operation).code
             if code != SUCCESS:
-                raise _not_authorized(f"Status uwierzytelnienia ({code}) nie pozwala na odświeżenie tokenu dostępowego.")
+                raise _not_authorized(
+                    f"Status uwierzytelnienia ({code}) nie pozwala na odświeżenie tokenu dostępowego."
+                )
             self._check_credentials(operation)
             access = self._access_token(operation, now)
             operation.last_token_refresh = now
@@ -488,7 +528,11 @@ class AuthBackend:
         """
         offset = _decode_continuation(continuation)
         with self._lock:
-            items = [op for op in self.operations.values() if self._same_owner(op, principal) and self._active(op, now)]
+            items = [
+                op
+                for op in self.operations.values()
+                if self._same_owner(op, principal) and self._active(op, now)
+            ]
         items.sort(key=lambda op: (op.start_date, op.reference_number), reverse=True)
         page = items[offset : offset + page_size]
         out: dict[str, Any] = {"items": [self._session_item(op, principal) for op in page]}
@@ -532,10 +576,18 @@ class AuthBackend:
             for operation in self.operations.values():
                 self._settle(operation, now)
             return {
-                "challenges": sum(1 for c in self.challenges.values() if not c.used and now < c.expires),
+                "challenges": sum(
+                    1 for c in self.challenges.values() if not c.used and now < c.expires
+                ),
                 "operations": len(self.operations),
-                "succeeded": sum(1 for op in self.operations.values() if op.outcome and op.outcome.code == SUCCESS),
-                "activeSessions": sum(1 for op in self.operations.values() if self._active(op, now)),
+                "succeeded": sum(
+                    1
+                    for op in self.operations.values()
+                    if op.outcome and op.outcome.code == SUCCESS
+                ),
+                "activeSessions": sum(
+                    1 for op in self.operations.values() if self._active(op, now)
+                ),
             }
 
 
@@ -544,7 +596,9 @@ def _fmt(value: datetime | None) -> str | None:
 
 
 def _encode_continuation(offset: int) -> str:
-    return base64.b64encode(json.dumps({"skip": offset}, separators=(",", ":")).encode()).decode("ascii")
+    return base64.b64encode(json.dumps({"skip": offset}, separators=(",", ":")).encode()).decode(
+        "ascii"
+    )
 
 
 def _decode_continuation(value: str | None) -> int:

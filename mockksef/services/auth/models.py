@@ -70,7 +70,9 @@ class Outcome:
         return cls(code, (detail,) if detail else ())
 
     def as_json(self) -> dict[str, Any]:
-        return status(self.code, DESCRIPTIONS.get(self.code, DESCRIPTIONS[500]), list(self.details) or None)
+        return status(
+            self.code, DESCRIPTIONS.get(self.code, DESCRIPTIONS[500]), list(self.details) or None
+        )
 
 
 @dataclass

@@ -79,7 +79,9 @@ _TRANSFORMS = _C14N | {_XPATH, _XPATH_FILTER2, _ENVELOPED, _BASE64}
 _CONTEXT_TYPES = ("Nip", "InternalId", "NipVatUe", "PeppolId")
 _IP_LISTS = (("Ip4Address", "ip4Addresses"), ("Ip4Range", "ip4Ranges"), ("Ip4Mask", "ip4Masks"))
 
-_DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
+_DECLARED_ENCODING = re.compile(
+    rb"""^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']"""
+)
 _PESEL_SERIAL = re.compile(r"(PNOPL|PESEL).*?(?P<identifier>\d{11})")
 _NIP_SERIAL = re.compile(r"(TINPL|NIP).*?(?P<identifier>\d{10})")
 _NIP_ORGANIZATION = re.compile(r"(VATPL).*?(?P<identifier>\d{10})")
@@ -134,18 +136,26 @@ def schemas(official_dir: Path) -> dict[str, etree.XMLSchema]:
 def _parse(raw: bytes) -> etree._Element:
     if not raw.strip():
         raise KsefError(21001, "Treść żądania jest pusta.")
-    utf16_or_32 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE))
+    utf16_or_32 = raw.startswith(
+        (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+    )
     if not utf16_or_32:
         match = _DECLARED_ENCODING.match(raw.removeprefix(codecs.BOM_UTF8))
         encoding = match.group(1).decode("ascii") if match else "utf-8"
         try:
-            raw.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
+            raw.decode(
+                "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+            )
         except LookupError as exc:
             raise KsefError(21217, f"Nieobsługiwane kodowanie znaków '{encoding}'.") from exc
         except UnicodeDecodeError as exc:
             raise KsefError(21217, f"Treść nie jest poprawnie zakodowana ({encoding}).") from exc
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=False
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=False,
     )
     try:
         root = etree.fromstring(raw, parser)
@@ -192,7 +202,9 @@ def _without_signatures(request: etree._Element) -> etree._Element:
 def _validate(request: etree._Element, schema: etree.XMLSchema) -> None:
     unsigned = _without_signatures(request)
     if not schema.validate(unsigned):
-        details = [error.message for error in schema.error_log][:5] or ["Dokument nie jest zgodny ze schemą."]
+        details = [error.message for error in schema.error_log][:5] or [
+            "Dokument nie jest zgodny ze schemą."
+        ]
         raise KsefError(21401, *details)
 
 
@@ -204,7 +216,9 @@ def _fields(request: etree._Element) -> tuple[str, ContextIdentifier, str, dict[
     ns = _namespace(request)
     challenge = _text(request.find(f"{{{ns}}}Challenge"))
     context_node = request.find(f"{{{ns}}}ContextIdentifier")
-    children = [c for c in context_node if isinstance(c.tag, str)] if context_node is not None else []
+    children = (
+        [c for c in context_node if isinstance(c.tag, str)] if context_node is not None else []
+    )
     if len(children) != 1 or etree.QName(children[0]).localname not in _CONTEXT_TYPES:
         raise KsefError(9101, "Nieprawidłowy identyfikator kontekstu.")
     context = ContextIdentifier(etree.QName(children[0]).localname, _text(children[0]))
@@ -275,7 +289,9 @@ class _Verifier(XAdESVerifier):
                     if not _is_signature_exclusion(transform):
                         raise SignXMLException("Nieobsługiwane przekształcenie XPath.")
                     _remove_sig(signature, idempotent=True)
-        return super()._apply_transforms(payload, transforms_node=transforms_node, signature=signature)
+        return super()._apply_transforms(
+            payload, transforms_node=transforms_node, signature=signature
+        )
 
 
 def _signer_certificate(signature: etree._Element) -> x509.Certificate:
@@ -285,13 +301,19 @@ def _signer_certificate(signature: etree._Element) -> x509.Certificate:
     certificates: list[x509.Certificate] = []
     for node in nodes:
         try:
-            certificates.append(crypto.load_certificate(binascii.a2b_base64("".join((node.text or "").split()))))
+            certificates.append(
+                crypto.load_certificate(binascii.a2b_base64("".join((node.text or "").split())))
+            )
         except (ValueError, binascii.Error) as exc:
             raise KsefError(21115, "Nie można odczytać certyfikatu podpisującego.") from exc
     if len(certificates) == 1:
         return certificates[0]
     # A chain: the signer is the one named by SigningCertificate, else the first leaf.
-    digests = [_text(d) for d in signature.iter("{http://www.w3.org/2000/09/xmldsig#}DigestValue") if d.getparent() is not None and etree.QName(d.getparent()).localname == "CertDigest"]
+    digests = [
+        _text(d)
+        for d in signature.iter("{http://www.w3.org/2000/09/xmldsig#}DigestValue")
+        if d.getparent() is not None and etree.QName(d.getparent()).localname == "CertDigest"
+    ]
     for cert in certificates:
         if crypto.cert_sha256_b64(cert) in digests:
             return cert
@@ -323,7 +345,9 @@ def _check_algorithms(signature: etree._Element, certificate: x509.Certificate) 
             raise KsefError(9105, "Podpis zewnętrzny (detached) nie jest akceptowany.")
 
 
-def _verify(root: etree._Element, signature: etree._Element, certificate: x509.Certificate) -> list[Any]:
+def _verify(
+    root: etree._Element, signature: etree._Element, certificate: x509.Certificate
+) -> list[Any]:
     config = XAdESSignatureConfiguration(
         location="./",
         expect_references=True,
@@ -356,7 +380,10 @@ def _signed_request(results: list[Any]) -> etree._Element:
         element = result.signed_xml
         if element is None:
             continue
-        if etree.QName(element).localname == "AuthTokenRequest" and _namespace(element) in SCHEMA_FILES:
+        if (
+            etree.QName(element).localname == "AuthTokenRequest"
+            and _namespace(element) in SCHEMA_FILES
+        ):
             return element  # type: ignore[no-any-return]
         for ns in SCHEMA_FILES:
             inner = element.find(f"{{{ns}}}AuthTokenRequest")
@@ -365,7 +392,9 @@ def _signed_request(results: list[Any]) -> etree._Element:
     raise KsefError(9105, "Podpis nie obejmuje dokumentu AuthTokenRequest.")
 
 
-def read_signed_request(raw: bytes, schema_by_namespace: dict[str, etree.XMLSchema]) -> AuthTokenRequest:
+def read_signed_request(
+    raw: bytes, schema_by_namespace: dict[str, etree.XMLSchema]
+) -> AuthTokenRequest:
     """Parse, validate and verify a signed AuthTokenRequest (see the module doc for the codes)."""
     root = _parse(raw)
     request = _locate_request(root)

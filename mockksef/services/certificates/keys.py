@@ -119,9 +119,13 @@ class PublicKeysBackend:
             return keys  # type: ignore[no-any-return]
 
     def _certificate(self, key: rsa.RSAPrivateKey, now: datetime) -> x509.Certificate:
-        subject = crypto.name(common_name="Ministerstwo Finansów", organization="Ministerstwo Finansów", country="PL")
+        subject = crypto.name(
+            common_name="Ministerstwo Finansów", organization="Ministerstwo Finansów", country="PL"
+        )
         serial = int.from_bytes(self.env.rng.bytes(16), "big") >> 1 or 1
-        return crypto.self_signed(key, subject, now - _BACKDATE, _VALIDITY_DAYS, serial, key_usage_encipher=True)
+        return crypto.self_signed(
+            key, subject, now - _BACKDATE, _VALIDITY_DAYS, serial, key_usage_encipher=True
+        )
 
     def _new_key(self, usage: str, now: datetime) -> MinistryKey:
         key = crypto.new_rsa_key(2048)
@@ -156,7 +160,9 @@ class PublicKeysBackend:
         """The body of ``GET /security/public-key-certificates``."""
         now = now or self.env.clock.now()
         with self._lock:
-            return [key.as_json() for usage in USAGES for key in self._keys[usage] if key.listed_at(now)]
+            return [
+                key.as_json() for usage in USAGES for key in self._keys[usage] if key.listed_at(now)
+            ]
 
     def private_key_for(self, usage: str, public_key_id: str | None) -> rsa.RSAPrivateKey:
         """The private key for a ``publicKeyId`` sent by a client (None = the current key).
@@ -201,7 +207,9 @@ class PublicKeysBackend:
                     continue
                 if emergency:
                     old.accepted = False
-                elif old.listed_until is None or old.listed_until > now + timedelta(days=overlap_days):
+                elif old.listed_until is None or old.listed_until > now + timedelta(
+                    days=overlap_days
+                ):
                     old.listed_until = now + timedelta(days=overlap_days)
             fresh = self._new_key(usage, now)
             keys.append(fresh)
