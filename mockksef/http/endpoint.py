@@ -280,6 +280,11 @@ def _system_warning(request: Request, env: EnvironmentState, response: Response)
         return
     forced = request.headers.get("x-test-system-warning")
     if forced and env.profile.testdata:
+        # Starlette decodes header bytes as latin-1; clients send UTF-8.
+        try:
+            forced = forced.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
         response.headers["X-System-Warning"] = ascii_fold(forced)[:1000]
 
 

@@ -13,7 +13,7 @@ import itertools
 import json
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -796,6 +796,102 @@ def test_ip_policy_goes_into_the_ipp_claim(client):  # type: ignore[no-untyped-d
     assert blocked.status_code == 403 and blocked.json()["reasonCode"] == "ip-not-allowed"
 
 
+# -- KSeF certificates (InternalCertificate) ------------------------------------------------------
+
+
+def enroll(
+    client, access: str, certificate_type: str = "Authentication"
+) -> tuple[SigningCredentials, str]:  # type: ignore[no-untyped-def]
+    """A KSeF certificate through the official enrollment flow; returns it with its serial."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    oids = {
+        "commonName": NameOID.COMMON_NAME,
+        "surname": NameOID.SURNAME,
+        "givenName": NameOID.GIVEN_NAME,
+        "organizationName": NameOID.ORGANIZATION_NAME,
+        "organizationIdentifier": NameOID.ORGANIZATION_IDENTIFIER,
+        "countryName": NameOID.COUNTRY_NAME,
+        "serialNumber": NameOID.SERIAL_NUMBER,
+        "uniqueIdentifier": NameOID.X500_UNIQUE_IDENTIFIER,
+    }
+    data = client.get("/certificates/enrollments/data", headers=bearer(access))
+    assert data.status_code == 200, data.text
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name(
+        [x509.NameAttribute(oids[k], v) for k, v in data.json().items() if v and k in oids]
+    )
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    from cryptography.hazmat.primitives import serialization
+
+    body = {
+        "certificateName": "Certyfikat testowy",
+        "certificateType": certificate_type,
+        "csr": base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode(),
+    }
+    started = client.post("/certificates/enrollments", json=body, headers=bearer(access))
+    assert started.status_code == 202, started.text
+    status = client.get(
+        f"/certificates/enrollments/{started.json()['referenceNumber']}", headers=bearer(access)
+    )
+    serial = status.json()["certificateSerialNumber"]
+    retrieved = client.post(
+        "/certificates/retrieve",
+        json={"certificateSerialNumbers": [serial]},
+        headers=bearer(access),
+    )
+    der = base64.b64decode(retrieved.json()["certificates"][0]["certificate"])
+    return SigningCredentials(x509.load_der_x509_certificate(der), key), serial
+
+
+def test_ksef_certificate_authenticates_as_internal_certificate(client):  # type: ignore[no-untyped-def]
+    nip = new_nip()
+    owner = login(client, person(nip), ("Nip", nip))
+    ksef_cert, serial = enroll(client, owner["access"])
+    session = login(client, ksef_cert, ("Nip", nip), query="?verifyCertificateChain=true")
+    status = client.get(f"/auth/{session['ref']}", headers=bearer(session["operation"])).json()
+    assert status["authenticationMethod"] == "InternalCertificate"
+    assert status["authenticationMethodInfo"]["code"] == "xades.internal-certificate"
+    assert claims(session["access"])["aum"] == "InternalCertificate"
+    assert "Owner" in json.loads(claims(session["access"])["per"])
+
+    offline, _ = enroll(client, owner["access"], "Offline")
+    assert auth_status(client, start_xades(client, offline, ("Nip", nip)))["status"]["details"] == [
+        "Niepoprawny certyfikat"
+    ]
+
+    revoked = client.post(
+        f"/certificates/{serial}/revoke",
+        json={"revocationReason": "KeyCompromise"},
+        headers=bearer(owner["access"]),
+    )
+    assert revoked.status_code == 204, revoked.text
+    status = auth_status(client, start_xades(client, ksef_cert, ("Nip", nip)))["status"]
+    assert status["code"] == 460 and status["details"] == ["Certyfikat odwołany"]
+
+
+def test_ksef_certificate_is_trusted_on_demo(app, mock):  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    nip = new_nip()
+    # DEMO trusts no self-signed certificate: get the first access token by other means.
+    access = mint_access_token(mock, nip=nip, env=Env.DEMO, auth_method="QualifiedSeal")
+    with TestClient(app, base_url="http://testserver/demo/v2") as demo:
+        ksef_cert, _ = enroll(demo, access)
+        session = login(demo, ksef_cert, ("Nip", nip))
+        assert claims(session["access"])["aum"] == "InternalCertificate"
+        assert (
+            auth_status(demo, start_xades(demo, seal(nip), ("Nip", nip)))["status"]["code"] == 460
+        )
+    with TestClient(app, base_url="http://testserver/prod/v2") as prod:
+        # Another environment's CA is not trusted there.
+        started = start_xades(prod, ksef_cert, ("Nip", nip))
+        assert auth_status(prod, started)["status"]["details"] == [
+            "Błąd weryfikacji łańcucha certyfikatów"
+        ]
+
+
 # -- KSeF tokens ----------------------------------------------------------------------------------
 
 
@@ -1060,8 +1156,7 @@ def test_ksef_token_over_a_real_socket(server):  # type: ignore[no-untyped-def]
         assert auth_status(client, wrong_time)["status"]["details"] == ["Nieprawidłowy czas tokena"]
 
 
-def test_unused_helpers_are_consistent() -> None:
-    # new_nip gives distinct valid NIPs (the tests rely on not sharing contexts).
+def test_new_nip_gives_distinct_valid_nips() -> None:
+    # The tests rely on not sharing contexts with each other.
     nips = {new_nip() for _ in range(50)}
     assert len(nips) == 50 and all(nip_checksum_ok(n) for n in nips)
-    assert datetime(2026, 3, 2, 9, tzinfo=UTC) == START
