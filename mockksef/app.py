@@ -11,6 +11,8 @@ URL layout (the base URL is the only difference a client sees):
 
 from __future__ import annotations
 
+import re
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,10 +20,11 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mockksef import operations
 from mockksef.admin import routes as admin_routes
 from mockksef.config import MockConfig
 from mockksef.environments import Env, env_for_host
-from mockksef.errors import MethodNotAllowed, NotFound
+from mockksef.errors import InvalidInputData, MethodNotAllowed, MockError, NotFound
 from mockksef.http.endpoint import ENV_SCOPE_KEY, error_response
 from mockksef.services import all_routes
 from mockksef.state import MockState
@@ -54,9 +57,19 @@ class EnvSelector:
         await self.app(scope, receive, send)
 
 
+_API_PREFIX = re.compile(r"^(?:/(?:test|demo|prod))?(?:/api)?/v2(/.*)\Z", re.DOTALL)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    error = MethodNotAllowed() if exc.status_code == 405 else NotFound()
+    error: MockError = MethodNotAllowed() if exc.status_code == 405 else NotFound()
+    if exc.status_code == 404:
+        # Starlette's router does not match parameters holding control characters
+        # (a newline); the operation is still known, so the answer is the 400 the
+        # real API gives for a malformed path parameter, not a 404.
+        match = _API_PREFIX.match(request.url.path)
+        if match and operations.match(request.method, match.group(1)) is not None:
+            error = InvalidInputData("Nieprawidłowa wartość parametru ścieżki.")
     return error_response(request, error)
 
 

@@ -30,7 +30,8 @@ def _template_regex(path: str) -> re.Pattern[str]:
     pattern = re.sub(
         r"\{[^}]+\}", r"[^/]+", re.escape(path).replace(r"\{", "{").replace(r"\}", "}")
     )
-    return re.compile(f"^{pattern}$")
+    # DOTALL and \Z: a parameter holding a newline still names the operation.
+    return re.compile(f"^{pattern}\\Z", re.DOTALL)
 
 
 _TABLE: list[tuple[str, str, str]] = [

@@ -51,7 +51,15 @@ class EnvironmentState:
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"environment": self.env.value, "generation": self.generation}
-        for name in ("subjects", "auth", "tokens", "permissions", "certificates", "peppol"):
+        for name in (
+            "subjects",
+            "public_keys",
+            "auth",
+            "tokens",
+            "permissions",
+            "certificates",
+            "peppol",
+        ):
             backend = getattr(self, name)
             if hasattr(backend, "summary"):
                 out[name] = backend.summary()

@@ -22,7 +22,16 @@ _UNDECLARED_OK = {404, 405}
 
 def api_path(url: str) -> str | None:
     path = urlsplit(url).path
-    for prefix in ("/test/api/v2", "/demo/api/v2", "/prod/api/v2", "/test/v2", "/demo/v2", "/prod/v2", "/api/v2", "/v2"):
+    for prefix in (
+        "/test/api/v2",
+        "/demo/api/v2",
+        "/prod/api/v2",
+        "/test/v2",
+        "/demo/v2",
+        "/prod/v2",
+        "/api/v2",
+        "/v2",
+    ):
         if path.startswith(prefix + "/"):
             return path[len(prefix) :]
     return None

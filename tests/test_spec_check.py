@@ -8,7 +8,9 @@ import pytest
 from tests.spec_check import hook, problems
 
 
-def _response(method: str, url: str, status: int, body: bytes, media: str = "application/json") -> httpx.Response:
+def _response(
+    method: str, url: str, status: int, body: bytes, media: str = "application/json"
+) -> httpx.Response:
     request = httpx.Request(method, url)
     return httpx.Response(status, content=body, headers={"content-type": media}, request=request)
 
@@ -34,4 +36,6 @@ def test_violations_are_reported(spec, status, body, media, expected):
 def test_the_client_fixture_runs_the_hook(client):
     assert client.event_hooks["response"], "the spec hook is installed"
     with pytest.raises(AssertionError, match="violates the official spec"):
-        hook(client.app.state.mock.spec)(_response("POST", "http://t/v2/auth/challenge", 200, b"[]"))
+        hook(client.app.state.mock.spec)(
+            _response("POST", "http://t/v2/auth/challenge", 200, b"[]")
+        )

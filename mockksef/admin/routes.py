@@ -87,9 +87,40 @@ async def state(request: Request) -> Response:
     return JSONResponse(_state(request).summary())
 
 
+async def keys(request: Request) -> Response:
+    """Rotate, re-certify or withdraw the mock Ministry keys of one environment.
+
+    Body: ``{"action": "rotate"|"recertify"|"withdraw", "usage": "KsefTokenEncryption",
+    "overlapDays": 14, "emergency": false, "publicKeyId": "…"}``; ``?env=`` picks the
+    environment (default: the default one).
+    """
+    mock = _state(request)
+    try:
+        env = mock.env(request.query_params.get("env") or mock.config.default_env)
+        body = await _json_body(request)
+        action = body.get("action", "rotate")
+        usage = str(body.get("usage", "SymmetricKeyEncryption"))
+        if action == "rotate":
+            env.public_keys.rotate(
+                usage,
+                overlap_days=float(body.get("overlapDays", 14)),
+                emergency=bool(body.get("emergency", False)),
+            )
+        elif action == "recertify":
+            env.public_keys.recertify(usage)
+        elif action == "withdraw":
+            env.public_keys.withdraw(str(body["publicKeyId"]))
+        else:
+            return _bad(f"unknown action {action!r}")
+    except (KeyError, ValueError, TypeError) as exc:
+        return _bad(f"keys: {exc}")
+    return JSONResponse(env.public_keys.listing(mock.clock.now()))
+
+
 routes = [
     Route("/health", health, methods=["GET"], name="admin.health"),
     Route("/reset", reset, methods=["POST"], name="admin.reset"),
     Route("/clock", clock, methods=["GET", "POST"], name="admin.clock"),
     Route("/state", state, methods=["GET"], name="admin.state"),
+    Route("/keys", keys, methods=["POST"], name="admin.keys"),
 ]

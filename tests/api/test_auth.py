@@ -322,6 +322,21 @@ def test_xades_seal_and_fingerprint_and_namespace_21(client, mock):  # type: ign
     }
 
 
+def test_dotnet_signed_document_authenticates(client):  # type: ignore[no-untyped-def]
+    from tests.unit.test_xades import dotnet_signed
+
+    nip = new_nip()
+    challenge = client.post("/auth/challenge").json()["challenge"]
+    xml = auth_token_request(challenge, "Nip", nip, allowed_ips={})
+    started = client.post(
+        "/auth/xades-signature?verifyCertificateChain=false",
+        content=dotnet_signed(xml, person(nip)),
+        headers={"Content-Type": "application/xml; charset=utf-8"},
+    )
+    assert started.status_code == 202, started.text
+    assert auth_status(client, started)["status"]["code"] == 200
+
+
 def test_pesel_owner_through_testdata_person_and_deceased(client):  # type: ignore[no-untyped-def]
     nip, pesel = new_nip(), "30112206276"
     started = start_xades(client, person(pesel=pesel), ("Nip", nip))

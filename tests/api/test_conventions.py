@@ -18,7 +18,12 @@ def _root(client) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     ("host", "env"),
-    [("api-test.ksef.mf.gov.pl", "test"), ("api-demo.ksef.mf.gov.pl", "demo"), ("api.ksef.mf.gov.pl", "prod"), ("ksef-demo.mf.gov.pl", "demo")],
+    [
+        ("api-test.ksef.mf.gov.pl", "test"),
+        ("api-demo.ksef.mf.gov.pl", "demo"),
+        ("api.ksef.mf.gov.pl", "prod"),
+        ("ksef-demo.mf.gov.pl", "demo"),
+    ],
 )
 def test_host_header_selects_the_environment(client, mock, host, env):
     token = mint_access_token(mock, nip=NIP, env=mock.env(env).env)
@@ -35,7 +40,12 @@ def test_testdata_is_absent_outside_test(client):
     root = _root(client)
     for env in ("demo", "prod"):
         assert client.post(f"{root}/{env}/v2/testdata/context/block", json=body).status_code == 404
-    assert client.post("/testdata/context/block", json=body, headers={"Host": "api.ksef.mf.gov.pl"}).status_code == 404
+    assert (
+        client.post(
+            "/testdata/context/block", json=body, headers={"Host": "api.ksef.mf.gov.pl"}
+        ).status_code
+        == 404
+    )
 
 
 def test_legacy_api_v2_prefix_serves_the_same_api(client):
@@ -46,7 +56,11 @@ def test_legacy_api_v2_prefix_serves_the_same_api(client):
 
 def test_pascal_case_properties_and_lower_case_enums_are_accepted(client, mock):
     token = mint_access_token(mock, nip=NIP)
-    response = client.post("/tokens", json={"Permissions": ["invoiceread"], "Description": "Token z C#"}, headers=bearer(token))
+    response = client.post(
+        "/tokens",
+        json={"Permissions": ["invoiceread"], "Description": "Token z C#"},
+        headers=bearer(token),
+    )
     assert response.status_code == 202, response.text
     ref = response.json()["referenceNumber"]
     listed = client.get(f"/tokens/{ref}", headers=bearer(token)).json()
@@ -59,11 +73,19 @@ def test_test_system_warning_is_echoed_on_test_only(client, mock):
     response = client.post("/auth/challenge", headers=warning)
     assert response.headers["X-System-Warning"] == "[W1]: Zazolc gesla jazn"
     root = _root(client)
-    assert "X-System-Warning" not in client.post(f"{root}/prod/v2/auth/challenge", headers=warning).headers
+    assert (
+        "X-System-Warning"
+        not in client.post(f"{root}/prod/v2/auth/challenge", headers=warning).headers
+    )
 
 
 def test_missing_and_malformed_bearer_is_401_problem_json(client):
-    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer not.a.jwt"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer not.a.jwt"},
+    ):
         response = client.get("/tokens", headers=headers)
         assert response.status_code == 401
         assert response.headers["content-type"] == "application/problem+json"

@@ -16,7 +16,7 @@ from mockksef.errors import Forbidden, Gone, KsefError
 from mockksef.http.security import principal_from_claims
 from mockksef.ids import with_checksum
 from mockksef.models import ContextIdentifier, Principal
-from mockksef.services.auth.backend import _decode_continuation, _encode_continuation
+from mockksef.services.auth.sessions import _decode_continuation, _encode_continuation
 from mockksef.services.certificates.keys import KSEF_TOKEN_ENCRYPTION, SYMMETRIC_KEY_ENCRYPTION
 from tests.conftest import START
 

@@ -150,6 +150,44 @@ def test_client_signature_verifies_in_both_namespaces(schemas, person, version):
     assert result.certificate == person.certificate
 
 
+def test_client_signature_has_the_csharp_shape(person):  # type: ignore[no-untyped-def]
+    signature = etree.fromstring(sign_auth_token_request(request(), person, signing_time=NOW))[-1]
+    assert signature.tag == f"{{{DS}}}Signature" and signature.get("Id") == "Signature"
+    signed_info = signature.find(f"{{{DS}}}SignedInfo")
+    assert (
+        signed_info.find(f"{{{DS}}}CanonicalizationMethod").get("Algorithm")
+        == "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+    )
+    assert signed_info.find(f"{{{DS}}}SignatureMethod").get("Algorithm").endswith("#rsa-sha256")
+    document, properties = signed_info.findall(f"{{{DS}}}Reference")
+    assert document.get("URI") == "" and [
+        t.get("Algorithm") for t in document.iter(f"{{{DS}}}Transform")
+    ] == [
+        "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+        EXC,
+    ]
+    assert properties.get("URI") == "#SignedProperties"
+    assert properties.get("Type") == "http://uri.etsi.org/01903#SignedProperties"
+    assert [t.get("Algorithm") for t in properties.iter(f"{{{DS}}}Transform")] == [EXC]
+    assert {d.get("Algorithm") for d in signed_info.iter(f"{{{DS}}}DigestMethod")} == {
+        "http://www.w3.org/2001/04/xmlenc#sha256"
+    }
+    qualifying = signature.find(f"{{{DS}}}Object/{{{XADES}}}QualifyingProperties")
+    assert qualifying.get("Target") == "#Signature"
+    ssp = qualifying.find(f"{{{XADES}}}SignedProperties/{{{XADES}}}SignedSignatureProperties")
+    assert ssp.find(f"{{{XADES}}}SigningTime").text == "2026-03-02T09:00:00+00:00"
+    cert = ssp.find(f"{{{XADES}}}SigningCertificate/{{{XADES}}}Cert")
+    assert (
+        cert.find(f"{{{XADES}}}CertDigest/{{{DS}}}DigestValue").text
+        == base64.b64encode(person.certificate.fingerprint(hashes.SHA256())).decode()
+    )
+    assert cert.find(f"{{{XADES}}}IssuerSerial/{{{DS}}}X509SerialNumber").text == str(
+        person.certificate.serial_number
+    )
+    assert signature.find(f"{{{DS}}}KeyInfo/{{{DS}}}KeyValue") is None
+    assert len(signature.findall(f"{{{DS}}}KeyInfo/{{{DS}}}X509Data/{{{DS}}}X509Certificate")) == 1
+
+
 @pytest.mark.parametrize("key_type", ["rsa", "ec"])
 def test_dotnet_shaped_signature_verifies(schemas, key_type):  # type: ignore[no-untyped-def]
     creds = personal_certificate(nip=NIP, key_type=key_type, not_before=NOW)

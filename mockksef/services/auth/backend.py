@@ -11,6 +11,8 @@ session"). Everything is evaluated lazily against the environment clock:
   certificate trust and status, blocks, deceased persons, permissions);
 * ``GET /auth/{ref}`` answers for 7 days, then 410 Gone.
 
+The auth-session operations (list, revoke) live in ``sessions.py``.
+
 JWTs come only from ``env.jwt`` (per-environment secret, so a DEMO token is a
 401 on TEST and a data reset kills every earlier token). Claims of access tokens
 come from ``security.access_claims``.
@@ -67,6 +69,7 @@ from mockksef.services.auth.models import (
     Challenge,
     Outcome,
 )
+from mockksef.services.auth.sessions import SessionsMixin, not_found
 from mockksef.services.certificates.keys import KSEF_TOKEN_ENCRYPTION
 from mockksef.services.tokens.models import TokenAuthError
 
@@ -77,18 +80,11 @@ _XML_MEDIA_TYPES = ("application/xml", "text/xml")
 _MAX_IPS_PER_LIST = 10
 
 
-def not_found(reference_number: str) -> KsefError:
-    return KsefError(
-        21304,
-        f"Operacja uwierzytelniania o numerze referencyjnym {reference_number} nie została znaleziona.",
-    )
-
-
 def _not_authorized(detail: str) -> KsefError:
     return KsefError(21301, detail)
 
 
-class AuthBackend:
+class AuthBackend(SessionsMixin):
     """Challenges, KSeF-token and XAdES authentication, JWTs and auth sessions.
 
     Simplifications (moto-style): certificate revocation (OCSP/CRL) is known
@@ -190,7 +186,8 @@ class AuthBackend:
                     raise InvalidInputData(f"Nieprawidłowy zakres adresów IP: {text}.")
             except ValueError as exc:
                 raise InvalidInputData(f"Nieprawidłowy zakres adresów IP: {text}.") from exc
-        lists = {k: list(v) for k, v in allowed.items() if v}
+        # Unknown members are ignored, as the real JSON binder does.
+        lists = {k: list(allowed[k]) for k in ("ip4Addresses", "ip4Ranges", "ip4Masks") if allowed.get(k)}
         # Empty lists restrict nothing: such a policy is no policy.
         return {"allowedIps": lists} if lists else None
 
@@ -498,78 +495,6 @@ class AuthBackend:
             operation.last_token_refresh = now
         return {"accessToken": access}
 
-    # -- authentication sessions -------------------------------------------------------------
-
-    def _active(self, operation: AuthOperation, now: datetime) -> bool:
-        return (
-            operation.revoked_at is None
-            and operation.outcome is not None
-            and operation.outcome.code == SUCCESS
-            and operation.refresh_token_valid_until is not None
-            and now < operation.refresh_token_valid_until
-        )
-
-    def _same_owner(self, operation: AuthOperation, principal: Principal) -> bool:
-        subject, context = principal.subject, principal.context
-        if subject is None:
-            # A refresh token carries only its operation's reference.
-            own = self.operations.get(principal.reference_number)
-            subject, context = (own.subject, own.context) if own else (None, None)
-        return subject is not None and operation.subject == subject and operation.context == context
-
-    def list_sessions(
-        self, principal: Principal, continuation: str | None, page_size: int, now: datetime
-    ) -> dict[str, Any]:
-        """Active sessions of the calling subject in its context, newest first.
-
-        Active = authenticated successfully, redeemed, not revoked, refresh token
-        not expired. ``continuationToken`` is opaque (Base64 JSON); a malformed one
-        is 21418.
-        """
-        offset = _decode_continuation(continuation)
-        with self._lock:
-            items = [
-                op
-                for op in self.operations.values()
-                if self._same_owner(op, principal) and self._active(op, now)
-            ]
-        items.sort(key=lambda op: (op.start_date, op.reference_number), reverse=True)
-        page = items[offset : offset + page_size]
-        out: dict[str, Any] = {"items": [self._session_item(op, principal) for op in page]}
-        if offset + page_size < len(items):
-            out["continuationToken"] = _encode_continuation(offset + page_size)
-        return out
-
-    def _session_item(self, operation: AuthOperation, principal: Principal) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "referenceNumber": operation.reference_number,
-            "isCurrent": operation.reference_number == principal.reference_number,
-            "startDate": format_datetime(operation.start_date),
-            "authenticationMethod": operation.method,
-            "authenticationMethodInfo": dict(AUTH_METHOD_INFO[operation.method]),
-            "status": self._status(operation).as_json(),
-            "isTokenRedeemed": operation.redeemed,
-        }
-        if operation.last_token_refresh is not None:
-            item["lastTokenRefreshDate"] = format_datetime(operation.last_token_refresh)
-        if operation.refresh_token_valid_until is not None:
-            item["refreshTokenValidUntil"] = format_datetime(operation.refresh_token_valid_until)
-        return item
-
-    def revoke_current(self, principal: Principal, now: datetime) -> None:
-        """Revoke the session of the presented access/refresh token (its refresh token dies)."""
-        with self._lock:
-            operation = self._operation_of(principal)
-            operation.revoked_at = operation.revoked_at or now
-
-    def revoke(self, principal: Principal, reference_number: str, now: datetime) -> None:
-        """Revoke a session of the same subject in the same context; unknown/foreign: 21304."""
-        with self._lock:
-            operation = self.operations.get(reference_number)
-            if operation is None or not self._same_owner(operation, principal):
-                raise not_found(reference_number)
-            operation.revoked_at = operation.revoked_at or now
-
     def summary(self) -> dict[str, int]:
         now = self.env.clock.now()
         with self._lock:
@@ -593,22 +518,3 @@ class AuthBackend:
 
 def _fmt(value: datetime | None) -> str | None:
     return format_datetime(value) if value is not None else None
-
-
-def _encode_continuation(offset: int) -> str:
-    return base64.b64encode(json.dumps({"skip": offset}, separators=(",", ":")).encode()).decode(
-        "ascii"
-    )
-
-
-def _decode_continuation(value: str | None) -> int:
-    if not value:
-        return 0
-    try:
-        data = json.loads(base64.b64decode(value.strip(), validate=True))
-        offset = data["skip"]
-    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
-        raise KsefError(21418) from exc
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise KsefError(21418)
-    return offset

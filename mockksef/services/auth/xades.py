@@ -308,7 +308,7 @@ def _signer_certificate(signature: etree._Element) -> x509.Certificate:
             raise KsefError(21115, "Nie można odczytać certyfikatu podpisującego.") from exc
     if len(certificates) == 1:
         return certificates[0]
-    # A chain: the signer is the one named by SigningCertificate, else the first leaf.
+    # A chain: the signer is the one SigningCertificate names, else the first one.
     digests = [
         _text(d)
         for d in signature.iter("{http://www.w3.org/2000/09/xmldsig#}DigestValue")
