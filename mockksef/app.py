@@ -27,6 +27,7 @@ from mockksef.environments import Env, env_for_host
 from mockksef.errors import InvalidInputData, MethodNotAllowed, MockError, NotFound
 from mockksef.http.endpoint import ENV_SCOPE_KEY, error_response
 from mockksef.services import all_routes
+from mockksef.storage import routes as storage_routes
 from mockksef.state import MockState
 
 
@@ -81,7 +82,9 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     api.state.mock = state
     admin = Starlette(routes=admin_routes.routes, exception_handlers=handlers)  # type: ignore[arg-type]
     admin.state.mock = state
-    mounts = [Mount("/_mock", app=admin)]
+    storage = Starlette(routes=storage_routes.routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    storage.state.mock = state
+    mounts = [Mount("/_mock", app=admin), Mount("/storage", app=storage)]
     for prefix in ("/v2", "/api/v2"):
         mounts.append(
             Mount(prefix, app=EnvSelector(api, None, config.default_env, state.environments))

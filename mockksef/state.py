@@ -22,6 +22,9 @@ from mockksef.spec import Spec
 class EnvironmentState:
     def __init__(self, root: MockState, env: Env, generation: int = 0) -> None:
         from mockksef.services.auth.backend import AuthBackend
+        from mockksef.services.collective.backend import CollectiveBackend
+        from mockksef.services.invoices.backend import InvoicesBackend
+        from mockksef.services.sessions.backend import SessionsBackend
         from mockksef.services.certificates.backend import CertificatesBackend
         from mockksef.services.certificates.keys import PublicKeysBackend
         from mockksef.services.limits.backend import LimitsBackend
@@ -48,6 +51,9 @@ class EnvironmentState:
         self.limits = LimitsBackend(self)
         self.testdata = TestdataBackend(self)
         self.peppol = PeppolBackend(self)
+        self.invoices = InvoicesBackend(self)
+        self.sessions = SessionsBackend(self)
+        self.collective = CollectiveBackend(self)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"environment": self.env.value, "generation": self.generation}

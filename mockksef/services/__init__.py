@@ -14,6 +14,9 @@ AREAS: tuple[str, ...] = (
     "testdata",
     "permissions",
     "peppol",
+    "sessions",
+    "invoices",
+    "collective",
 )
 
 

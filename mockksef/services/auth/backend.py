@@ -187,7 +187,9 @@ class AuthBackend(SessionsMixin):
             except ValueError as exc:
                 raise InvalidInputData(f"Nieprawidłowy zakres adresów IP: {text}.") from exc
         # Unknown members are ignored, as the real JSON binder does.
-        lists = {k: list(allowed[k]) for k in ("ip4Addresses", "ip4Ranges", "ip4Masks") if allowed.get(k)}
+        lists = {
+            k: list(allowed[k]) for k in ("ip4Addresses", "ip4Ranges", "ip4Masks") if allowed.get(k)
+        }
         # Empty lists restrict nothing: such a policy is no policy.
         return {"allowedIps": lists} if lists else None
 

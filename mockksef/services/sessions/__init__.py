@@ -1,0 +1,1 @@
+"""KSeF API area: sessions."""

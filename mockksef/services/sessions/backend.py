@@ -1,0 +1,13 @@
+"""State and rules of the sessions area."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mockksef.state import EnvironmentState
+
+
+class SessionsBackend:
+    def __init__(self, env: EnvironmentState) -> None:
+        self.env = env
