@@ -1,0 +1,95 @@
+"""The mock KSeF certification authority of one environment (mixed into CertificatesBackend).
+
+Each environment has its own CA, created lazily on first use. Certificates it
+issues authenticate through XAdES on every environment (``authenticationMethod``
+``InternalCertificate``); the auth area asks ``issued_by_ca`` about a presented
+certificate. It lives apart from ``backend.py`` because the project splits a
+backend by entity before it passes ~500 lines.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from mockksef.state import EnvironmentState
+
+CA_VALIDITY = timedelta(days=30 * 365)
+
+
+class AuthorityMixin:
+    """The CA half of ``CertificatesBackend`` (the backend's constructor sets the state used here)."""
+
+    env: EnvironmentState
+    _lock: threading.RLock
+    _ca_key: ec.EllipticCurvePrivateKey | None
+    _ca_cert: x509.Certificate | None
+
+    if TYPE_CHECKING:
+
+        @staticmethod
+        def _serial_int(hex16: str) -> int: ...
+
+    def _ensure_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        with self._lock:
+            if self._ca_key is None or self._ca_cert is None:
+                now = self.env.clock.now()
+                key = ec.generate_private_key(ec.SECP256R1())
+                name = x509.Name(
+                    [
+                        x509.NameAttribute(
+                            NameOID.COMMON_NAME, f"KSeF mock CA {self.env.env.value.upper()}"
+                        )
+                    ]
+                )
+                ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+                cert = (
+                    x509.CertificateBuilder()
+                    .subject_name(name)
+                    .issuer_name(name)
+                    .public_key(key.public_key())
+                    .serial_number(self._serial_int(self.env.rng.hex(16)))
+                    # A day of slack so that certificates issued "now" lie inside the CA's validity.
+                    .not_valid_before(now - timedelta(days=1))
+                    .not_valid_after(now + CA_VALIDITY)
+                    .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                    .add_extension(
+                        x509.KeyUsage(
+                            digital_signature=True,
+                            content_commitment=False,
+                            key_encipherment=False,
+                            data_encipherment=False,
+                            key_agreement=False,
+                            key_cert_sign=True,
+                            crl_sign=True,
+                            encipher_only=False,
+                            decipher_only=False,
+                        ),
+                        critical=True,
+                    )
+                    .add_extension(ski, critical=False)
+                    .sign(key, hashes.SHA256())
+                )
+                self._ca_key, self._ca_cert = key, cert
+            return self._ca_key, self._ca_cert
+
+    @property
+    def ca_certificate(self) -> x509.Certificate:
+        """This environment's mock KSeF CA certificate (self-signed, "CN=KSeF mock CA <ENV>")."""
+        return self._ensure_ca()[1]
+
+    def issued_by_ca(self, cert: x509.Certificate) -> bool:
+        """True when ``cert`` names the mock CA as issuer and its signature verifies with the CA key."""
+        try:
+            cert.verify_directly_issued_by(self.ca_certificate)
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            return False
+        return True
