@@ -27,8 +27,8 @@ from mockksef.environments import Env, env_for_host
 from mockksef.errors import InvalidInputData, MethodNotAllowed, MockError, NotFound
 from mockksef.http.endpoint import ENV_SCOPE_KEY, error_response
 from mockksef.services import all_routes
-from mockksef.storage import routes as storage_routes
 from mockksef.state import MockState
+from mockksef.storage import routes as storage_routes
 
 
 class EnvSelector:
@@ -68,7 +68,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         # Starlette's router does not match parameters holding control characters
         # (a newline); the operation is still known, so the answer is the 400 the
         # real API gives for a malformed path parameter, not a 404.
-        match = _API_PREFIX.match(request.url.path)
+        # scope["path"], not request.url: the URL drops a decoded newline.
+        match = _API_PREFIX.match(request.scope.get("path", ""))
         if match and operations.match(request.method, match.group(1)) is not None:
             error = InvalidInputData("Nieprawidłowa wartość parametru ścieżki.")
     return error_response(request, error)

@@ -35,6 +35,28 @@ class MockConfig:
     permission_processing_seconds: float = 0.0
     # Seconds a certificate enrollment stays at 100 before it is decided (0 = at once).
     certificate_processing_seconds: float = 0.0
+    # Seconds an invoice export stays at 100 before its package is ready (0 = at once).
+    export_processing_seconds: float = 0.0
+    # Export packages are split into parts of at most this many bytes (50 MiB).
+    export_part_bytes: int = 52_428_800
+    # Sessions and invoices: seconds each asynchronous step lasts on the clock.
+    # 0 = a status read right after the request already shows the next state,
+    # which is what polling clients handle best (reference B §11.2).
+    invoice_queue_seconds: float = 0.0  # invoice status 100
+    invoice_processing_seconds: float = 0.0  # invoice status 150, then final
+    permanent_storage_seconds: float = 0.0  # acquisitionDate -> permanentStorageDate
+    online_close_seconds: float = 0.0  # online session status 170 after close
+    batch_processing_seconds: float = 0.0  # batch session status 150 after close
+    # Batch part upload URLs live this many minutes per declared part (docs: 20).
+    batch_part_url_minutes: float = 20.0
+    # Pre-signed UPO download links (fresh on every status read).
+    download_url_hours: float = 72.0
+    # UPO NazwaPodmiotuPrzyjmujacego: the XSD fixes "Ministerstwo Finansów"; the real
+    # TE/TR environments append " - środowisko testowe (TE)" etc. True = as TE/TR do.
+    upo_environment_receiver_name: bool = False
+    # Zip-bomb guards for batch archives: total unpacked bytes and unpacked/packed ratio.
+    batch_max_uncompressed_bytes: int = 1_000_000_000
+    batch_max_compression_ratio: int = 500
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     operation_token_minutes: int = 45

@@ -270,10 +270,12 @@ class ApiError:
 
     code: int
     details: tuple[str, ...] = ()
+    # Some endpoints word a shared code differently (21418 on the IZ endpoints).
+    wording: str | None = None
 
     @property
     def description(self) -> str:
-        return CATALOGUE[self.code].description
+        return self.wording or CATALOGUE[self.code].description
 
 
 class MockError(Exception):
@@ -291,11 +293,17 @@ class MockError(Exception):
 class KsefError(MockError):
     """A 400 (or other catalogue status) with one or more exception codes."""
 
-    def __init__(self, code: int, *details: str, more: Sequence[ApiError] = ()) -> None:
+    def __init__(
+        self,
+        code: int,
+        *details: str,
+        more: Sequence[ApiError] = (),
+        wording: str | None = None,
+    ) -> None:
         super().__init__()
         if code not in CATALOGUE:
             raise ValueError(f"exception code {code} is not in the catalogue")
-        self.errors: list[ApiError] = [ApiError(code, tuple(details)), *more]
+        self.errors: list[ApiError] = [ApiError(code, tuple(details), wording), *more]
         self.status = CATALOGUE[code].http_status
 
     @property

@@ -19,12 +19,24 @@ WARSAW = ZoneInfo("Europe/Warsaw")
 REFERENCE_RE = re.compile(r"^\d{8}-[A-Z]{2}-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}$")
 
 
-def crc8(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc ^= byte
+def _crc8_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
         for _ in range(8):
             crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC8 = _crc8_table()
+
+
+def crc8(data: bytes) -> int:
+    """CRC-8, polynomial 0x07, init 0, no reflection, no final XOR (table-driven)."""
+    crc = 0
+    for byte in data:
+        crc = _CRC8[crc ^ byte]
     return crc
 
 

@@ -20,7 +20,16 @@ class ThreadedServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.port = self._socket.getsockname()[1]
-        options = {"log_level": "warning", "lifespan": "off", **uvicorn_options}
+        # uvicorn trusts X-Forwarded-For from loopback by default; the mock decides
+        # that itself (MockConfig.trusted_proxy), as `mockksef serve` does.
+        state = getattr(getattr(app, "state", None), "mock", None)
+        trusted = bool(state and state.config.trusted_proxy)
+        options = {
+            "log_level": "warning",
+            "lifespan": "off",
+            "proxy_headers": trusted,
+            **uvicorn_options,
+        }
         self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, **options))  # type: ignore[arg-type]
         self._thread: threading.Thread | None = None
 

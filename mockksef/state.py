@@ -22,14 +22,14 @@ from mockksef.spec import Spec
 class EnvironmentState:
     def __init__(self, root: MockState, env: Env, generation: int = 0) -> None:
         from mockksef.services.auth.backend import AuthBackend
-        from mockksef.services.collective.backend import CollectiveBackend
-        from mockksef.services.invoices.backend import InvoicesBackend
-        from mockksef.services.sessions.backend import SessionsBackend
         from mockksef.services.certificates.backend import CertificatesBackend
         from mockksef.services.certificates.keys import PublicKeysBackend
+        from mockksef.services.collective.backend import CollectiveBackend
+        from mockksef.services.invoices.backend import InvoicesBackend
         from mockksef.services.limits.backend import LimitsBackend
         from mockksef.services.peppol.backend import PeppolBackend
         from mockksef.services.permissions.backend import PermissionsBackend
+        from mockksef.services.sessions.backend import SessionsBackend
         from mockksef.services.subjects import SubjectRegistry
         from mockksef.services.testdata.backend import TestdataBackend
         from mockksef.services.tokens.backend import TokensBackend

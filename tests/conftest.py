@@ -36,9 +36,32 @@ def spec() -> Spec:
     return Spec.from_dir(official.locate())
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "rate_limits(**config): enforce API rate limits in this test (off by default in the "
+        "suite); keyword arguments are further MockConfig fields, e.g. rate_limit_multiplier=10",
+    )
+
+
 @pytest.fixture
-def config() -> MockConfig:
-    return MockConfig(seed=1234, clock_mode="virtual", extra={"raise_server_errors": True})
+def config(request: pytest.FixtureRequest) -> MockConfig:
+    """The suite's config: virtual clock, fixed seed, server errors raised.
+
+    Rate limits are OFF by default: tests send many requests per context on a
+    frozen clock. ``@pytest.mark.rate_limits`` turns them on (its keyword
+    arguments override further fields).
+    """
+    base = MockConfig(
+        seed=1234,
+        clock_mode="virtual",
+        rate_limits_enabled=False,
+        extra={"raise_server_errors": True},
+    )
+    marker = request.node.get_closest_marker("rate_limits")
+    if marker is not None:
+        base = replace(base, **{"rate_limits_enabled": True, **marker.kwargs})
+    return base
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@
 Starlette ``Route`` and runs the shared pipeline before the handler:
 
 environment (TEST only?) -> bearer JWT of the right kind -> IP policy ->
-``x-required-permissions`` (any of) -> path and query parameters validated
-against the official spec -> body read within its size limit, parsed and
-validated against the official request schema (property names and enum
-values matched case-insensitively).
+rate limit (``ratelimit.py``) -> ``x-required-permissions`` (any of) ->
+path and query parameters validated against the official spec -> body read
+within its size limit, parsed and validated against the official request
+schema (property names and enum values matched case-insensitively).
 
 Handlers receive a ``Call`` and return a Starlette ``Response`` (use the helpers
 below); they raise ``mockksef.errors`` exceptions for every failure.
@@ -40,7 +40,7 @@ from mockksef.errors import (
     render,
     wants_problem_details,
 )
-from mockksef.http import security
+from mockksef.http import ratelimit, security
 from mockksef.models import Principal
 
 if TYPE_CHECKING:
@@ -305,6 +305,8 @@ async def _prepare(
         principal = security.authenticate(request.headers.get("authorization"), env.jwt, auth)
         if principal.token_type != "OperationToken":
             security.check_ip(principal, ip)
+    # -- rate limit (mockksef/http/ratelimit.py): the caller is known, the body not yet read
+    ratelimit.enforce(env, op.id, principal, ip)
     spec_op = env.root.spec.operation(op.method, op.path) if not op.newer_than_spec else None
     if principal is not None and auth in ("access",):
         required = spec_op.required_permissions if spec_op else _NEWER_PERMISSIONS.get(op.id, ())

@@ -1,7 +1,135 @@
-"""Routes of the mock blob storage (mounted at /storage by create_app)."""
+"""Routes of the mock blob storage (mounted at /storage by create_app).
+
+``PUT  /storage/{env}/{session}/batch-parts/{n}``      batch part upload (201)
+``GET  /storage/{env}/{session}/session-upo/{name}``   session UPO page
+``GET  /storage/{env}/{session}/invoice-upo/{name}``   invoice UPO
+
+Pre-signed (``se``/``sp``/``sig`` query), no bearer, no rate limit. Answers as
+the docs list them for uploads: 201 accepted, 400 bad data, 401 bad signature,
+403 expired URL or a session that takes no more parts; errors carry an
+Azure-style XML body. Export part downloads live in ``exports.py`` (invoices
+area) and are appended below when present.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import base64
+import hashlib
+import importlib.util
+from xml.sax.saxutils import escape
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from mockksef.services.sessions.models import MAX_PART_ENCRYPTED
+
+_ERRORS = {
+    400: "InvalidInput",
+    401: "AuthenticationFailed",
+    403: "AuthorizationFailure",
+    404: "BlobNotFound",
+}
+
+
+def storage_error(status: int, message: str, code: str | None = None) -> Response:
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f"<Error><Code>{code or _ERRORS.get(status, 'Error')}</Code>"
+        f"<Message>{escape(message)}</Message></Error>"
+    )
+    return Response(body.encode("utf-8"), status_code=status, media_type="application/xml")
+
+
+def _environment(request: Request):  # type: ignore[no-untyped-def]
+    mock = request.app.state.mock
+    try:
+        return mock.env(request.path_params["env"])
+    except (KeyError, ValueError):
+        return None
+
+
+_VERDICTS = {
+    "invalid": (401, "Server failed to authenticate the request: invalid signature."),
+    "expired": (403, "Signed expiry time has passed."),
+    "closed": (403, "This request is not authorized to perform this operation."),
+    "missing": (404, "The specified blob does not exist."),
+}
+
+
+async def put_part(request: Request) -> Response:
+    env = _environment(request)
+    if env is None:
+        return storage_error(404, "The specified resource does not exist.", "ResourceNotFound")
+    if (request.headers.get("x-ms-blob-type") or "").lower() != "blockblob":
+        return storage_error(
+            400,
+            "An HTTP header that's mandatory for this request is not specified: x-ms-blob-type.",
+            "MissingRequiredHeader",
+        )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_PART_ENCRYPTED:
+        return storage_error(400, "The request body is too large.", "RequestBodyTooLarge")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_PART_ENCRYPTED:
+            return storage_error(400, "The request body is too large.", "RequestBodyTooLarge")
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if not data:
+        return storage_error(400, "The request body is empty.", "InvalidInput")
+    verdict = env.sessions.upload_part(
+        request.path_params["session"],
+        request.path_params["ordinal"],
+        data,
+        dict(request.query_params),
+        env.clock.now(),
+    )
+    if verdict != "created":
+        status, message = _VERDICTS[verdict]
+        return storage_error(status, message)
+    md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
+    return Response(
+        b"", status_code=201, headers={"Content-MD5": md5, "x-ms-request-server-encrypted": "true"}
+    )
+
+
+def _download(kind: str):  # type: ignore[no-untyped-def]
+    async def handler(request: Request) -> Response:
+        env = _environment(request)
+        if env is None:
+            return storage_error(404, "The specified resource does not exist.", "ResourceNotFound")
+        verdict, body = env.sessions.download(
+            request.path_params["session"],
+            kind,
+            request.path_params["name"],
+            dict(request.query_params),
+            env.clock.now(),
+        )
+        if verdict != "ok" or body is None:
+            status, message = _VERDICTS.get(verdict, _VERDICTS["missing"])
+            return storage_error(status, message)
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+        return Response(body, media_type="application/xml", headers={"x-ms-meta-hash": digest})
+
+    handler.__name__ = f"download_{kind.replace('-', '_')}"
+    return handler
+
+
+def _export_routes() -> list[BaseRoute]:
+    # The invoices area adds export part downloads in its own module.
+    if importlib.util.find_spec("mockksef.storage.exports") is None:
+        return []
+    from mockksef.storage import exports  # type: ignore[attr-defined]
+
+    return list(exports.routes)
+
+
+routes: list[BaseRoute] = [
+    Route("/{env}/{session}/batch-parts/{ordinal}", put_part, methods=["PUT"]),
+    Route("/{env}/{session}/session-upo/{name}", _download("session-upo"), methods=["GET"]),
+    Route("/{env}/{session}/invoice-upo/{name}", _download("invoice-upo"), methods=["GET"]),
+    *_export_routes(),
+]

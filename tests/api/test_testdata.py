@@ -6,7 +6,7 @@ import pytest
 
 from mockksef.environments import Env
 from mockksef.models import ContextIdentifier, SubjectIdentifier
-from mockksef.services.limits.models import OVERRIDABLE_GROUPS, PRODUCTION_RATE_LIMITS
+from mockksef.services.limits.models import OVERRIDABLE_GROUPS
 from mockksef.services.testdata import routes as testdata_routes
 from tests.conftest import bearer, legacy_codes, mint_access_token, problem_codes
 
@@ -282,7 +282,8 @@ def test_rate_limits_override_reset_and_production(client, token):
     }
     assert_empty_ok(client.post("/testdata/rate-limits/production", headers=token))
     production = client.get("/rate-limits", headers=token).json()
-    assert production == {g: v.as_json() for g, v in PRODUCTION_RATE_LIMITS.items()}
+    values = client.app.state.mock.env("TEST").limits.production_rate_limits()
+    assert production == {g: v.as_json() for g, v in values.items()}
 
 
 @pytest.mark.parametrize("value", [0, -1])

@@ -12,10 +12,8 @@ from mockksef.models import ContextIdentifier, SubjectIdentifier
 from mockksef.operations import OPERATIONS
 from mockksef.services.limits.models import (
     OVERRIDABLE_GROUPS,
-    PRODUCTION_RATE_LIMITS,
     RATE_LIMIT_GROUPS,
     RateLimit,
-    group_of,
 )
 from mockksef.state import MockState
 from tests.conftest import START
@@ -173,14 +171,14 @@ def test_rate_limit_override_keeps_the_four_fixed_groups(limits):
     effective = limits.rate_limits(CTX)
     assert all(effective[g] == RateLimit(3, 6, 9) for g in OVERRIDABLE_GROUPS)
     for fixed in ("onlineSessionClose", "batchSessionClose", "anonymous", "global"):
-        assert effective[fixed] == PRODUCTION_RATE_LIMITS[fixed]
+        assert effective[fixed] == limits.production_rate_limits()[fixed]
     assert limits.rate_limits(OTHER)["other"] == RateLimit(10, 30, 120)
     assert limits.rate_limit_for(CTX, "sessions.open_online") == (
         "onlineSession",
         RateLimit(3, 6, 9),
     )
     limits.reset_rate_limits(CTX)
-    assert limits.rate_limits(CTX) == dict(PRODUCTION_RATE_LIMITS)
+    assert limits.rate_limits(CTX) == limits.production_rate_limits()
 
 
 def test_rate_limit_override_validation(limits):
@@ -194,7 +192,7 @@ def test_rate_limit_override_validation(limits):
     del missing["collectiveIdentifier"]
     with pytest.raises(InvalidInputData):
         limits.set_rate_limits(CTX, missing)
-    assert limits.rate_limits(CTX) == dict(PRODUCTION_RATE_LIMITS)
+    assert limits.rate_limits(CTX) == limits.production_rate_limits()
 
 
 def test_production_values_override_a_scaled_test_environment(config, spec):  # type: ignore[no-untyped-def]
@@ -206,12 +204,13 @@ def test_production_values_override_a_scaled_test_environment(config, spec):  # 
     assert test.rate_limits(CTX)["anonymous"] == RateLimit(60, -1, -1)
     assert mock.env("DEMO").limits.rate_limits(CTX)["other"] == RateLimit(10, 30, 120)
     test.set_production_rate_limits(CTX)
-    assert test.rate_limits(CTX) == dict(PRODUCTION_RATE_LIMITS)
+    assert test.rate_limits(CTX) == test.production_rate_limits()
     test.reset_rate_limits(CTX)
     assert test.rate_limits(CTX)["other"] == RateLimit(100, 300, 1200)
 
 
-def test_every_operation_belongs_to_a_known_group():
+def test_every_operation_belongs_to_a_known_group(limits):
+    group_of = limits.group_of
     assert group_of("sessions.close_online") == "onlineSessionClose"
     assert group_of("collective.invoices") == "collectiveIdentifier"
     assert group_of("auth.challenge") == "anonymous"

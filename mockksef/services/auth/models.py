@@ -109,6 +109,9 @@ class AuthOperation:
     ksef_token_reference: str | None = None
     # KSeF certificate serial (InternalCertificate).
     internal_serial: str | None = None
+    # Base64 SHA-256 of the signed XAdES document as received (UPO
+    # SkrotDokumentuUwierzytelniajacego, reference B §5.3).
+    document_hash: str | None = None
     outcome: Outcome | None = None
     redeemed_at: datetime | None = None
     refresh_token_valid_until: datetime | None = None

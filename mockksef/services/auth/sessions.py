@@ -72,7 +72,10 @@ class SessionsMixin:
                 for op in self.operations.values()
                 if self._same_owner(op, principal) and self._active(op, now)
             ]
-        items.sort(key=lambda op: (op.start_date, op.reference_number), reverse=True)
+        # Newest first; among equal start dates (a frozen virtual clock) the later
+        # authentication first, as real start dates would order them.
+        order = {ref: n for n, ref in enumerate(self.operations)}
+        items.sort(key=lambda op: (op.start_date, order[op.reference_number]), reverse=True)
         page = items[offset : offset + page_size]
         out: dict[str, Any] = {"items": [self._session_item(op, principal) for op in page]}
         if offset + page_size < len(items):

@@ -2,6 +2,61 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-routes: list[BaseRoute] = []
+from mockksef.http.endpoint import Call, endpoint, json_response
+
+
+def public_base_url(call: Call) -> str:
+    """Scheme and host for links handed to clients (``config.public_base_url`` wins)."""
+    configured = call.env.config.public_base_url
+    if configured:
+        return configured.rstrip("/")
+    request: Request = call.request
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+@endpoint("invoices.download", auth="access")
+def download(call: Call) -> Response:
+    """Exact bytes + ``x-ms-meta-hash``; seen by the invoice's subjects and its sender [inferred]."""
+    invoice = call.env.invoices.download(call.me.context, call.path["ksefNumber"])
+    body = invoice.xml
+    digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+    return Response(body, media_type="application/xml", headers={"x-ms-meta-hash": digest})
+
+
+@endpoint("invoices.query_metadata", auth="access", body="json")
+def query_metadata(call: Call) -> Response:
+    """Every filter; HWM = the current time; Issue ranges compare Warsaw calendar days."""
+    result = call.env.invoices.query_metadata(
+        call.me.context,
+        call.body,
+        page_offset=call.query.get("pageOffset", 0),
+        page_size=call.query.get("pageSize", 10),
+        sort_order=call.query.get("sortOrder", "Asc"),
+    )
+    return json_response(result)
+
+
+@endpoint("invoices.export", auth="access", body="json")
+def export(call: Call) -> Response:
+    """Package built on the first status read after ``export_processing_seconds``."""
+    reference = call.env.invoices.start_export(call.me.context, call.body)
+    return json_response({"referenceNumber": reference}, status=201)
+
+
+@endpoint("invoices.export_status", auth="access")
+def export_status(call: Call) -> Response:
+    """Package lifetime 3 days [not documented], status kept 7 days (then 410); links 1 h."""
+    result = call.env.invoices.export_status(
+        call.me.context, call.path["referenceNumber"], public_base_url(call)
+    )
+    return json_response(result)
+
+
+routes: list[BaseRoute] = [download, query_metadata, export, export_status]

@@ -2,34 +2,36 @@
 
 Holds the effective limits of every context and subject: defaults plus the
 overrides written by ``/testdata/limits/*`` and ``/testdata/rate-limits*``.
-Sessions read ``session_limits``, certificates read ``certificate_limits`` and
-the rate limiter reads ``rate_limits`` / ``rate_limit_for``; nothing here
-enforces a limit.
+Sessions read ``session_limits``, certificates read ``certificate_limits``.
+API rate limits are enforced here too: the ``@endpoint`` pipeline
+(``mockksef.http.ratelimit``) calls ``charge`` for every request, which counts
+it in sliding windows (``windows.py``) and raises ``TooManyRequests``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mockksef.environments import Env
-from mockksef.errors import InvalidInputData
+from mockksef.errors import InvalidInputData, TooManyRequests
 from mockksef.models import ContextIdentifier, SubjectIdentifier
+from mockksef.services.limits import rates
 from mockksef.services.limits.models import (
     COLLECTIVE_MAX_INVOICES_RANGE,
     DEFAULT_CERTIFICATE_LIMITS,
     DEFAULT_SESSION_LIMITS,
     OVERRIDABLE_GROUPS,
     PER_IP_GROUPS,
-    PRODUCTION_RATE_LIMITS,
     SESSION_OVERRIDE_RANGES,
     CertificateLimits,
     RateLimit,
     SessionKindLimits,
     SessionLimits,
-    group_of,
 )
+from mockksef.services.limits.windows import SlidingWindows, micros
 
 if TYPE_CHECKING:
     from mockksef.state import EnvironmentState
@@ -69,6 +71,10 @@ class LimitsBackend:
         self._session: dict[ContextIdentifier, SessionLimits] = {}
         self._certificates: dict[SubjectIdentifier, CertificateLimits] = {}
         self._rates: dict[ContextIdentifier, dict[str, RateLimit]] = {}
+        self._catalogue = rates.catalogue(env.root.spec)
+        self._defaults = self._environment_defaults()
+        # Counters of accepted requests per (operation, context, client IP).
+        self.usage = SlidingWindows()
 
     # -- session limits (per context) -------------------------------------------------
 
@@ -155,19 +161,33 @@ class LimitsBackend:
 
     # -- API rate limits (per context) ----------------------------------------------------
 
-    def default_rate_limits(self) -> dict[str, RateLimit]:
-        """Environment defaults: production values, scaled on TEST by ``config.rate_limit_multiplier``."""
+    def production_rate_limits(self) -> dict[str, RateLimit]:
+        """The production values of all 17 groups (the spec's ``x-rate-limits`` + reference C)."""
+        return dict(self._catalogue.defaults)
+
+    def _environment_defaults(self) -> dict[str, RateLimit]:
+        # PROD = DEMO = TEST since API 2.5.0; the multiplier (default 1) brings back
+        # the earlier "TEST = 10x PROD" on TEST, except for the per-IP groups.
         factor = self.env.config.rate_limit_multiplier if self.env.env is Env.TEST else 1.0
+        production = self._catalogue.defaults
         if factor == 1.0:
-            return dict(PRODUCTION_RATE_LIMITS)
+            return dict(production)
         return {
             group: limit if group in PER_IP_GROUPS else limit.scaled(factor)
-            for group, limit in PRODUCTION_RATE_LIMITS.items()
+            for group, limit in production.items()
         }
+
+    def default_rate_limits(self) -> dict[str, RateLimit]:
+        """Environment defaults: production values, scaled on TEST by ``config.rate_limit_multiplier``."""
+        return dict(self._defaults)
+
+    def group_of(self, op_id: str) -> str:
+        """The rate-limit group an operation is charged to."""
+        return self._catalogue.group_of(op_id)
 
     def rate_limits(self, context: ContextIdentifier | None) -> dict[str, RateLimit]:
         """All 17 groups as they apply to ``context`` (defaults plus its overrides)."""
-        effective = self.default_rate_limits()
+        effective = dict(self._defaults)
         if context is not None:
             effective.update(self._rates.get(context, {}))
         return effective
@@ -176,8 +196,55 @@ class LimitsBackend:
         self, context: ContextIdentifier | None, op_id: str
     ) -> tuple[str, RateLimit]:
         """``(group, limit)`` an operation is charged to in ``context``."""
-        group = group_of(op_id)
-        return group, self.rate_limits(context)[group]
+        group = self._catalogue.group_of(op_id)
+        if context is not None:
+            override = self._rates.get(context)
+            if override is not None and group in override:
+                return group, override[group]
+        return group, self._defaults[group]
+
+    def charge(
+        self,
+        op_id: str,
+        context: ContextIdentifier | None,
+        client_ip: str,
+        now: datetime,
+    ) -> None:
+        """Count one request, or raise ``TooManyRequests`` (429) with its ``Retry-After``.
+
+        Faithful: counted per (context, client IP) with per-IP counting for the
+        unauthenticated ``anonymous`` group; sliding 1 s / 1 min / 1 h windows all
+        enforced at once; one counter per operation, so each ``other`` endpoint has
+        its own budget (reference A §7.1); the ``global`` group (all operations of
+        one IP) is enforced whenever its values are not -1.
+        Simplified [mock]: the length of the dynamic block (see ``windows.py``:
+        doubled for each further violation within an hour, at most one hour), the
+        detail texts, and no ``security-service-blocked`` escalation to 403.
+        """
+        group = self._catalogue.group_of(op_id)
+        counted = None if group in PER_IP_GROUPS else context
+        limit = self._defaults[group]
+        if counted is not None and self._rates:
+            override = self._rates.get(counted)
+            if override is not None:
+                limit = override.get(group, limit)
+        checks: list[tuple[Any, RateLimit]] = []
+        if limit.plan:
+            # Plain strings hash faster than the ContextIdentifier dataclass.
+            key = (
+                (op_id, client_ip)
+                if counted is None
+                else (op_id, client_ip, counted.type, counted.value)
+            )
+            checks.append((key, limit))
+        global_limit = self._defaults["global"]
+        if global_limit.plan:
+            checks.append((("global", client_ip), global_limit))
+        if not checks:
+            return
+        rejection = self.usage.hit(checks, micros(now))
+        if rejection is not None:
+            raise TooManyRequests(rejection.retry_after, rejection.detail)
 
     def set_rate_limits(
         self, context: ContextIdentifier, rate_limits: Mapping[str, Any]
@@ -219,11 +286,12 @@ class LimitsBackend:
     def set_production_rate_limits(self, context: ContextIdentifier) -> None:
         """``POST /testdata/rate-limits/production``: the production values for all 17 groups."""
         with self._lock:
-            self._rates[context] = dict(PRODUCTION_RATE_LIMITS)
+            self._rates[context] = self.production_rate_limits()
 
     def summary(self) -> dict[str, int]:
         return {
             "sessionOverrides": len(self._session),
             "certificateOverrides": len(self._certificates),
             "rateLimitOverrides": len(self._rates),
+            "rateLimitCounters": len(self.usage),
         }

@@ -2,12 +2,15 @@
 
 Defaults come from reference A §7 and reference C §4.1/§4.2 (API 2.8.x):
 17 rate-limit groups in ``GET /rate-limits`` of which 13 can be overridden with
-``POST /testdata/rate-limits``; ``-1`` means "no limit for that window".
+``POST /testdata/rate-limits``; ``-1`` means "no limit for that window". The
+rate-limit values themselves are read from the official spec (``rates.py``);
+only the newer groups of reference C are written here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 MB = 1_000_000  # KSeF limits use SI megabytes
@@ -88,6 +91,10 @@ DEFAULT_CERTIFICATE_LIMITS: dict[str, CertificateLimits] = {
 }
 
 
+# The three sliding windows of every rate limit: a second, a minute, an hour.
+WINDOW_SECONDS: tuple[int, int, int] = (1, 60, 3600)
+
+
 @dataclass(frozen=True)
 class RateLimit:
     """Requests per second / minute / hour; ``-1`` = unlimited for that window."""
@@ -103,10 +110,25 @@ class RateLimit:
             "perHour": self.per_hour,
         }
 
+    @property
+    def limited(self) -> bool:
+        """At least one window has a limit."""
+        return bool(self.plan)
+
     def windows(self) -> tuple[tuple[int, int], ...]:
         """``(window seconds, max requests)`` for every limited window."""
-        pairs = ((1, self.per_second), (60, self.per_minute), (3600, self.per_hour))
-        return tuple((w, n) for w, n in pairs if n >= 0)
+        return tuple((WINDOW_SECONDS[index], n) for index, _, n in self.plan)
+
+    @cached_property
+    def plan(self) -> tuple[tuple[int, int, int], ...]:
+        """``(window index, window in microseconds, max requests)`` of the limited windows,
+        shortest first (computed once: the rate limiter reads it on every request)."""
+        values = (self.per_second, self.per_minute, self.per_hour)
+        return tuple(
+            (index, WINDOW_SECONDS[index] * 1_000_000, n)
+            for index, n in enumerate(values)
+            if n >= 0
+        )
 
     def scaled(self, factor: float) -> RateLimit:
         def scale(value: int) -> int:
@@ -115,27 +137,26 @@ class RateLimit:
         return RateLimit(scale(self.per_second), scale(self.per_minute), scale(self.per_hour))
 
 
-# The 17 groups of GET /rate-limits in the order of the official example (reference C §4.1).
-PRODUCTION_RATE_LIMITS: dict[str, RateLimit] = {
-    "onlineSession": RateLimit(10, 30, 120),
-    "onlineSessionClose": RateLimit(20, 60, 240),
-    "batchSession": RateLimit(10, 20, 60),
-    "batchSessionClose": RateLimit(20, 40, 120),
-    "invoiceSend": RateLimit(10, 30, 180),
-    "invoiceStatus": RateLimit(30, 120, 1200),
-    "sessionList": RateLimit(5, 10, 60),
-    "sessionInvoiceList": RateLimit(10, 20, 200),
-    "sessionMisc": RateLimit(10, 120, 1200),
-    "invoiceMetadata": RateLimit(8, 16, 20),
-    "invoiceExport": RateLimit(8, 16, 20),
-    "invoiceExportStatus": RateLimit(10, 60, 600),
-    "invoiceDownload": RateLimit(8, 16, 64),
-    "collectiveIdentifier": RateLimit(20, 120, 240),
-    "other": RateLimit(10, 30, 120),
-    "anonymous": RateLimit(60, -1, -1),
-    "global": RateLimit(-1, -1, -1),
-}
-RATE_LIMIT_GROUPS: tuple[str, ...] = tuple(PRODUCTION_RATE_LIMITS)
+# The 17 groups of GET /rate-limits, in the order of the official example (reference C §4.1).
+RATE_LIMIT_GROUPS: tuple[str, ...] = (
+    "onlineSession",
+    "onlineSessionClose",
+    "batchSession",
+    "batchSessionClose",
+    "invoiceSend",
+    "invoiceStatus",
+    "sessionList",
+    "sessionInvoiceList",
+    "sessionMisc",
+    "invoiceMetadata",
+    "invoiceExport",
+    "invoiceExportStatus",
+    "invoiceDownload",
+    "collectiveIdentifier",
+    "other",
+    "anonymous",
+    "global",
+)
 
 # The 13 groups of ApiRateLimitsOverride / SetRateLimitsRequest.
 OVERRIDABLE_GROUPS: tuple[str, ...] = (
@@ -154,49 +175,23 @@ OVERRIDABLE_GROUPS: tuple[str, ...] = (
     "other",
 )
 
-# Groups counted per IP rather than per context; the TEST multiplier leaves them alone.
+# Groups counted per client IP rather than per context; the TEST multiplier leaves them alone.
 PER_IP_GROUPS: frozenset[str] = frozenset({"anonymous", "global"})
 
-# Operation id -> rate-limit group (reference C §4.1); everything else is "other".
-OPERATION_GROUPS: dict[str, str] = {
-    "auth.challenge": "anonymous",
-    "auth.xades_signature": "anonymous",
-    "auth.ksef_token": "anonymous",
-    "auth.status": "anonymous",
-    "auth.redeem_token": "anonymous",
-    "auth.refresh_token": "anonymous",
-    "certificates.public_keys": "anonymous",
-    "peppol.query": "anonymous",
-    "testdata.create_subject": "anonymous",
-    "testdata.remove_subject": "anonymous",
-    "testdata.create_person": "anonymous",
-    "testdata.remove_person": "anonymous",
-    "testdata.grant_permissions": "anonymous",
-    "testdata.revoke_permissions": "anonymous",
-    "testdata.allow_attachments": "anonymous",
-    "testdata.revoke_attachments": "anonymous",
-    "sessions.open_online": "onlineSession",
-    "sessions.close_online": "onlineSessionClose",
-    "sessions.open_batch": "batchSession",
-    "sessions.close_batch": "batchSessionClose",
-    "sessions.send_invoice": "invoiceSend",
-    "sessions.invoice_status": "invoiceStatus",
-    "sessions.list": "sessionList",
-    "sessions.invoices": "sessionInvoiceList",
-    "sessions.failed_invoices": "sessionInvoiceList",
-    "sessions.status": "sessionMisc",
-    "sessions.invoice_upo_by_ksef": "sessionMisc",
-    "sessions.invoice_upo": "sessionMisc",
-    "sessions.session_upo": "sessionMisc",
-    "invoices.query_metadata": "invoiceMetadata",
-    "invoices.export": "invoiceExport",
-    "invoices.export_status": "invoiceExportStatus",
-    "invoices.download": "invoiceDownload",
+# The spec's 429 tables name no group ("-") for the operations with only the
+# 60 req/s limit; API 2.8.0 calls them "anonymous" (reference C §4.1).
+UNNAMED_GROUP = "anonymous"
+
+# What API 2.7.1-2.8.x changed after the official spec we read (reference C §4.1).
+# Every other default value comes from the spec's x-rate-limits (see rates.py).
+NEWER_GROUP_LIMITS: dict[str, RateLimit] = {
+    "onlineSessionClose": RateLimit(20, 60, 240),  # 2.8.0
+    "batchSessionClose": RateLimit(20, 40, 120),  # 2.8.0
+    "collectiveIdentifier": RateLimit(20, 120, 240),  # 2.8.x, on all four operations
+    "global": RateLimit(-1, -1, -1),  # 2.8.0: per IP over all operations; currently off
 }
-
-
-def group_of(op_id: str) -> str:
-    """The rate-limit group an operation is charged to."""
-    if op_id.startswith("collective."):
-        return "collectiveIdentifier"
-    return OPERATION_GROUPS.get(op_id, "other")
+NEWER_OPERATION_GROUPS: dict[str, str] = {
+    "sessions.close_online": "onlineSessionClose",
+    "sessions.close_batch": "batchSessionClose",
+}
+NEWER_GROUP_PREFIXES: dict[str, str] = {"collective.": "collectiveIdentifier"}

@@ -2,6 +2,208 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from typing import Any
+
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-routes: list[BaseRoute] = []
+from mockksef.errors import InvalidInputData, UnreadableContent
+from mockksef.http.endpoint import (
+    Call,
+    endpoint,
+    json_response,
+    no_content,
+    parse_json,
+    read_limited,
+)
+from mockksef.services.sessions.batch import check_part_count
+
+
+def public_base(call: Call) -> str:
+    """Scheme and host for pre-signed URLs: ``public_base_url`` or the request's own."""
+    configured = call.env.config.public_base_url
+    if configured:
+        return configured.rstrip("/")
+    url = call.request.url
+    return f"{url.scheme}://{url.netloc}"
+
+
+def feature(call: Call) -> str | None:
+    """``X-KSeF-Feature``: only a single value takes effect (reference C §4.5)."""
+    values = call.request.headers.getlist("x-ksef-feature")
+    return values[0] if len(values) == 1 else None
+
+
+def upo_response(document: bytes) -> Response:
+    digest = base64.b64encode(hashlib.sha256(document).digest()).decode("ascii")
+    return Response(document, media_type="application/xml", headers={"x-ms-meta-hash": digest})
+
+
+@endpoint("sessions.open_online", auth="access", body="json")
+def open_online(call: Call) -> Response:
+    """A key that does not decrypt still opens the session (201); its status is then 415."""
+    result = call.env.sessions.open_online(call.me, call.body, call.now, feature(call))
+    return json_response(result, status=201)
+
+
+@endpoint("sessions.send_invoice", auth="access", body="json")
+def send_invoice(call: Call) -> Response:
+    """Content checks end in the invoice status, never in a 400; 21184 only by fault injection."""
+    result = call.env.sessions.send_invoice(
+        call.me, call.path["referenceNumber"], call.body, call.now
+    )
+    return json_response(result, status=202)
+
+
+@endpoint("sessions.close_online", auth="access")
+def close_online(call: Call) -> Response:
+    """170 at once, then 200/440/445 once every invoice is final (``online_close_seconds``)."""
+    call.env.sessions.close_online(call.me, call.path["referenceNumber"], call.now)
+    return no_content()
+
+
+async def _batch_body(call: Call) -> Any:
+    """The body of POST /sessions/batch, read here so that 21161 (too many parts)
+    comes before the schema's own ``maxItems`` check, as in KSeF."""
+    raw = await read_limited(call.request, call.env.config.max_body_bytes)
+    if not raw.strip():
+        raise InvalidInputData("Treść żądania jest wymagana.")
+    media = call.request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise UnreadableContent(
+            f"Nieobsługiwany typ treści '{media}'; oczekiwano application/json."
+        )
+    parsed = parse_json(raw)
+    check_part_count(parsed)
+    spec = call.env.root.spec
+    operation = spec.operation(call.op.method, call.op.path)
+    schema = operation.request_schema("application/json") if operation else None
+    if schema is not None:
+        checked = spec.validate_value(schema, parsed)
+        if checked.errors:
+            raise InvalidInputData(*checked.errors[:20])
+        parsed = checked.value
+    return parsed
+
+
+@endpoint("sessions.open_batch", auth="access", body="none")
+async def open_batch(call: Call) -> Response:
+    """Parts go to pre-signed PUT URLs on the mock's own ``/storage`` (20 min per part)."""
+    body = await _batch_body(call)
+    result = call.env.sessions.open_batch(call.me, body, public_base(call), call.now, feature(call))
+    return json_response(result, status=201)
+
+
+@endpoint("sessions.close_batch", auth="access")
+def close_batch(call: Call) -> Response:
+    """150 at once; the package is processed on close, its outcome shows after ``batch_processing_seconds``."""
+    call.env.sessions.close_batch(call.me, call.path["referenceNumber"], call.now)
+    return no_content()
+
+
+@endpoint("sessions.list", auth="access")
+def list_sessions(call: Call) -> Response:
+    """Newest first; the continuation token is an opaque Base64 JSON cursor."""
+    continuation = call.header("x-continuation-token") or None
+    return json_response(
+        call.env.sessions.list_sessions(call.me, call.query, continuation, call.now)
+    )
+
+
+@endpoint("sessions.status", auth="access")
+def session_status(call: Call) -> Response:
+    """Fresh pre-signed UPO links on every read; batch counters stay null until the package is enumerated."""
+    return json_response(
+        call.env.sessions.session_status(
+            call.me, call.path["referenceNumber"], public_base(call), call.now
+        )
+    )
+
+
+def _invoices(call: Call, failed_only: bool) -> Response:
+    return json_response(
+        call.env.sessions.session_invoices(
+            call.me,
+            call.path["referenceNumber"],
+            int(call.query.get("pageSize") or 10),
+            call.header("x-continuation-token") or None,
+            failed_only,
+            public_base(call),
+            call.now,
+        )
+    )
+
+
+@endpoint("sessions.invoices", auth="access")
+def session_invoices(call: Call) -> Response:
+    """Ordinal order; batch invoices are listed once processing has ended."""
+    return _invoices(call, failed_only=False)
+
+
+@endpoint("sessions.failed_invoices", auth="access")
+def failed_invoices(call: Call) -> Response:
+    """Invoices whose final status is an error, in ordinal order."""
+    return _invoices(call, failed_only=True)
+
+
+@endpoint("sessions.invoice_status", auth="access")
+def invoice_status(call: Call) -> Response:
+    """An unknown invoice reference is 400 21405 (the only code the spec documents here)."""
+    return json_response(
+        call.env.sessions.invoice_status(
+            call.me,
+            call.path["referenceNumber"],
+            call.path["invoiceReferenceNumber"],
+            public_base(call),
+            call.now,
+        )
+    )
+
+
+@endpoint("sessions.invoice_upo_by_ksef", auth="access")
+def invoice_upo_by_ksef(call: Call) -> Response:
+    """UPO v4-3, unsigned (no XAdES signature), valid against the official XSD."""
+    return upo_response(
+        call.env.sessions.invoice_upo_by_ksef(
+            call.me, call.path["referenceNumber"], call.path["ksefNumber"], call.now
+        )
+    )
+
+
+@endpoint("sessions.invoice_upo", auth="access")
+def invoice_upo(call: Call) -> Response:
+    """UPO v4-3, unsigned (no XAdES signature); 21178 when the invoice has none."""
+    return upo_response(
+        call.env.sessions.invoice_upo(
+            call.me, call.path["referenceNumber"], call.path["invoiceReferenceNumber"], call.now
+        )
+    )
+
+
+@endpoint("sessions.session_upo", auth="access")
+def session_upo(call: Call) -> Response:
+    """One page (≤10 000 documents) of the collective UPO, unsigned, valid against the XSD."""
+    return upo_response(
+        call.env.sessions.session_upo(
+            call.me, call.path["referenceNumber"], call.path["upoReferenceNumber"], call.now
+        )
+    )
+
+
+routes: list[BaseRoute] = [
+    open_online,
+    send_invoice,
+    close_online,
+    open_batch,
+    close_batch,
+    list_sessions,
+    session_status,
+    session_invoices,
+    failed_invoices,
+    invoice_status,
+    invoice_upo_by_ksef,
+    invoice_upo,
+    session_upo,
+]

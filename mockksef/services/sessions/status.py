@@ -1,0 +1,486 @@
+"""Session and invoice status reads, lists with continuation tokens, UPO (reference B §4, §5)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mockksef.clock import format_datetime, format_datetime_seconds, parse_datetime
+from mockksef.errors import InvalidInputData, KsefError
+from mockksef.models import Principal
+from mockksef.models import status as status_info
+from mockksef.services.sessions.models import (
+    BATCH,
+    ONLINE,
+    STATUS_GROUPS,
+    Outcome,
+    Session,
+    SessionInvoice,
+    invoice_description,
+    session_description,
+)
+from mockksef.xml.upo import render_invoice_upo, render_session_upo
+
+if TYPE_CHECKING:
+    from mockksef.services.sessions.backend import SessionsBackend
+
+_ALL_SESSIONS = frozenset({"Introspection", "EnforcementOperations"})
+_DATE_FILTERS = (
+    "dateCreatedFrom",
+    "dateCreatedTo",
+    "dateClosedFrom",
+    "dateClosedTo",
+    "dateModifiedFrom",
+    "dateModifiedTo",
+)
+
+
+def encode_token(cursor: list[Any]) -> str:
+    """An opaque continuation token (Base64 JSON, like the real ones)."""
+    raw = json.dumps([{"token": cursor}], separators=(",", ":")).encode("utf-8")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def decode_token(token: str | None) -> list[Any] | None:
+    """The cursor of a token; 400 21418 when it is not one of ours."""
+    if token is None or not token.strip():
+        return None
+    try:
+        data = json.loads(base64.b64decode(token.strip(), validate=True))
+        cursor = data[0]["token"]
+    except (binascii.Error, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise KsefError(21418) from exc
+    if not isinstance(cursor, list):
+        raise KsefError(21418)
+    return cursor
+
+
+class StatusMixin:
+    # -- computed state ------------------------------------------------------------------
+
+    def _session_state(self: SessionsBackend, session: Session, now: datetime) -> Outcome:
+        """What a client sees now (code and details)."""
+        self._settle(session, now)
+        if session.outcome is not None and session.final_at is not None:
+            if now >= session.final_at:
+                return session.outcome
+        if session.closed_at is not None and session.closed_at <= now:
+            return Outcome(170 if session.kind == ONLINE else 150)
+        return Outcome(100)
+
+    def _session_code(self: SessionsBackend, session: Session, now: datetime) -> int:
+        return self._session_state(session, now).code
+
+    def _visible_invoices(
+        self: SessionsBackend, session: Session, now: datetime
+    ) -> list[SessionInvoice]:
+        if session.kind == BATCH:
+            # Listed once the package has been enumerated (the final status shows).
+            if session.final_at is None or now < session.final_at:
+                return []
+        return session.invoices
+
+    def _counts(
+        self: SessionsBackend, session: Session, now: datetime
+    ) -> tuple[int, int, int] | None:
+        """(all, successful, failed); None where KSeF leaves them null (reference B §3.5)."""
+        state = self._session_state(session, now)
+        if session.kind == ONLINE:
+            if state.code == 415:
+                return None
+        elif not (session.enumerated and session.final_at is not None and now >= session.final_at):
+            return None
+        invoices = self._visible_invoices(session, now)
+        ok = failed = 0
+        for invoice in invoices:
+            if invoice.is_final(now):
+                if invoice.outcome.ok:
+                    ok += 1
+                else:
+                    failed += 1
+        return len(invoices), ok, failed
+
+    def _date_updated(self: SessionsBackend, session: Session, now: datetime) -> datetime:
+        latest = session.created
+        for moment in (session.closed_at, session.final_at):
+            if moment is not None and latest < moment <= now:
+                latest = moment
+        for invoice in self._visible_invoices(session, now):
+            for moment in (invoice.invoicing_date, invoice.final_at):
+                if latest < moment <= now:
+                    latest = moment
+        return latest
+
+    # -- GET /sessions ----------------------------------------------------------------------
+
+    def list_sessions(
+        self: SessionsBackend,
+        principal: Principal,
+        query: dict[str, Any],
+        continuation: str | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """GET /sessions: newest first; ``Introspection``/``EnforcementOperations`` see
+        every session of the context, ``InvoiceWrite`` only the caller's own."""
+        cursor = decode_token(continuation)
+        after: tuple[datetime, str] | None = None
+        if cursor is not None:
+            try:
+                after = (parse_datetime(cursor[0]), str(cursor[1]))
+            except (ValueError, IndexError, TypeError, AttributeError) as exc:
+                raise KsefError(21418) from exc
+        page_size = int(query.get("pageSize") or 10)
+        kind = query.get("sessionType")
+        ranges = {name: _parse_bound(query.get(name), name) for name in _DATE_FILTERS}
+        codes: set[int] | None = None
+        if query.get("statuses"):
+            codes = set()
+            for group in query["statuses"]:
+                codes |= STATUS_GROUPS.get(group, frozenset())
+        everything = bool(principal.effective_permissions & _ALL_SESSIONS)
+        items: list[dict[str, Any]] = []
+        more = False
+        with self._lock:
+            sessions = list(self._by_context.get(principal.context, []))  # type: ignore[arg-type]
+            ordered = sorted(sessions, key=lambda s: (s.created, s.reference_number), reverse=True)
+            for session in ordered:
+                if session.kind != kind:
+                    continue
+                if not everything and session.opener != principal.subject:
+                    continue
+                wanted = query.get("referenceNumber")
+                if wanted and session.reference_number != wanted:
+                    continue
+                if after is not None and (session.created, session.reference_number) >= after:
+                    continue
+                if not _within(session.created, ranges["dateCreatedFrom"], ranges["dateCreatedTo"]):
+                    continue
+                state = self._session_state(session, now)
+                closed = (
+                    session.closed_at if session.closed_at and session.closed_at <= now else None
+                )
+                if (ranges["dateClosedFrom"] or ranges["dateClosedTo"]) and (
+                    closed is None
+                    or not _within(closed, ranges["dateClosedFrom"], ranges["dateClosedTo"])
+                ):
+                    continue
+                updated = self._date_updated(session, now)
+                if not _within(updated, ranges["dateModifiedFrom"], ranges["dateModifiedTo"]):
+                    continue
+                if codes is not None and state.code not in codes:
+                    continue
+                if len(items) == page_size:
+                    more = True
+                    break
+                counts = self._counts(session, now) or (0, 0, 0)
+                items.append(
+                    {
+                        "referenceNumber": session.reference_number,
+                        "status": status_info(
+                            state.code,
+                            session_description(session.kind, state.code),
+                            list(state.details),
+                        ),
+                        "dateCreated": format_datetime(session.created),
+                        "dateUpdated": format_datetime(updated),
+                        "validUntil": format_datetime(session.valid_until),
+                        "totalInvoiceCount": counts[0],
+                        "successfulInvoiceCount": counts[1],
+                        "failedInvoiceCount": counts[2],
+                    }
+                )
+        out: dict[str, Any] = {}
+        if more and items:
+            last = items[-1]
+            out["continuationToken"] = encode_token([last["dateCreated"], last["referenceNumber"]])
+        out["sessions"] = items
+        return out
+
+    # -- GET /sessions/{ref} -------------------------------------------------------------------
+
+    def session_status(
+        self: SessionsBackend,
+        principal: Principal,
+        reference_number: str,
+        base_url: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """GET /sessions/{ref}: fresh pre-signed UPO links on every read."""
+        with self._lock:
+            session = self._session(principal, reference_number)
+            state = self._session_state(session, now)
+            out: dict[str, Any] = {
+                "status": status_info(
+                    state.code, session_description(session.kind, state.code), list(state.details)
+                ),
+                "dateCreated": format_datetime(session.created),
+                "dateUpdated": format_datetime(self._date_updated(session, now)),
+                "validUntil": format_datetime(session.valid_until),
+            }
+            if state.code == 200 and session.upo_pages:
+                expires = now + timedelta(hours=self.env.config.download_url_hours)
+                out["upo"] = {
+                    "pages": [
+                        {
+                            "referenceNumber": page.reference_number,
+                            "downloadUrl": self.urls.url(
+                                base_url,
+                                self._resource(
+                                    session, "session-upo", f"upo_{page.number:02d}.xml"
+                                ),
+                                expires,
+                                "r",
+                            ),
+                            "downloadUrlExpirationDate": format_datetime_seconds(expires),
+                        }
+                        for page in session.upo_pages
+                    ]
+                }
+            counts = self._counts(session, now)
+            if counts is not None:
+                out["invoiceCount"] = counts[0]
+                out["successfulInvoiceCount"] = counts[1]
+                out["failedInvoiceCount"] = counts[2]
+            return out
+
+    def _resource(self: SessionsBackend, session: Session, kind: str, name: str) -> str:
+        return f"{self.env.env.value}/{session.reference_number.lower()}/{kind}/{name}"
+
+    # -- invoices of a session ------------------------------------------------------------------
+
+    def _invoice_json(
+        self: SessionsBackend,
+        session: Session,
+        invoice: SessionInvoice,
+        base_url: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        code = invoice.code_at(now)
+        final = invoice.is_final(now)
+        status: dict[str, Any] = {"code": code, "description": invoice_description(code)}
+        if final and invoice.outcome.details:
+            status["details"] = list(invoice.outcome.details)
+        if final and invoice.outcome.extensions:
+            status["extensions"] = dict(invoice.outcome.extensions)
+        out: dict[str, Any] = {"ordinalNumber": invoice.ordinal}
+        if final and invoice.invoice_number is not None:
+            out["invoiceNumber"] = invoice.invoice_number
+        stored = invoice.stored if final else None
+        if stored is not None:
+            out["ksefNumber"] = stored.ksef_number
+        out["referenceNumber"] = invoice.reference_number
+        out["invoiceHash"] = invoice.invoice_hash
+        if invoice.file_name is not None:
+            out["invoiceFileName"] = invoice.file_name
+        if stored is not None:
+            out["acquisitionDate"] = format_datetime(stored.acquisition_date)
+        out["invoicingDate"] = format_datetime(invoice.invoicing_date)
+        if stored is not None:
+            if now >= stored.permanent_storage_date:
+                out["permanentStorageDate"] = format_datetime(stored.permanent_storage_date)
+            expires = now + timedelta(hours=self.env.config.download_url_hours)
+            out["upoDownloadUrl"] = self.urls.url(
+                base_url,
+                self._resource(session, "invoice-upo", f"upo_{stored.ksef_number}.xml"),
+                expires,
+                "r",
+            )
+            out["upoDownloadUrlExpirationDate"] = format_datetime_seconds(expires)
+        out["invoicingMode"] = invoice.invoicing_mode
+        out["status"] = status
+        return out
+
+    def session_invoices(
+        self: SessionsBackend,
+        principal: Principal,
+        reference_number: str,
+        page_size: int,
+        continuation: str | None,
+        failed_only: bool,
+        base_url: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """GET /sessions/{ref}/invoices and …/failed: ordinal order, continuation token."""
+        cursor = decode_token(continuation)
+        after = 0
+        if cursor is not None:
+            if len(cursor) != 1 or not isinstance(cursor[0], int) or isinstance(cursor[0], bool):
+                raise KsefError(21418)
+            after = cursor[0]
+        with self._lock:
+            session = self._session(principal, reference_number)
+            self._settle(session, now)
+            chosen: list[SessionInvoice] = []
+            more = False
+            for invoice in self._visible_invoices(session, now):
+                if invoice.ordinal <= after:
+                    continue
+                if failed_only and not (invoice.is_final(now) and not invoice.outcome.ok):
+                    continue
+                if len(chosen) == page_size:
+                    more = True
+                    break
+                chosen.append(invoice)
+            out: dict[str, Any] = {}
+            if more:
+                out["continuationToken"] = encode_token([chosen[-1].ordinal])
+            out["invoices"] = [self._invoice_json(session, i, base_url, now) for i in chosen]
+            return out
+
+    def _invoice(
+        self: SessionsBackend, session: Session, invoice_reference: str, now: datetime
+    ) -> SessionInvoice | None:
+        self._settle(session, now)
+        invoice = session.by_reference.get(invoice_reference)
+        if invoice is None or not self._visible_invoices(session, now):
+            return None
+        return invoice
+
+    def invoice_status(
+        self: SessionsBackend,
+        principal: Principal,
+        reference_number: str,
+        invoice_reference: str,
+        base_url: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """GET /sessions/{ref}/invoices/{invoiceRef}.
+
+        An unknown invoice reference is 400 21405 (the spec documents no other code).
+        """
+        with self._lock:
+            session = self._session(principal, reference_number)
+            invoice = self._invoice(session, invoice_reference, now)
+            if invoice is None:
+                raise InvalidInputData(
+                    f"Faktura o numerze referencyjnym {invoice_reference} nie została "
+                    f"odnaleziona w sesji {reference_number}."
+                )
+            return self._invoice_json(session, invoice, base_url, now)
+
+    # -- UPO ------------------------------------------------------------------------------------
+
+    def invoice_upo_by_ksef(
+        self: SessionsBackend, principal: Principal, reference_number: str, ksef: str, now: datetime
+    ) -> bytes:
+        """GET /sessions/{ref}/invoices/ksef/{ksefNumber}/upo."""
+        with self._lock:
+            session = self._session(principal, reference_number)
+            self._settle(session, now)
+            for invoice in self._visible_invoices(session, now):
+                stored = invoice.stored
+                if stored is not None and stored.ksef_number == ksef and invoice.is_final(now):
+                    return self._invoice_upo_bytes(session, invoice)
+            raise KsefError(
+                21178,
+                f"UPO o numerze KSeF {ksef} i numerze referencyjnym sesji {reference_number} "
+                "nie zostało znalezione.",
+            )
+
+    def invoice_upo(
+        self: SessionsBackend,
+        principal: Principal,
+        reference_number: str,
+        invoice_reference: str,
+        now: datetime,
+    ) -> bytes:
+        """GET /sessions/{ref}/invoices/{invoiceRef}/upo (21178 when there is none)."""
+        with self._lock:
+            session = self._session(principal, reference_number)
+            invoice = self._invoice(session, invoice_reference, now)
+            if invoice is None or invoice.stored is None or not invoice.is_final(now):
+                raise KsefError(
+                    21178,
+                    f"UPO faktury o numerze referencyjnym {invoice_reference} dla sesji "
+                    f"{reference_number} nie zostało znalezione.",
+                )
+            return self._invoice_upo_bytes(session, invoice)
+
+    def session_upo(
+        self: SessionsBackend,
+        principal: Principal,
+        reference_number: str,
+        upo_reference: str,
+        now: datetime,
+    ) -> bytes:
+        """GET /sessions/{ref}/upo/{upoRef}: one page of the collective UPO."""
+        with self._lock:
+            session = self._session(principal, reference_number)
+            state = self._session_state(session, now)
+            for page in session.upo_pages or []:
+                if page.reference_number == upo_reference and state.code == 200:
+                    return self._session_upo_bytes(session, page.number)
+            raise KsefError(
+                21178,
+                f"UPO o numerze referencyjnym {upo_reference} dla sesji {reference_number} "
+                "nie zostało znalezione.",
+            )
+
+    def _invoice_upo_bytes(
+        self: SessionsBackend, session: Session, invoice: SessionInvoice
+    ) -> bytes:
+        return render_invoice_upo(self._upo_header(session), self._upo_document(invoice))
+
+    def _session_upo_bytes(self: SessionsBackend, session: Session, number: int) -> bytes:
+        pages = session.upo_pages or []
+        page = pages[number - 1]
+        total = sum(len(p.invoices) for p in pages)
+        return render_session_upo(
+            self._upo_header(session),
+            [self._upo_document(i) for i in page.invoices],
+            page.number,
+            len(pages),
+            page.first_ordinal,
+            total,
+        )
+
+    # -- pre-signed downloads (storage) ------------------------------------------------------------
+
+    def download(
+        self: SessionsBackend,
+        session_path: str,
+        kind: str,
+        name: str,
+        query: dict[str, str],
+        now: datetime,
+    ) -> tuple[str, bytes | None]:
+        """A UPO by pre-signed URL: (verdict, bytes), verdict ok|invalid|expired|missing."""
+        resource = f"{self.env.env.value}/{session_path}/{kind}/{name}"
+        verdict = self.urls.verify(resource, query, "r", now)
+        if verdict != "ok":
+            return verdict, None
+        with self._lock:
+            session = self._by_path(session_path)
+            if session is None:
+                return "missing", None
+            state = self._session_state(session, now)
+            if kind == "session-upo":
+                for page in session.upo_pages or []:
+                    if name == f"upo_{page.number:02d}.xml" and state.code == 200:
+                        return "ok", self._session_upo_bytes(session, page.number)
+                return "missing", None
+            for invoice in self._visible_invoices(session, now):
+                stored = invoice.stored
+                if stored is not None and name == f"upo_{stored.ksef_number}.xml":
+                    if invoice.is_final(now):
+                        return "ok", self._invoice_upo_bytes(session, invoice)
+            return "missing", None
+
+    def _by_path(self: SessionsBackend, session_path: str) -> Session | None:
+        return self.sessions.get(session_path.upper())
+
+
+def _parse_bound(value: Any, name: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_datetime(str(value))
+    except ValueError as exc:
+        raise InvalidInputData(f"{name}: nieprawidłowy format daty i czasu.") from exc
+
+
+def _within(value: datetime, low: datetime | None, high: datetime | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
