@@ -98,6 +98,23 @@ def server(config: MockConfig, spec: Spec) -> Iterator[ThreadedServer]:
         yield srv
 
 
+@pytest.fixture(params=["in-process", "socket"])
+def lane(request, app):  # type: ignore[no-untyped-def]
+    """One test body, two lanes: ``(client, state)`` in-process, then over uvicorn.
+
+    Both clients check every answer against the official spec.
+    """
+    if request.param == "in-process":
+        with TestClient(app, base_url="http://testserver/v2") as client:
+            client.event_hooks["response"] = [spec_check.hook(app.state.mock.spec)]
+            yield client, app.state.mock
+    else:
+        server = request.getfixturevalue("server")
+        hooks = {"response": [spec_check.hook(server.state.spec)]}
+        with httpx.Client(base_url=server.url + "/v2", timeout=20, event_hooks=hooks) as client:
+            yield client, server.state
+
+
 def mint_access_token(
     mock: MockState,
     *,

@@ -7,6 +7,8 @@ redeem), unlike ``conftest.mint_access_token`` which bypasses auth.
 from __future__ import annotations
 
 import base64
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from contracts.client_hook import validating
 from ksefclient.xades import (
     SigningCredentials,
     auth_token_request,
@@ -22,6 +25,18 @@ from ksefclient.xades import (
     sign_auth_token_request,
 )
 from mockksef.clock import parse_datetime
+
+
+def _validated(flow: Callable[..., Any]) -> Callable[..., Any]:
+    """Every request the flow sends is checked against the official spec first
+    (``contracts.client_hook``): a flow that drifts from the contract fails here."""
+
+    @functools.wraps(flow)
+    def run(client: Any, *args: Any, **kwargs: Any) -> Any:
+        with validating(client):
+            return flow(client, *args, **kwargs)
+
+    return run
 
 
 @dataclass
@@ -45,6 +60,7 @@ def _wait_for_status(client: Any, reference: str, operation_token: str) -> dict[
     return response.json()  # type: ignore[no-any-return]
 
 
+@_validated
 def xades_login(
     client: Any,
     nip: str,
@@ -95,6 +111,7 @@ def _finish(client: Any, init: dict[str, Any]) -> Session:
     )
 
 
+@_validated
 def token_key(client: Any) -> tuple[x509.Certificate, str]:
     keys = client.get("/security/public-key-certificates").json()
     entry = next(k for k in keys if "KsefTokenEncryption" in k["usage"])
@@ -113,6 +130,7 @@ def encrypt_token(certificate: x509.Certificate, token: str, timestamp_ms: int) 
     return base64.b64encode(ciphertext).decode()
 
 
+@_validated
 def token_login_init(
     client: Any,
     token: str,
@@ -134,10 +152,12 @@ def token_login_init(
     return init.json()  # type: ignore[no-any-return]
 
 
+@_validated
 def token_login(client: Any, token: str, nip: str) -> Session:
     return _finish(client, token_login_init(client, token, nip))
 
 
+@_validated
 def create_ksef_token(
     client: Any, session: Session, permissions: list[str], description: str = "Token testowy"
 ) -> dict[str, Any]:

@@ -9,15 +9,8 @@ the way KSeF fails.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from typing import Any
-
-import httpx
-import pytest
-from starlette.testclient import TestClient
 
 from mockksef.models import nip_checksum_ok
-from tests import spec_check
 from tests.flows import create_ksef_token, token_login, token_login_init, xades_login
 
 
@@ -27,18 +20,6 @@ def random_nip(seed: int) -> str:
         nip = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(9))
         if nip_checksum_ok(nip) and nip[1:3] != "00":
             return nip
-
-
-@pytest.fixture(params=["in-process", "socket"])
-def lane(request, app, server) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
-    if request.param == "in-process":
-        with TestClient(app, base_url="http://testserver/v2") as client:
-            client.event_hooks["response"] = [spec_check.hook(app.state.mock.spec)]
-            yield client, app.state.mock
-    else:
-        hooks = {"response": [spec_check.hook(server.state.spec)]}
-        with httpx.Client(base_url=server.url + "/v2", timeout=10, event_hooks=hooks) as client:
-            yield client, server.state
 
 
 def bearer(token: str) -> dict[str, str]:

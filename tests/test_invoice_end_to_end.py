@@ -9,34 +9,17 @@ byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
-import pytest
 from lxml import etree
-from starlette.testclient import TestClient
 
 from mockksef.ids import crc8
 from mockksef.xml import xsd
 from tests import sessions_kit as kit
-from tests import spec_check
 from tests.conftest import OFFICIAL
 from tests.flows import create_ksef_token, token_login, xades_login
 
 U = f"{{{xsd.UPO_NS}}}"
-
-
-@pytest.fixture(params=["in-process", "socket"])
-def lane(request, app, server) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
-    if request.param == "in-process":
-        with TestClient(app, base_url="http://testserver/v2") as client:
-            client.event_hooks["response"] = [spec_check.hook(app.state.mock.spec)]
-            yield client, app.state.mock
-    else:
-        hooks = {"response": [spec_check.hook(server.state.spec)]}
-        with httpx.Client(base_url=server.url + "/v2", timeout=20, event_hooks=hooks) as client:
-            yield client, server.state
 
 
 def checksum_ok(ksef_number: str) -> bool:

@@ -775,9 +775,9 @@ def test_sessions_list_paging_and_revoke(client, mock, spec):  # type: ignore[no
     ] == [other["ref"]]
     assert legacy_codes(
         client.delete(f"/auth/sessions/{sessions[0]['ref']}", headers=bearer(other["access"]))
-    ) == [21304]
+    ) == [21405]
     unknown = client.delete("/auth/sessions/20260302-AU-0000000000-0000000000-00", headers=me)
-    assert legacy_codes(unknown) == [21304]
+    assert legacy_codes(unknown) == [21405]
 
     assert client.delete(f"/auth/sessions/{sessions[0]['ref']}", headers=me).status_code == 204
     assert legacy_codes(

@@ -13,30 +13,15 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from starlette.testclient import TestClient
 
 from mockksef.clock import format_datetime
 from mockksef.services.invoices.store import is_valid_ksef_number
 from tests import sessions_kit as kit
-from tests import spec_check
 from tests.flows import xades_login
-
-
-@pytest.fixture(params=["in-process", "socket"])
-def lane(request, app, server) -> Iterator[tuple[Any, Any]]:  # type: ignore[no-untyped-def]
-    if request.param == "in-process":
-        with TestClient(app, base_url="http://testserver/v2") as client:
-            client.event_hooks["response"] = [spec_check.hook(app.state.mock.spec)]
-            yield client, app.state.mock
-    else:
-        hooks = {"response": [spec_check.hook(server.state.spec)]}
-        with httpx.Client(base_url=server.url + "/v2", timeout=20, event_hooks=hooks) as client:
-            yield client, server.state
 
 
 def subject3_invoice(seller: str, buyer: str, third: str, number: str) -> bytes:

@@ -169,6 +169,10 @@ def test_a_session_of_another_context_is_closed_by_a_token_of_the_same_context(
 # -- synchronous errors --------------------------------------------------------------------
 
 
+# A well-formed KSeF number no session holds.
+KSEF_NUMBER = "5265877635-20250101-0123456789AB-98"
+
+
 def test_unknown_or_foreign_session_is_21173(client, mock, h, online):
     ref, crypto = online
     stranger = bearer(mint_access_token(mock, nip=OTHER))
@@ -183,14 +187,17 @@ def test_unknown_or_foreign_session_is_21173(client, mock, h, online):
     assert status.json()["exception"]["exceptionDetailList"][0]["details"] == [
         f"Sesja o numerze referencyjnym {ref} nie została znaleziona."
     ]
-    for path in (
-        f"/sessions/{ref}/invoices",
-        f"/sessions/{ref}/invoices/failed",
-        f"/sessions/{ref}/invoices/{ref}",
-        f"/sessions/{ref}/invoices/{ref}/upo",
-        f"/sessions/{ref}/upo/{ref}",
+    # Each operation answers with a code its official table lists: 21173 where
+    # documented, else 21405 (invoice status, invoice UPO) or 21178 (UPO by KSeF number).
+    for path, code in (
+        (f"/sessions/{ref}/invoices", 21173),
+        (f"/sessions/{ref}/invoices/failed", 21173),
+        (f"/sessions/{ref}/invoices/{ref}", 21405),
+        (f"/sessions/{ref}/invoices/{ref}/upo", 21405),
+        (f"/sessions/{ref}/invoices/ksef/{KSEF_NUMBER}/upo", 21178),
+        (f"/sessions/{ref}/upo/{ref}", 21173),
     ):
-        assert legacy_codes(client.get(path, headers=stranger)) == [21173], path
+        assert legacy_codes(client.get(path, headers=stranger)) == [code], path
     unknown = ref[:-2] + ("00" if ref[-2:] != "00" else "01")
     missing = client.get(f"/sessions/{unknown}", headers={**h, "X-Error-Format": "problem-details"})
     assert missing.status_code == 400 and problem_codes(missing) == [21173]

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from mockksef.clock import format_datetime
-from mockksef.errors import KsefError
+from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import AUTH_METHOD_INFO, Principal
 from mockksef.services.auth.models import SUCCESS, AuthOperation, Outcome
 
@@ -105,11 +105,18 @@ class SessionsMixin:
             operation.revoked_at = operation.revoked_at or now
 
     def revoke(self, principal: Principal, reference_number: str, now: datetime) -> None:
-        """Revoke a session of the same subject in the same context; unknown/foreign: 21304."""
+        """Revoke a session of the same subject in the same context.
+
+        Unknown or foreign: 400 21405, the only code the official table lists here
+        (reference A suggested 21304; the spec is newer).
+        """
         with self._lock:
             operation = self.operations.get(reference_number)
             if operation is None or not self._same_owner(operation, principal):
-                raise not_found(reference_number)
+                raise InvalidInputData(
+                    f"Sesja uwierzytelnienia o numerze referencyjnym {reference_number} "
+                    "nie została znaleziona."
+                )
             operation.revoked_at = operation.revoked_at or now
 
 

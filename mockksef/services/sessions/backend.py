@@ -189,12 +189,20 @@ class SessionsBackend(OnlineMixin, BatchMixin, StatusMixin):
     # -- lookup ----------------------------------------------------------------------------
 
     def _session(
-        self, principal: Principal, reference_number: str, detail: str = NOT_FOUND_ZNALEZIONA
+        self,
+        principal: Principal,
+        reference_number: str,
+        detail: str = NOT_FOUND_ZNALEZIONA,
+        missing: KsefError | None = None,
     ) -> Session:
-        """The session, visible only to its own context (else 400 21173)."""
+        """The session, visible only to its own context.
+
+        Else 400 21173, or ``missing`` on the operations whose official table
+        does not list 21173 (invoice status and invoice UPOs).
+        """
         session = self.sessions.get(reference_number)
         if session is None or session.context != principal.context:
-            raise KsefError(21173, detail.format(reference_number))
+            raise missing or KsefError(21173, detail.format(reference_number))
         return session
 
     # -- settling ------------------------------------------------------------------------------

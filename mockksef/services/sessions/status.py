@@ -349,10 +349,17 @@ class StatusMixin:
     ) -> dict[str, Any]:
         """GET /sessions/{ref}/invoices/{invoiceRef}.
 
-        An unknown invoice reference is 400 21405 (the spec documents no other code).
+        An unknown session or invoice reference is 400 21405 (the spec documents
+        no other code for this operation).
         """
         with self._lock:
-            session = self._session(principal, reference_number)
+            session = self._session(
+                principal,
+                reference_number,
+                missing=InvalidInputData(
+                    f"Sesja o numerze referencyjnym {reference_number} nie została znaleziona."
+                ),
+            )
             invoice = self._invoice(session, invoice_reference, now)
             if invoice is None:
                 raise InvalidInputData(
@@ -366,19 +373,20 @@ class StatusMixin:
     def invoice_upo_by_ksef(
         self: SessionsBackend, principal: Principal, reference_number: str, ksef: str, now: datetime
     ) -> bytes:
-        """GET /sessions/{ref}/invoices/ksef/{ksefNumber}/upo."""
+        """GET /sessions/{ref}/invoices/ksef/{ksefNumber}/upo (21178 also for an unknown session)."""
+        not_found = KsefError(
+            21178,
+            f"UPO o numerze KSeF {ksef} i numerze referencyjnym sesji {reference_number} "
+            "nie zostało znalezione.",
+        )
         with self._lock:
-            session = self._session(principal, reference_number)
+            session = self._session(principal, reference_number, missing=not_found)
             self._settle(session, now)
             for invoice in self._visible_invoices(session, now):
                 stored = invoice.stored
                 if stored is not None and stored.ksef_number == ksef and invoice.is_final(now):
                     return self._invoice_upo_bytes(session, invoice)
-            raise KsefError(
-                21178,
-                f"UPO o numerze KSeF {ksef} i numerze referencyjnym sesji {reference_number} "
-                "nie zostało znalezione.",
-            )
+            raise not_found
 
     def invoice_upo(
         self: SessionsBackend,
@@ -387,16 +395,20 @@ class StatusMixin:
         invoice_reference: str,
         now: datetime,
     ) -> bytes:
-        """GET /sessions/{ref}/invoices/{invoiceRef}/upo (21178 when there is none)."""
+        """GET /sessions/{ref}/invoices/{invoiceRef}/upo.
+
+        No UPO (unknown session or invoice, or not processed yet) is 400 21405:
+        the only code the official table lists for this operation.
+        """
+        not_found = InvalidInputData(
+            f"UPO faktury o numerze referencyjnym {invoice_reference} dla sesji "
+            f"{reference_number} nie zostało znalezione."
+        )
         with self._lock:
-            session = self._session(principal, reference_number)
+            session = self._session(principal, reference_number, missing=not_found)
             invoice = self._invoice(session, invoice_reference, now)
             if invoice is None or invoice.stored is None or not invoice.is_final(now):
-                raise KsefError(
-                    21178,
-                    f"UPO faktury o numerze referencyjnym {invoice_reference} dla sesji "
-                    f"{reference_number} nie zostało znalezione.",
-                )
+                raise not_found
             return self._invoice_upo_bytes(session, invoice)
 
     def session_upo(
