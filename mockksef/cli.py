@@ -1,4 +1,4 @@
-"""The ``mockksef`` command line: serve, sync, official, operations."""
+"""The ``mockksef`` command line: serve, scenario, journal, clock, sync, official, operations, contract."""
 
 from __future__ import annotations
 
@@ -58,6 +58,31 @@ def main() -> None:
 @click.option(
     "--no-rate-limits", is_flag=True, default=False, help="Turn rate limits off (load tests)."
 )
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    metavar="NAME_OR_PATH",
+    help="Activate a scenario (catalogue name or YAML file) at start; repeatable.",
+)
+@click.option(
+    "--journal/--no-journal",
+    "journal_enabled",
+    default=None,
+    help="Record requests in the journal (GET /_mock/journal); on by default.",
+)
+@click.option("--journal-size", default=None, type=int, help="Journal ring-buffer size (1000).")
+@click.option(
+    "--reset-schedule",
+    default=None,
+    help="Scheduled data resets on the clock, e.g. demo@03:00 or test@every=12h (comma list).",
+)
+@click.option(
+    "--legacy-v1",
+    default=None,
+    type=click.Choice(["not_found", "gone", "refused", "reset", "close"]),
+    help="How the retired KSeF 1.0 paths (/api/online/...) answer (default not_found).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     host: str,
@@ -71,12 +96,27 @@ def serve(
     public_base_url: str | None,
     trusted_proxy: bool | None,
     no_rate_limits: bool,
+    scenarios: tuple[str, ...],
+    journal_enabled: bool | None,
+    journal_size: int | None,
+    reset_schedule: str | None,
+    legacy_v1: str | None,
     log_level: str,
 ) -> None:
     import uvicorn
 
     from mockksef.app import create_app
+    from mockksef.scenarios import ScenarioError, resolve
     from mockksef.state import MockState
+
+    try:
+        loaded = [resolve(item) for item in scenarios]
+    except ScenarioError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    if seed is None:
+        # The first scenario's seed seeds the server too, so that a run is repeatable.
+        seed = next((s.seed for s in loaded if s.seed is not None), None)
 
     config = MockConfig.from_env()
     flags = {
@@ -88,6 +128,10 @@ def serve(
         "clock_start": clock_start,
         "public_base_url": public_base_url,
         "trusted_proxy": trusted_proxy,
+        "journal_enabled": journal_enabled,
+        "journal_size": journal_size,
+        "reset_schedule": reset_schedule,
+        "legacy_v1": legacy_v1,
     }
     config = MockConfig.from_mapping(flags, base=config)
     if no_rate_limits:
@@ -95,6 +139,15 @@ def serve(
     try:
         state = MockState(config)
     except official.OfficialFilesMissing as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    except ValueError as exc:
+        click.echo(f"configuration: {exc}", err=True)
+        sys.exit(2)
+    try:
+        for scenario in loaded:
+            state.scenarios.activate(scenario)
+    except ScenarioError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
     app = create_app(state=state)
@@ -106,6 +159,8 @@ def serve(
     for env in state.environments:
         click.echo(f"  {base}/{env.value}/v2")
     click.echo(f"  admin: {base}/_mock/health")
+    for scenario in loaded:
+        click.echo(f"  scenario: {scenario.name}")
     uvicorn.run(
         app, host=host, port=port, log_level=log_level, proxy_headers=bool(config.trusted_proxy)
     )
@@ -296,3 +351,254 @@ def contract(
     click.echo(render_text(report, verbose=verbose), nl=False)
     write_reports(report, junit=junit, json_path=json_path)
     sys.exit(0 if report.ok else 1)
+
+
+# -- scenarios -------------------------------------------------------------------------------------
+
+
+@main.group(help="Scenario files: the bundled catalogue, show, validate, the JSON Schema.")
+def scenario() -> None:
+    pass
+
+
+@scenario.command("list", help="List the scenarios of the bundled catalogue.")
+def scenario_list() -> None:
+    from mockksef.scenarios import ScenarioError, catalogue_names, resolve
+
+    names = catalogue_names()
+    if not names:
+        click.echo("the catalogue is empty")
+        return
+    width = max(len(n) for n in names)
+    for name in names:
+        try:
+            description = resolve(name).description
+        except ScenarioError as exc:
+            description = f"(invalid: {exc.problems[0]})"
+        click.echo(f"{name:{width}}  {description}")
+
+
+@scenario.command("show", help="Show a scenario: explanation, setup, rules.")
+@click.argument("name_or_path")
+@click.option("--lang", default="en", type=click.Choice(["en", "pl"]), show_default=True)
+@click.option("--yaml", "as_yaml", is_flag=True, default=False, help="Print the YAML source.")
+def scenario_show(name_or_path: str, lang: str, as_yaml: bool) -> None:
+    from mockksef.scenarios import ScenarioError, resolve
+
+    try:
+        item = resolve(name_or_path)
+    except ScenarioError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    if as_yaml:
+        import yaml
+
+        click.echo(yaml.safe_dump(item.to_dict(), allow_unicode=True, sort_keys=False), nl=False)
+        return
+    click.echo(f"{item.name} — {item.description}" if item.description else item.name)
+    click.echo(f"  source: {item.source}")
+    explain = item.explanation(lang)
+    if explain:
+        for key in ("symptom", "cause", "fix"):
+            click.echo(f"  {key}: {explain[key]}")
+    if item.environments:
+        click.echo(f"  environments: {', '.join(item.environments)}")
+    if item.clock_mode or item.clock_start:
+        click.echo(f"  clock: {item.clock_mode or ''} {item.clock_start or ''}".rstrip())
+    for kind, items in item.setup.items():
+        click.echo(f"  setup {kind}: {len(items)}")
+    for rule in item.rules:
+        actions = ", ".join(t.kind for t in rule.then)
+        shape = f"[{actions}]" if rule.sequence else actions
+        click.echo(f"  rule {rule.name}: {shape}")
+        text = rule.explanation(lang)
+        if text:
+            click.echo(f"      {text}")
+    if item.require_all_fired:
+        click.echo("  require_all_fired: true")
+
+
+@scenario.command(
+    "validate",
+    help="Validate scenario files (or catalogue names); no argument = the whole catalogue.",
+)
+@click.argument("items", nargs=-1)
+def scenario_validate(items: tuple[str, ...]) -> None:
+    from mockksef.scenarios import ScenarioError, catalogue_names, resolve
+
+    targets = list(items) or catalogue_names()
+    failed = 0
+    for target in targets:
+        try:
+            item = resolve(target)
+        except ScenarioError as exc:
+            failed += 1
+            for line in exc.problems:
+                click.echo(line, err=True)
+            continue
+        click.echo(f"ok  {target} ({item.name}, {len(item.rules)} rules)")
+    if failed:
+        click.echo(f"{failed} of {len(targets)} invalid", err=True)
+        sys.exit(1)
+
+
+@scenario.command("schema", help="Print the JSON Schema of scenario files.")
+def scenario_schema() -> None:
+    from mockksef.scenarios import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+# -- journal and clock through the admin API --------------------------------------------------------
+
+_URL_OPTION = click.option(
+    "--url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    envvar="MOCKKSEF_URL",
+    help="Base URL of a running mockksef (or set MOCKKSEF_URL).",
+)
+
+
+def _format_entry(entry: dict[str, object]) -> str:
+    if entry.get("kind") == "event":
+        rest = {k: v for k, v in entry.items() if k not in ("seq", "kind", "time", "event")}
+        detail = " ".join(f"{k}={v}" for k, v in rest.items())
+        return f"#{entry['seq']} {entry['time']} * {entry['event']} {detail}".rstrip()
+    parts = [
+        f"#{entry['seq']}",
+        str(entry.get("time")),
+        str(entry.get("environment")),
+        f"{entry.get('method')} {entry.get('path')}",
+        str(entry.get("operation") or "-"),
+        str(entry.get("status") if entry.get("status") is not None else "-"),
+    ]
+    if entry.get("context"):
+        parts.append(f"ctx={entry['context']}")
+    if entry.get("codes"):
+        parts.append("codes=" + ",".join(str(c) for c in entry["codes"]))  # type: ignore[attr-defined]
+    if entry.get("fault"):
+        parts.append(f"fault={entry['fault']}")
+    if entry.get("rule"):
+        parts.append(f"rule={entry['rule']}->{entry.get('action')}")
+        if entry.get("explain"):
+            parts.append(f"({entry['explain']})")
+    return " ".join(parts)
+
+
+@main.command(help="Print the request journal of a running server (--follow to keep polling).")
+@_URL_OPTION
+@click.option("-f", "--follow", is_flag=True, default=False, help="Keep polling for new entries.")
+@click.option(
+    "--interval", default=1.0, show_default=True, type=float, help="Seconds between polls."
+)
+@click.option("--polls", default=None, type=int, help="With --follow: stop after N polls.")
+@click.option("--since", default=0, show_default=True, type=int, help="Entries after this seq.")
+@click.option("--limit", default=None, type=int)
+@click.option("--operation", default=None, help="Operation id or glob (invoices.*).")
+@click.option("--environment", default=None)
+@click.option("--status", default=None, type=int)
+@click.option("--context", default=None, help="Context NIP.")
+@click.option("--rule", default=None, help="scenario/rule or a glob.")
+@click.option("--fired", is_flag=True, default=False, help="Only requests a rule fired on.")
+@click.option("--json", "as_json", is_flag=True, default=False, help="One JSON object per line.")
+def journal(
+    url: str,
+    follow: bool,
+    interval: float,
+    polls: int | None,
+    since: int,
+    limit: int | None,
+    operation: str | None,
+    environment: str | None,
+    status: int | None,
+    context: str | None,
+    rule: str | None,
+    fired: bool,
+    as_json: bool,
+) -> None:
+    import json
+    import time
+
+    import httpx
+
+    params: dict[str, object] = {
+        k: v
+        for k, v in {
+            "limit": limit,
+            "operation": operation,
+            "environment": environment,
+            "status": status,
+            "context": context,
+            "rule": rule,
+            "fired": "true" if fired else None,
+        }.items()
+        if v is not None
+    }
+    count = 0
+    with httpx.Client(base_url=url.rstrip("/"), timeout=10) as http:
+        while True:
+            try:
+                response = http.get("/_mock/journal", params={**params, "since": since})
+            except httpx.HTTPError as exc:
+                click.echo(f"journal: cannot reach {url}: {exc}", err=True)
+                sys.exit(2)
+            if response.status_code != 200:
+                click.echo(f"journal: {response.status_code} {response.text}", err=True)
+                sys.exit(2)
+            data = response.json()
+            for entry in data["entries"]:
+                click.echo(
+                    json.dumps(entry, ensure_ascii=False) if as_json else _format_entry(entry)
+                )
+            # Filters hide entries; the next poll still starts after the newest seq.
+            since = max(since, int(data.get("lastSeq", since)))
+            count += 1
+            if not follow or (polls is not None and count >= polls):
+                return
+            try:
+                time.sleep(interval)
+            except KeyboardInterrupt:
+                return
+
+
+@main.command("reset", help="Reset the data of a running server (like a DEMO data reset).")
+@_URL_OPTION
+@click.option("--env", "environment", default=None, help="test, demo or prod (default: all).")
+def reset_cmd(url: str, environment: str | None) -> None:
+    import httpx
+
+    params = {"env": environment} if environment else {}
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/_mock/reset", params=params, timeout=10)
+    except httpx.HTTPError as exc:
+        click.echo(f"reset: cannot reach {url}: {exc}", err=True)
+        sys.exit(2)
+    if response.status_code != 200:
+        click.echo(f"reset: {response.status_code} {response.text}", err=True)
+        sys.exit(1)
+    click.echo(f"reset: {response.json()['reset']}")
+
+
+@main.command("clock", help="Show or move the clock of a running server.")
+@_URL_OPTION
+@click.option("--advance", default=None, help="Move forward: seconds or 90s, 15m, 2h, 1d.")
+@click.option("--set", "set_to", default=None, help="Set to an ISO date-time.")
+@click.option("--mode", default=None, type=click.Choice(["real", "virtual", "offset"]))
+def clock_cmd(url: str, advance: str | None, set_to: str | None, mode: str | None) -> None:
+    import httpx
+
+    body = {k: v for k, v in {"advance": advance, "set": set_to, "mode": mode}.items() if v}
+    try:
+        if body:
+            response = httpx.post(f"{url.rstrip('/')}/_mock/clock", json=body, timeout=10)
+        else:
+            response = httpx.get(f"{url.rstrip('/')}/_mock/clock", timeout=10)
+    except httpx.HTTPError as exc:
+        click.echo(f"clock: cannot reach {url}: {exc}", err=True)
+        sys.exit(2)
+    if response.status_code != 200:
+        click.echo(f"clock: {response.status_code} {response.text}", err=True)
+        sys.exit(1)
+    data = response.json()
+    click.echo(f"{data['mode']} {data['now']}")

@@ -63,6 +63,15 @@ class MockConfig:
     rate_limits_enabled: bool = True
     rate_limit_multiplier: float = 1.0
     journal_enabled: bool = True
+    # Request journal: ring-buffer size, and record every n-th request (1 = all).
+    journal_size: int = 1000
+    journal_sample_every: int = 1
+    # Scheduled data resets on the Clock, e.g. "demo@03:00" (daily, Europe/Warsaw),
+    # "test@every=12h"; comma-separated. The real DEMO schedule is not published.
+    reset_schedule: str = ""
+    # How the retired KSeF 1.0 paths (/api/online/…) answer: not_found (404),
+    # gone (410), reset (= refused: TCP RST) or close (empty reply). Undocumented.
+    legacy_v1: str = "not_found"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any
 from mockksef.clock import Clock, parse_datetime
 from mockksef.config import MockConfig
 from mockksef.environments import PROFILES, Env
+from mockksef.events import EventBus, Sink
 from mockksef.ids import RandomSource
 from mockksef.jwts import JwtSigner
 from mockksef.spec import Spec
@@ -41,6 +42,8 @@ class EnvironmentState:
         self.config = root.config
         self.clock = root.clock
         self.rng = root.rng.child(f"{env.value}/{generation}")
+        # Domain code reports what happened here (token.created, session.opened…).
+        self.events = EventBus(env.value, root.event_sinks)
         self.jwt = JwtSigner(self.rng.bytes(32), self.profile.issuer, self.clock)
         self.subjects = SubjectRegistry(self)
         self.public_keys = PublicKeysBackend(self)
@@ -91,12 +94,28 @@ class MockState:
         # Ministry's public keys (keyed by (environment, name)).
         self.durable: dict[tuple[Env, str], Any] = {}
         self._lock = threading.RLock()
+        # Listeners of domain events (scenario engine); survive reset().
+        self.event_sinks: list[Sink] = []
         self._envs: dict[Env, EnvironmentState] = {}
         self._generations: dict[Env, int] = {}
         for env in self.config.environments:
             self._generations[env] = 0
+        from mockksef.scenarios.engine import ScenarioManager
+        from mockksef.scenarios.journal import Journal
+
+        # The request journal and the scenario engine (mockksef/scenarios/).
+        self.journal = Journal(
+            self.config.journal_size,
+            self.config.journal_sample_every,
+            self.config.journal_enabled,
+        )
+        self.scenarios = ScenarioManager(self)
 
     def env(self, env: Env | str) -> EnvironmentState:
+        # Every request asks with an Env (a str enum: "test" finds it too); parse only on a miss.
+        state = self._envs.get(env)
+        if state is not None:
+            return state
         key = Env.parse(env) if isinstance(env, str) else env
         state = self._envs.get(key)
         if state is None:
@@ -124,6 +143,9 @@ class MockState:
                     raise KeyError(f"environment {key.value} is not enabled")
                 self._generations[key] += 1
                 self._envs.pop(key, None)
+        for key in targets:
+            for sink in self.event_sinks:
+                sink(key.value, "data.reset", {"generation": self._generations[key]})
 
     def summary(self) -> dict[str, Any]:
         return {

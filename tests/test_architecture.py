@@ -21,6 +21,7 @@ CORE = {
     "jwts",
     "crypto",
     "config",
+    "events",
 }
 # Core modules may import these project modules only (pure helpers of the core).
 CORE_ALLOWED = {

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from mockksef import operations
 from mockksef.clock import format_datetime
@@ -54,6 +55,8 @@ BodyKind = Literal["json", "xml", "none", "optional-json"]
 ENV_SCOPE_KEY = "mockksef.env"
 OP_SCOPE_KEY = "mockksef.operation"
 PRINCIPAL_SCOPE_KEY = "mockksef.principal"
+# The error a request was answered with (read by the request journal).
+ERROR_SCOPE_KEY = "mockksef.error"
 
 # Permissions of operations newer than the official spec we read (reference C).
 _NEWER_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -111,8 +114,12 @@ def client_ip(request: Request, trusted_proxy: bool) -> str:
 # -- responses -------------------------------------------------------------------
 
 
+# One encoder for every response: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(data).encode("utf-8")
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -139,6 +146,7 @@ def error_response(
     request: Request, error: MockError, env: EnvironmentState | None = None
 ) -> Response:
     mock = mock_state(request)
+    request.scope[ERROR_SCOPE_KEY] = error
     rng = env.rng if env else mock.rng
     clock = mock.clock
     ctx = ErrorContext(
@@ -268,18 +276,43 @@ def endpoint(
 
         asgi_handler.__name__ = handler.__name__
         asgi_handler.__doc__ = handler.__doc__
-        route = Route(op.path, asgi_handler, methods=[op.method], name=op.id)
+        route = Route(op.path, _OperationApp(asgi_handler), methods=[op.method], name=op.id)
         route.handler = handler  # type: ignore[attr-defined]
         return route
 
     return decorate
 
 
+class _OperationApp:
+    """The ASGI app of one operation (what ``Route`` runs for it).
+
+    Starlette's ``request_response`` wraps a request function in a second
+    exception layer; ``asgi_handler`` already turns every exception into an
+    official error answer, and whatever escapes (``raise_server_errors``, a
+    failed send) reaches the app's own exception middleware with the same
+    handlers. Skipping the inner layer saves two wrappers per request.
+    """
+
+    def __init__(self, handle: Callable[[Request], Awaitable[Response]]) -> None:
+        self.handle = handle
+        self.__name__ = handle.__name__
+        self.__doc__ = handle.__doc__
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
 def _system_warning(request: Request, env: EnvironmentState, response: Response) -> None:
-    if not (200 <= response.status_code < 300):
+    if not (200 <= response.status_code < 300) or not env.profile.testdata:
         return
-    forced = request.headers.get("x-test-system-warning")
-    if forced and env.profile.testdata:
+    # The raw header list, not request.headers: this runs on every answer.
+    forced = None
+    for name, value in request.scope["headers"]:
+        if name == b"x-test-system-warning":
+            forced = value.decode("latin-1")
+            break
+    if forced:
         # Starlette decodes header bytes as latin-1; clients send UTF-8.
         try:
             forced = forced.encode("latin-1").decode("utf-8")
@@ -303,6 +336,8 @@ async def _prepare(
     principal: Principal | None = None
     if auth != "none":
         principal = security.authenticate(request.headers.get("authorization"), env.jwt, auth)
+        # Known from here on, also when a later step refuses the call (journal context).
+        request.scope[PRINCIPAL_SCOPE_KEY] = principal
         if principal.token_type != "OperationToken":
             security.check_ip(principal, ip)
     # -- rate limit (mockksef/http/ratelimit.py): the caller is known, the body not yet read

@@ -71,6 +71,9 @@ class SubjectRegistry:
         self.persons: dict[str, Person] = {}  # by NIP
         self.blocked: set[ContextIdentifier] = set()
         self.attachments: dict[str, AttachmentConsent] = {}
+        # Names of subjects known from outside the API (scenario setup): generated
+        # invoices use them for the seller/buyer of that NIP.
+        self.names: dict[str, str] = {}
 
     # -- persons ---------------------------------------------------------------
 

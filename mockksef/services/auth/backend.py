@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +75,10 @@ class AuthBackend(SessionsMixin, InitiationMixin):
     def __init__(self, env: EnvironmentState) -> None:
         self.env = env
         self._lock = threading.RLock()
-        self.challenges: dict[str, Challenge] = {}
+        # Oldest first: challenges expire in the order they were issued, so the purge
+        # looks only at the front (a scan of all of them made every challenge cost
+        # O(challenges issued in the last 10 minutes) under load).
+        self.challenges: OrderedDict[str, Challenge] = OrderedDict()
         self.operations: dict[str, AuthOperation] = {}
 
     # -- POST /auth/challenge -------------------------------------------------------------
@@ -82,17 +86,30 @@ class AuthBackend(SessionsMixin, InitiationMixin):
     def challenge(self, client_ip: str, now: datetime) -> dict[str, Any]:
         """A single-use challenge valid 10 minutes; ``timestampMs`` is the floor of ``timestamp``."""
         with self._lock:
-            for value in [v for v, c in self.challenges.items() if c.used or now >= c.expires]:
-                del self.challenges[value]
+            self._purge_challenges(now)
             value = self.env.rng.reference_number("CR", now)
             item = Challenge(value, now, to_millis(now), client_ip, now + CHALLENGE_LIFETIME)
             self.challenges[value] = item
+        self.env.events.emit("auth.challenge", challenge=value)
         return {
             "challenge": item.value,
             "timestamp": format_datetime(item.timestamp),
             "timestampMs": item.timestamp_ms,
             "clientIp": item.client_ip,
         }
+
+    def _purge_challenges(self, now: datetime) -> None:
+        """Forget used and expired challenges from the oldest on, up to the first live one.
+
+        A used challenge behind a live one stays until it reaches the front; it is
+        refused anyway (``used``). Amortised O(1) per challenge issued.
+        """
+        challenges = self.challenges
+        while challenges:
+            value, item = next(iter(challenges.items()))
+            if not (item.used or now >= item.expires):
+                break
+            del challenges[value]
 
     def _usable_challenge(self, value: str, now: datetime) -> Challenge:
         item = self.challenges.get(value)
@@ -136,6 +153,12 @@ class AuthBackend(SessionsMixin, InitiationMixin):
     def _settle(self, operation: AuthOperation, now: datetime) -> None:
         if operation.outcome is None and now >= operation.ready_at:
             operation.outcome = self._decide(operation, now)
+            ok = operation.outcome.code == SUCCESS
+            self.env.events.emit(
+                "auth.succeeded" if ok else "auth.failed",
+                reference=operation.reference_number,
+                code=operation.outcome.code,
+            )
 
     def _status(self, operation: AuthOperation) -> Outcome:
         if operation.revoked_at is not None:
@@ -251,6 +274,7 @@ class AuthBackend(SessionsMixin, InitiationMixin):
             refresh, refresh_until = self.env.jwt.issue(claims, lifetime, now)
             operation.redeemed_at = now
             operation.refresh_token_valid_until = refresh_until
+        self.env.events.emit("auth.redeemed", reference=ref)
         return {
             "accessToken": access,
             "refreshToken": {"token": refresh, "validUntil": format_datetime(refresh_until)},
@@ -268,6 +292,7 @@ class AuthBackend(SessionsMixin, InitiationMixin):
             self._check_credentials(operation)
             access = self._access_token(operation, now)
             operation.last_token_refresh = now
+        self.env.events.emit("auth.refreshed", reference=operation.reference_number)
         return {"accessToken": access}
 
     def summary(self) -> dict[str, int]:

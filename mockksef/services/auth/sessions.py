@@ -12,12 +12,15 @@ import binascii
 import json
 import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mockksef.clock import format_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import AUTH_METHOD_INFO, Principal
 from mockksef.services.auth.models import SUCCESS, AuthOperation, Outcome
+
+if TYPE_CHECKING:
+    from mockksef.state import EnvironmentState
 
 
 def not_found(reference_number: str) -> KsefError:
@@ -32,6 +35,7 @@ class SessionsMixin:
 
     _lock: threading.RLock
     operations: dict[str, AuthOperation]
+    env: EnvironmentState
 
     def _status(self, operation: AuthOperation) -> Outcome:
         raise NotImplementedError
@@ -102,7 +106,9 @@ class SessionsMixin:
         """Revoke the session of the presented access/refresh token (its refresh token dies)."""
         with self._lock:
             operation = self._operation_of(principal)
-            operation.revoked_at = operation.revoked_at or now
+            if operation.revoked_at is None:
+                operation.revoked_at = now
+                self.env.events.emit("auth.session_revoked", reference=operation.reference_number)
 
     def revoke(self, principal: Principal, reference_number: str, now: datetime) -> None:
         """Revoke a session of the same subject in the same context.
@@ -117,7 +123,9 @@ class SessionsMixin:
                     f"Sesja uwierzytelnienia o numerze referencyjnym {reference_number} "
                     "nie została znaleziona."
                 )
-            operation.revoked_at = operation.revoked_at or now
+            if operation.revoked_at is None:
+                operation.revoked_at = now
+                self.env.events.emit("auth.session_revoked", reference=operation.reference_number)
 
 
 def _encode_continuation(offset: int) -> str:

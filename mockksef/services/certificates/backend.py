@@ -86,6 +86,46 @@ class CertificatesBackend(AuthorityMixin, EnrollmentsMixin):
             raise KeyError(serial_number)
         record.blocked = blocked
 
+    def issue_seeded(
+        self,
+        owner: SubjectIdentifier,
+        csr: x509.CertificateSigningRequest,
+        *,
+        name: str,
+        certificate_type: str = "Authentication",
+        when: datetime,
+    ) -> IssuedCertificate:
+        """Seeding hook (scenario setup): the mock CA signs ``csr`` for ``owner`` at ``when``.
+
+        The result is what a decided enrollment leaves behind (an enrollment with
+        status 200 and the certificate, valid two years from ``when``), without the
+        enrollment checks and limits. ``when`` may lie in the past, e.g. for an
+        already expired certificate.
+        """
+        public_key_der = csr.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        with self._lock:
+            enrollment = Enrollment(
+                reference_number=self.env.rng.reference_number("EH", when),
+                owner=_normalize(owner),
+                name=name,
+                certificate_type=certificate_type,
+                subject=csr.subject,
+                public_key_der=public_key_der,
+                csr=csr,
+                requested_valid_from=None,
+                request_date=when,
+                ready_at=when,
+                status_code=200,
+                sequence=len(self.enrollments),
+            )
+            record = self._issue(enrollment, when)
+            enrollment.certificate_serial_number = record.serial_number
+            self.enrollments[enrollment.reference_number] = enrollment
+            self.certificates[record.serial_number] = record
+        return record
+
     # -- helpers ---------------------------------------------------------------------------
 
     @staticmethod

@@ -19,7 +19,7 @@ Lifecycle of a key (reference A §3):
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -60,10 +60,19 @@ class MinistryKey:
     listed_until: datetime | None = None
     # False once withdrawn: its publicKeyId gives 21470.
     accepted: bool = True
+    # Derived values, cached with the object they come from: recomputed only when
+    # ``private_key`` or ``certificate`` is replaced (DER export, hashing and base64
+    # were most of the cost of GET /security/public-key-certificates).
+    _id_cache: tuple[object, str] | None = field(default=None, init=False, repr=False)
+    _json_cache: tuple[object, dict[str, Any]] | None = field(default=None, init=False, repr=False)
 
     @property
     def public_key_id(self) -> str:
-        return crypto.public_key_id(self.private_key.public_key())
+        cached = self._id_cache
+        if cached is None or cached[0] is not self.private_key:
+            cached = (self.private_key, crypto.public_key_id(self.private_key.public_key()))
+            self._id_cache = cached
+        return cached[1]
 
     @property
     def certificate_id(self) -> str:
@@ -81,14 +90,18 @@ class MinistryKey:
         return self.accepted and (self.listed_until is None or now < self.listed_until)
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "certificate": crypto.cert_b64(self.certificate),
-            "certificateId": self.certificate_id,
-            "publicKeyId": self.public_key_id,
-            "validFrom": format_datetime_seconds(self.valid_from),
-            "validTo": format_datetime_seconds(self.valid_to),
-            "usage": [self.usage],
-        }
+        cached = self._json_cache
+        if cached is None or cached[0] is not self.certificate:
+            body = {
+                "certificate": crypto.cert_b64(self.certificate),
+                "certificateId": self.certificate_id,
+                "publicKeyId": self.public_key_id,
+                "validFrom": format_datetime_seconds(self.valid_from),
+                "validTo": format_datetime_seconds(self.valid_to),
+            }
+            cached = (self.certificate, body)
+            self._json_cache = cached
+        return {**cached[1], "usage": [self.usage]}
 
 
 class PublicKeysBackend:

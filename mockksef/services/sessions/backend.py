@@ -184,6 +184,7 @@ class SessionsBackend(OnlineMixin, BatchMixin, StatusMixin):
         with self._lock:
             self.sessions[session.reference_number] = session
             self._by_context.setdefault(session.context, []).append(session)
+        self.env.events.emit("session.opened", reference=session.reference_number, kind=kind)
         return session
 
     # -- lookup ----------------------------------------------------------------------------
@@ -347,6 +348,11 @@ class SessionsBackend(OnlineMixin, BatchMixin, StatusMixin):
                 self._corrected.add(hash_of_corrected)
         session.add(invoice)
         self._by_hash.setdefault(invoice_hash, []).append(invoice)
+        self.env.events.emit(
+            "invoice.accepted" if invoice.stored is not None else "invoice.rejected",
+            reference=invoice.reference_number,
+            code=outcome.code,
+        )
         return invoice
 
     # -- UPO documents ------------------------------------------------------------------------

@@ -195,6 +195,7 @@ class BatchMixin:
                         f"Zadeklarowany rozmiar części '{ordinal}' nie zgadza się z rzeczywistym.",
                     )
             session.closed_at = now
+            self.env.events.emit("session.closed", reference=reference_number)
             self._process_batch(session, now)
 
     def _settle_batch(self: SessionsBackend, session: Session, now: datetime) -> None:

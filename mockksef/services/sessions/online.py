@@ -168,4 +168,5 @@ class OnlineMixin:
             if code != 100:
                 raise KsefError(21180, f"Status sesji {code} uniemożliwia jej zamknięcie.")
             session.closed_at = now
+            self.env.events.emit("session.closed", reference=reference_number)
             self._settle(session, now)

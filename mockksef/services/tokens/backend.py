@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.errors import Forbidden, InvalidInputData, KsefError, MissingPermissions
-from mockksef.ids import is_reference_number
+from mockksef.ids import REFERENCE_RE, is_reference_number, with_checksum
 from mockksef.models import (
     ContextIdentifier,
     Principal,
@@ -211,6 +211,81 @@ class TokensBackend:
         )
         with self._lock:
             self.tokens[reference] = self._refresh(token, now)
+        self.env.events.emit("token.created", reference=reference, context=context.value)
+        return {
+            "referenceNumber": reference,
+            "token": f"{reference}|{prefix}-{context.value}|{secret}",
+        }
+
+    def register(
+        self,
+        context: ContextIdentifier,
+        author: SubjectIdentifier,
+        permissions: list[str] | tuple[str, ...],
+        now: datetime,
+        *,
+        token: str | None = None,
+        description: str = "Token KSeF",
+        created: datetime | None = None,
+        active_from: datetime | None = None,
+        revoked_at: datetime | None = None,
+    ) -> dict[str, str]:
+        """Seeding hook (scenario setup): a token with a value chosen by the caller.
+
+        ``token`` is a full ``{referenceNumber}|nip-{nip}|{64 hex}`` string (the
+        form ``POST /tokens`` returns) so that a connector can be configured with
+        it before the mock starts; None draws one as ``generate`` does.
+        ``created`` backdates it, ``active_from`` keeps it ``Pending`` until then,
+        ``revoked_at`` makes it ``Revoked`` from then on. The
+        reference number must carry its CRC-8 checksum and the embedded context
+        must be ``context``: a value auth could never accept is refused with a
+        ``ValueError`` naming the problem. No permission check is made against
+        the author (KSeF checks them again at every login anyway).
+        """
+        if context.type not in TOKEN_CONTEXT_TYPES:
+            raise ValueError(f"tokens exist in Nip/InternalId contexts only, not {context.type}")
+        if not permissions:
+            raise ValueError("a token needs at least one permission")
+        prefix = {v: k for k, v in _PREFIXES.items()}[context.type]
+        if token is None:
+            reference = self.env.rng.reference_number("EC", now)
+            secret = self.env.rng.hex(64, upper=False)
+        else:
+            parts = token.split("|")
+            if len(parts) != 3:
+                raise ValueError(
+                    f"token must be '{{referenceNumber}}|{prefix}-{context.value}|{{64 hex}}', got {token!r}"
+                )
+            reference, embedded, secret = parts
+            if not is_reference_number(reference):
+                hint = ""
+                if REFERENCE_RE.match(reference):
+                    hint = f" (with its checksum it reads {with_checksum(reference[:33])})"
+                raise ValueError(f"{reference!r} is not a valid KSeF reference number{hint}")
+            if embedded != f"{prefix}-{context.value}":
+                raise ValueError(
+                    f"token names context {embedded!r}, expected '{prefix}-{context.value}'"
+                )
+            if not _SECRET_RE.match(secret):
+                raise ValueError("the token's secret must be 64 lowercase hex digits")
+        created = created or now
+        entry = KsefToken(
+            reference_number=reference,
+            context=context,
+            author=_norm(author),
+            requested_permissions=tuple(dict.fromkeys(permissions)),
+            description=description,
+            status=PENDING,
+            created=created,
+            secret_hash=_hash(secret),
+            active_from=active_from if active_from is not None else created,
+            revoke_requested=revoked_at,
+            revoked_from=revoked_at,
+        )
+        with self._lock:
+            if reference in self.tokens:
+                raise ValueError(f"a token with reference number {reference} already exists")
+            self.tokens[reference] = self._refresh(entry, now)
         return {
             "referenceNumber": reference,
             "token": f"{reference}|{prefix}-{context.value}|{secret}",
@@ -304,6 +379,7 @@ class TokensBackend:
             if token.revoke_requested is None:
                 token.revoke_requested = now
                 token.revoked_from = now + self._delay
+                self.env.events.emit("token.revoked", reference=reference_number)
             self._refresh(token, now)
 
     # -- rendering and paging ----------------------------------------------------------

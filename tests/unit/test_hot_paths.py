@@ -1,0 +1,189 @@
+"""The performance changes of issue 8 keep every answer as it was.
+
+Each test pins one fast path against the slow original (or its rule): the
+timestamp and reference-number formatting, the environment lookup, the
+challenge purge, the JWT and scalar-validation memos, the inlined request
+schemas, the discouraged-character scan, the Ministry key caches and the
+Host-header cache.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from jsonschema import Draft7Validator
+
+from mockksef.app import EnvSelector
+from mockksef.clock import Clock, format_datetime, format_datetime_seconds
+from mockksef.environments import Env
+from mockksef.errors import KsefError
+from mockksef.ids import WARSAW, RandomSource
+from mockksef.jwts import InvalidJwt, JwtSigner
+from mockksef.spec import _formats
+from mockksef.xml import xsd
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+INSTANTS = [
+    START,
+    datetime(2026, 3, 2, 9, 0, 0, 999_999, tzinfo=UTC),
+    datetime(2026, 3, 28, 23, 30, 1, 5, tzinfo=UTC),  # Warsaw is already on the 29th
+    datetime(2026, 10, 24, 22, 0, tzinfo=UTC),  # Warsaw midnight in summer time
+    datetime(2026, 3, 2, 23, 59, 1, 5, tzinfo=timezone(timedelta(hours=2))),
+    datetime(1999, 12, 31, 1, 2, 3, 400_000, tzinfo=timezone(timedelta(hours=-5))),
+]
+
+
+@pytest.mark.parametrize("when", INSTANTS)
+def test_timestamps_render_as_strftime_did(when):
+    utc = when.astimezone(UTC)
+    assert format_datetime(when) == utc.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0+00:00"
+    assert format_datetime_seconds(when) == utc.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+@pytest.mark.parametrize("when", INSTANTS)
+def test_reference_numbers_carry_the_warsaw_day(when):
+    number = RandomSource(1).reference_number("SO", when)
+    assert number[:8] == when.astimezone(WARSAW).strftime("%Y%m%d")
+
+
+def test_environments_are_found_by_enum_value_and_alias(mock):
+    test = mock.env(Env.TEST)
+    assert mock.env("test") is test
+    assert mock.env("TEST") is test
+    assert mock.env("te") is test
+    with pytest.raises(ValueError):
+        mock.env("nope")
+
+
+# -- challenges ---------------------------------------------------------------------------
+
+
+def test_a_used_challenge_behind_a_live_one_is_refused_then_purged(mock):
+    auth = mock.env(Env.TEST).auth
+    first = auth.challenge("10.0.0.1", mock.clock.now())["challenge"]
+    mock.clock.advance(300)
+    second = auth.challenge("10.0.0.1", mock.clock.now())["challenge"]
+    auth._usable_challenge(second, mock.clock.now()).used = True
+    with pytest.raises(KsefError) as refused:
+        auth._usable_challenge(second, mock.clock.now())
+    assert refused.value.code == 21111
+    assert list(auth.challenges) == [first, second]  # behind a live one: kept for now
+    mock.clock.advance(301)  # the first has expired
+    third = auth.challenge("10.0.0.1", mock.clock.now())["challenge"]
+    assert list(auth.challenges) == [third]  # the used one went with the expired one
+
+
+# -- JWTs ---------------------------------------------------------------------------------
+
+
+def test_verified_tokens_are_remembered_but_expiry_and_rotation_still_apply():
+    clock = Clock.virtual(START)
+    signer = JwtSigner(b"k" * 32, "ksef-api-te", clock)
+    token, _ = signer.issue({"typ": "AccessToken"}, timedelta(minutes=15))
+    claims = signer.decode(token)
+    claims["typ"] = "changed by a caller"
+    assert signer.decode(token)["typ"] == "AccessToken"  # callers get copies
+    clock.advance(15 * 60)
+    with pytest.raises(InvalidJwt):
+        signer.decode(token)  # expired, although verified before
+    clock.set(START)
+    signer.rotate(b"n" * 32)
+    with pytest.raises(InvalidJwt):
+        signer.decode(token)  # the old secret's tokens die with it
+    with pytest.raises(InvalidJwt):
+        JwtSigner(b"x" * 32, "ksef-api-te", clock).decode(token)
+
+
+# -- request validation -------------------------------------------------------------------
+
+
+def test_scalar_results_are_remembered_per_schema_and_place(spec):
+    op = spec.operation("GET", "/sessions/{referenceNumber}")
+    schema = next(p for p in op.parameters if p["name"] == "referenceNumber")["schema"]
+    bad = spec.validate_value(schema, "nope", "referenceNumber")
+    assert bad.errors and bad.errors[0].startswith("referenceNumber: ")
+    bad.errors.append("mutated by a caller")
+    again = spec.validate_value(schema, "nope", "referenceNumber")
+    assert again.errors == bad.errors[:-1]
+    assert spec.validate_value(schema, "nope", "x").errors[0].startswith("x: ")
+    good = "20250514-SO-2DFC46C000-3AC6D5877F-D4"
+    assert spec.validate_value(schema, good, "referenceNumber").errors == []
+    order = spec.operation("GET", "/sessions")
+    sort = next((p for p in order.parameters if p["schema"].get("enum")), None)
+    if sort is not None:  # enum values are still matched case-insensitively
+        value = sort["schema"]["enum"][0]
+        assert spec.validate_value(sort["schema"], value.upper()).value == value
+
+
+def _samples(schema: dict) -> list:  # type: ignore[type-arg]
+    return [{}, [], "x", 1, None, {"a": 1}, {k: "x" for k in schema.get("required", [])}]
+
+
+def test_inlined_request_schemas_give_the_same_messages(spec):
+    compared = 0
+    for op in spec.operations():
+        schema = op.request_schema("application/json")
+        if schema is None:
+            continue
+        inlined = spec.validator(schema)
+        original = Draft7Validator(spec.standalone(schema), format_checker=_formats)
+        for value in _samples(schema):
+            fast = sorted(e.message for e in inlined.iter_errors(value))
+            slow = sorted(e.message for e in original.iter_errors(value))
+            assert fast == slow, (op.method, op.path, value)
+            compared += 1
+    assert compared > 100
+
+
+# -- XML ----------------------------------------------------------------------------------
+
+
+def test_discouraged_characters_are_found_as_the_full_scan_found_them():
+    for code in [*range(0, 0x300), *range(0xFD00, 0xFE00), *range(0x300, 0x110000, 97)]:
+        if 0xD800 <= code < 0xE000:
+            continue
+        for text in (chr(code), f"Zażółć {chr(code)} jaźń", f"ascii {chr(code)}"):
+            full = xsd._DISCOURAGED.search(text)
+            assert xsd._first_discouraged(text) == (full.group() if full else None), hex(code)
+    for plane in range(1, 17):
+        assert xsd._first_discouraged(f"ą{chr(plane * 0x10000 + 0xFFFF)}") is not None
+
+
+@pytest.mark.parametrize("document", [b"<a/><?pi data?>", b"<a><b><?pi data?></b></a>"])
+def test_processing_instructions_anywhere_are_refused(document):
+    with pytest.raises(xsd.XmlRejected) as refused:
+        xsd.parse_document(document)
+    assert "Instrukcje" in " ".join(refused.value.details)
+
+
+# -- Ministry keys, Host header -----------------------------------------------------------
+
+
+def test_key_listing_follows_recertification(mock):
+    keys = mock.env(Env.TEST).public_keys
+    before = {k["usage"][0]: k for k in keys.listing()}
+    key = keys.recertify("SymmetricKeyEncryption")
+    after = {k["usage"][0]: k for k in keys.listing()}
+    assert (
+        after["SymmetricKeyEncryption"]["certificate"]
+        != before["SymmetricKeyEncryption"]["certificate"]
+    )
+    assert (
+        after["SymmetricKeyEncryption"]["publicKeyId"]
+        == before["SymmetricKeyEncryption"]["publicKeyId"]
+    )
+    assert after["KsefTokenEncryption"] == before["KsefTokenEncryption"]
+    assert key.public_key_id == after["SymmetricKeyEncryption"]["publicKeyId"]
+
+
+def test_host_header_cache_is_bounded_and_exact():
+    selector = EnvSelector(None, None, Env.TEST, (Env.TEST, Env.DEMO))  # type: ignore[arg-type]
+    assert selector._for_host(b"api-demo.ksef.mf.gov.pl:443") is Env.DEMO
+    assert selector._for_host(b"API-DEMO.ksef.mf.gov.pl") is Env.DEMO
+    assert selector._for_host(b"api.ksef.mf.gov.pl") is Env.TEST  # PROD not enabled
+    assert selector._for_host(None) is Env.TEST
+    for n in range(1000):
+        selector._for_host(f"host-{n}.example".encode())
+    assert len(selector._by_host) <= 256
+    assert selector._for_host(b"api-demo.ksef.mf.gov.pl:443") is Env.DEMO
