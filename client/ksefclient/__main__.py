@@ -1,0 +1,3 @@
+from ksefclient._cli import main
+
+raise SystemExit(main())
