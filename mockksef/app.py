@@ -25,7 +25,7 @@ from mockksef.admin import routes as admin_routes
 from mockksef.config import MockConfig
 from mockksef.environments import Env, env_for_host
 from mockksef.errors import InvalidInputData, MethodNotAllowed, MockError, NotFound
-from mockksef.http.endpoint import ENV_SCOPE_KEY, error_response
+from mockksef.http.endpoint import ENV_SCOPE_KEY, STATE_SCOPE_KEY, error_response
 from mockksef.scenarios.engine import ScenarioEngine
 from mockksef.services import all_routes
 from mockksef.state import MockState
@@ -36,12 +36,18 @@ class EnvSelector:
     """Marks the request with its environment before the API router sees it."""
 
     def __init__(
-        self, app: ASGIApp, env: Env | None, default: Env, enabled: tuple[Env, ...]
+        self,
+        app: ASGIApp,
+        env: Env | None,
+        default: Env,
+        enabled: tuple[Env, ...],
+        state: MockState | None = None,
     ) -> None:
         self.app = app
         self.env = env
         self.default = default
         self.enabled = enabled
+        self.state = state
         # Host header bytes -> environment: clients send the same few hosts.
         self._by_host: dict[bytes | None, Env] = {}
 
@@ -67,6 +73,8 @@ class EnvSelector:
                         break
                 env = self._for_host(host)
             scope[ENV_SCOPE_KEY] = env
+            if self.state is not None:
+                scope[STATE_SCOPE_KEY] = self.state
         await self.app(scope, receive, send)
 
 
@@ -168,13 +176,13 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     storage.state.mock = state
     # The official API first: it takes nearly all requests, and no prefix overlaps.
     mounts = [
-        Mount(prefix, app=EnvSelector(api, None, config.default_env, state.environments))
+        Mount(prefix, app=EnvSelector(api, None, config.default_env, state.environments, state))
         for prefix in ("/v2", "/api/v2")
     ]
     for env in state.environments:
         for prefix in (f"/{env.value}/v2", f"/{env.value}/api/v2"):
             mounts.append(
-                Mount(prefix, app=EnvSelector(api, env, config.default_env, state.environments))
+                Mount(prefix, app=EnvSelector(api, env, config.default_env, state.environments, state))
             )
     mounts += [Mount("/_mock", app=admin), Mount("/storage", app=storage)]
     app = Starlette(routes=mounts, exception_handlers=handlers)  # type: ignore[arg-type]

@@ -132,7 +132,9 @@ def format_datetime(value: datetime) -> str:
     """Render like .NET's DateTimeOffset: 7 fractional digits and ``+00:00``."""
     # isoformat gives "...SS.ffffff+00:00" for UTC; it is several times faster than
     # strftime, and this runs on nearly every response.
-    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "0+00:00"
+    if value.tzinfo is not UTC:  # the Clock's own values are UTC already
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")[:-6] + "0+00:00"
 
 
 def format_datetime_seconds(value: datetime) -> str:

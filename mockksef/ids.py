@@ -11,7 +11,7 @@ import hashlib
 import random
 import re
 import threading
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -50,6 +50,25 @@ def is_reference_number(value: str) -> bool:
     return bool(REFERENCE_RE.match(value)) and with_checksum(value[:33]) == value
 
 
+# type code -> (UTC hour start, its end, "YYYYMMDD-TT-", CRC of that prefix). Warsaw's
+# offset is a whole hour, so its day is constant within a UTC hour: the time-zone
+# conversion and most of the checksum run once an hour instead of once a number.
+_PREFIXES: dict[str, tuple[datetime, datetime, str, int]] = {}
+_HOUR = timedelta(hours=1)
+
+
+def _day_prefix(type_code: str, when: datetime) -> tuple[str, int]:
+    cached = _PREFIXES.get(type_code)
+    if cached is not None and cached[0] <= when < cached[1]:
+        return cached[2], cached[3]
+    local = when.astimezone(WARSAW)
+    prefix = f"{local.year:04d}{local.month:02d}{local.day:02d}-{type_code}-"
+    start = when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    crc = crc8(prefix.encode("ascii"))
+    _PREFIXES[type_code] = (start, start + _HOUR, prefix, crc)
+    return prefix, crc
+
+
 class RandomSource:
     """The seeded random source. Same seed, same sequence of identifiers."""
 
@@ -68,6 +87,12 @@ class RandomSource:
             return self._rng.getrandbits(8 * n).to_bytes(n, "big") if n else b""
 
     def hex(self, n_chars: int, upper: bool = True) -> str:
+        if n_chars > 0 and n_chars % 2 == 0:
+            # The same digits as the bytes' hex below, from the same random bits, in
+            # one format call (reference numbers draw this on every request).
+            with self._lock:
+                bits = self._rng.getrandbits(4 * n_chars)
+            return f"{bits:0{n_chars}X}" if upper else f"{bits:0{n_chars}x}"
         text = self.bytes((n_chars + 1) // 2).hex()[:n_chars]
         return text.upper() if upper else text
 
@@ -103,8 +128,7 @@ class RandomSource:
 
     def reference_number(self, type_code: str, when: datetime) -> str:
         """A KSeF reference number; the date part is the Europe/Warsaw day."""
-        local = when.astimezone(WARSAW)
-        day = f"{local.year:04d}{local.month:02d}{local.day:02d}"  # strftime is slower
+        prefix, crc = _day_prefix(type_code, when)
         # The first group looks time-derived in real numbers (ends in 000).
-        first = f"{int(when.timestamp() * 1000) % 16**7:07X}000"
-        return with_checksum(f"{day}-{type_code}-{first}-{self.hex(10)}")
+        rest = f"{int(when.timestamp() * 1000) % 16**7:07X}000-{self.hex(10)}"
+        return f"{prefix}{rest}-{crc8(rest.encode('ascii'), crc):02X}"

@@ -7,7 +7,6 @@ answers, nor the 404/405/redirect outcomes of paths that match none.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -37,6 +36,16 @@ def _routes() -> list[Route]:
     ]
 
 
+def _run(coroutine: Any) -> None:
+    """Drive a coroutine that never waits (no event loop per probe: 10 000 of them)."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
+    raise AssertionError("the router waited for something")
+
+
 def _outcome(router: Router, method: str, path: str) -> tuple[str, Any]:
     scope: dict[str, Any] = {
         "type": "http",
@@ -60,7 +69,7 @@ def _outcome(router: Router, method: str, path: str) -> tuple[str, Any]:
         sent.append(message)
 
     try:
-        asyncio.run(router.app(scope, receive, send))
+        _run(router.app(scope, receive, send))
     except HTTPException as exc:
         return "http", (exc.status_code, dict(exc.headers or {}))
     if "chosen" in scope:

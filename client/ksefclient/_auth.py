@@ -267,7 +267,7 @@ def authenticate(client: BaseKsefClient) -> Generator[Effect, Any, AuthTokens]:
     while True:
         try:
             return (yield from _attempt(client, credentials))
-        except (*client._ambiguous_errors, KsefUnauthorizedError) as error:
+        except (*client._transient_errors, KsefUnauthorizedError) as error:
             # 401 here: the operation token died under us (e.g. a data reset); start over.
             yield from client._wait_or_raise(budget, error)
         except KsefBadRequestError as error:

@@ -62,6 +62,7 @@ from ksefclient._exceptions import (
     KsefApiError,
     KsefBadRequestError,
     KsefConfigurationError,
+    KsefDamagedAnswerError,
     KsefError,
     KsefForbiddenError,
     KsefGoneError,
@@ -131,8 +132,9 @@ Flow = Generator[Effect, Any, T]
 class RetryPolicy:
     """How hard the client tries before raising a transient error.
 
-    A *call* (one public method) may wait at most ``max_wait`` seconds in
-    total and try one request at most ``max_attempts`` times. ``Retry-After``
+    Each retried step (one request, or one send that is reconciled before
+    being repeated) may wait at most ``max_wait`` seconds in total and is
+    tried at most ``max_attempts`` times. ``Retry-After``
     is honoured exactly; one longer than ``max_retry_after`` is not waited out
     (:class:`KsefRateLimitError` carries it). Without ``Retry-After`` the wait
     grows from ``backoff`` to ``max_backoff`` with ``jitter`` (a fraction).
@@ -191,9 +193,8 @@ class _PendingUpload:
 class BaseKsefClient:
     """Configuration, state and every flow; subclasses only run flows (I/O)."""
 
+    # After these a retry may help, and the outcome of a non-repeatable request is unknown.
     _transient_errors = TRANSIENT_ERRORS
-    # After these the outcome of a non-repeatable request is unknown.
-    _ambiguous_errors = (*TRANSIENT_ERRORS, KsefProtocolError)
 
     def __init__(
         self,
@@ -331,6 +332,13 @@ class BaseKsefClient:
                 f"altered) {text} — Fix: read the status again for fresh links",
                 **kwargs,
             )
+        declared_json = "json" in response.headers.get("content-type", "")
+        if status in (400, 403) and body is None and declared_json:
+            # KSeF's 400/403 always carry a JSON body; a broken one was cut or damaged
+            # in transit, so the code is unknown (the request can be retried).
+            return KsefDamagedAnswerError(
+                f"{where} → {status} with a damaged body {_text(response)[:80]!r}", **kwargs
+            )
         if status == 400:
             text = " | ".join(str(e) for e in errors) or _text(response)
             return KsefBadRequestError(f"{where} → 400: {text}", **kwargs)
@@ -389,10 +397,15 @@ class BaseKsefClient:
         try:
             return response.json()
         except ValueError as exc:
+            where = f"{response.request.method} {response.request.url.path}"
+            if "json" in response.headers.get("content-type", ""):
+                raise KsefDamagedAnswerError(
+                    f"{where}: the JSON answer arrived damaged or cut short",
+                    request=response.request,
+                    response=response,
+                ) from exc
             raise KsefProtocolError(
-                f"{response.request.method} {response.request.url.path}: the answer is not JSON",
-                request=response.request,
-                response=response,
+                f"{where}: the answer is not JSON", request=response.request, response=response
             ) from exc
 
     @staticmethod
@@ -490,7 +503,7 @@ class BaseKsefClient:
             response = yield from self._call(method, path, **kwargs)
             try:
                 return self._json(response)
-            except KsefProtocolError as error:
+            except KsefDamagedAnswerError as error:
                 if not kwargs.get("replay", True):
                     raise
                 yield from self._wait_or_raise(budget, error)
@@ -711,7 +724,7 @@ class BaseKsefClient:
                     replay=False,
                     expected=(200, 202),
                 )
-            except self._ambiguous_errors as error:
+            except self._transient_errors as error:
                 # The answer is lost or refused; KSeF may or may not have the invoice.
                 session.uncertain.add(invoice_hash)
                 yield from self._wait_or_raise(budget, error)
@@ -754,7 +767,7 @@ class BaseKsefClient:
                     expected=(200, 204),
                 )
                 return
-            except self._ambiguous_errors as error:
+            except self._transient_errors as error:
                 yield from self._wait_or_raise(budget, error)
                 status = yield from self._session_status(reference)
                 if status.status.code != 100:
@@ -1308,7 +1321,7 @@ class BaseKsefClient:
                     "POST", "/tokens", json=body, replay=False, expected=(200, 202)
                 )
                 break
-            except self._ambiguous_errors as error:
+            except self._transient_errors as error:
                 yield from self._wait_or_raise(budget, error)
                 after = yield from self._token_references(description)
                 for orphan in sorted(after - before):

@@ -20,13 +20,16 @@ Hierarchy::
         ├── KsefRateLimitError          429 whose ``Retry-After`` exceeds the wait budget
         ├── KsefServerError             5xx (or another unexpected status) after retries
         └── KsefProtocolError           an answer the client cannot parse
+            └── KsefDamagedAnswerError      a JSON answer cut or corrupted in transit
 
 ``KsefApiError`` carries the ``request``, the ``response``, the HTTP
 ``status_code`` and ``errors``: one :class:`ExceptionDetail` per KSeF exception
 code, each with the official Polish ``description`` and the client's English
-``explanation`` and likely ``fix``. ``KsefTransportError``, ``KsefRateLimitError``
-and ``KsefServerError`` are the transient ones (``TRANSIENT_ERRORS``);
-``retry_after`` says how long KSeF asked to wait, when it did.
+``explanation`` and likely ``fix``. ``KsefTransportError``, ``KsefRateLimitError``,
+``KsefServerError`` and ``KsefDamagedAnswerError`` are the transient ones
+(``TRANSIENT_ERRORS``: retried within the budget, and after them the outcome
+of a request may be unknown); ``retry_after`` says how long KSeF asked to wait,
+when it did.
 """
 
 from __future__ import annotations
@@ -217,11 +220,18 @@ class KsefProtocolError(KsefApiError):
     """An answer the client cannot understand (wrong content type, missing fields)."""
 
 
+class KsefDamagedAnswerError(KsefProtocolError):
+    """A JSON answer that arrived cut short or corrupted (the request may have been processed)."""
+
+    retry_after: float | None = None
+
+
 # Failures after which the outcome of a request may be unknown and a retry may help.
 TRANSIENT_ERRORS: tuple[type[KsefError], ...] = (
     KsefTransportError,
     KsefRateLimitError,
     KsefServerError,
+    KsefDamagedAnswerError,
 )
 
 

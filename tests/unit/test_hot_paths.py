@@ -47,6 +47,36 @@ def test_reference_numbers_carry_the_warsaw_day(when):
     assert number[:8] == when.astimezone(WARSAW).strftime("%Y%m%d")
 
 
+def test_reference_numbers_match_the_plain_formula_across_hours_and_dst():
+    from mockksef.ids import with_checksum
+
+    fast, plain = RandomSource(5, "x"), RandomSource(5, "x")
+    offsets = [timedelta(minutes=7 * i, microseconds=13 * i) for i in range(1500)]
+    offsets += [-timedelta(minutes=11 * i) for i in range(300)]  # a clock set back
+    for base in (datetime(2026, 3, 28, 20, tzinfo=UTC), datetime(2026, 10, 24, 18, tzinfo=UTC)):
+        for n, offset in enumerate(offsets):
+            when = (base + offset).astimezone(timezone(timedelta(hours=5, minutes=30)))
+            code = "SO" if n % 3 else "EE"
+            local = when.astimezone(WARSAW)
+            first = f"{int(when.timestamp() * 1000) % 16**7:07X}000"
+            expected = with_checksum(f"{local:%Y%m%d}-{code}-{first}-{plain.hex(10)}")
+            assert fast.reference_number(code, when) == expected
+
+
+def test_response_json_is_what_json_dumps_writes():
+    import json
+
+    from mockksef.http.endpoint import _dumps
+
+    for data in (
+        {"a": 1, "b": [1, 2.5, None, True], "ż": 'ółć \u2028 "q"', "n": {"m": {}}},
+        "text",
+        1e300,
+        [],
+    ):
+        assert _dumps(data) == json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def test_environments_are_found_by_enum_value_and_alias(mock):
     test = mock.env(Env.TEST)
     assert mock.env("test") is test
@@ -134,6 +164,107 @@ def test_inlined_request_schemas_give_the_same_messages(spec):
             assert fast == slow, (op.method, op.path, value)
             compared += 1
     assert compared > 100
+
+
+_CANDIDATES = [
+    "",
+    "x",
+    "5265877635",
+    "1111111111",
+    "20250514-SO-2DFC46C000-3AC6D5877F-D4",
+    "5265877635-20250826-0100001AF629-AF",
+    "2026-03-02",
+    "2026-03-02T09:00:00Z",
+    "2026-03-02T09:00:00.1234567+01:00",
+    "47Q0zRWQhaX6T4Fcuq4Lw2oA+VcTn5Hmgt8H3QmjDvk=",
+    "QUJD",
+    "not base64!",
+    "a" * 300,
+    "Nip",
+    "nip",
+    "PL",
+    "FA",
+    "FA (3)",
+    "1-0E",
+    "0123456789ABCDEF",
+    "12345678901",
+    "10.0.0.1",
+]
+_ODD = [None, True, False, 0, 1, -1, 1.0, 1.5, 2**40, "", "x", [], {}, [1], {"a": 1}]
+
+
+def _value(schema, rng, depth=0):  # type: ignore[no-untyped-def]
+    """A value shaped by ``schema``, often valid, sometimes subtly not."""
+    if depth > 6 or not isinstance(schema, dict) or rng.random() < 0.06:
+        return rng.choice(_ODD)
+    for key in ("allOf", "anyOf", "oneOf"):
+        if schema.get(key):
+            merged = {k: v for k, v in schema.items() if k != key}
+            sub = rng.choice(schema[key]) if key != "allOf" else schema[key][0]
+            return _value({**sub, **merged} if isinstance(sub, dict) else merged, rng, depth)
+    if schema.get("enum"):
+        return rng.choice(schema["enum"] + [str(schema["enum"][0]).upper()])
+    kind = schema.get("type")
+    kind = rng.choice(kind) if isinstance(kind, list) else kind
+    if kind == "object" or "properties" in schema:
+        out = {}
+        for name, sub in schema.get("properties", {}).items():
+            if name in schema.get("required", ()) or rng.random() < 0.5:
+                out[name] = _value(sub, rng, depth + 1)
+        present = [name for name in schema.get("required", ()) if name in out]
+        if present and rng.random() < 0.15:
+            out.pop(rng.choice(present))  # a required property missing
+        return out
+    if kind == "array":
+        return [_value(schema.get("items", {}), rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", 0)
+        high = schema.get("maximum", low + 1000)
+        pick = rng.choice([low, high, low - 1, high + 1, (low + high) // 2])
+        return float(pick) if kind == "number" and rng.random() < 0.3 else pick
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "string":
+        import re
+
+        fitting = [
+            c
+            for c in _CANDIDATES
+            if (not schema.get("pattern") or re.search(schema["pattern"], c))
+            and schema.get("minLength", 0) <= len(c) <= schema.get("maxLength", 10**6)
+        ]
+        if fitting and "maxLength" in schema and rng.random() < 0.15:
+            return rng.choice(fitting) + "x" * (schema["maxLength"] + 1)  # too long
+        return rng.choice(fitting or _CANDIDATES)
+    return rng.choice(_ODD)
+
+
+def test_compiled_checks_never_accept_what_jsonschema_refuses(spec):
+    import random
+
+    from mockksef.spec import _convert, _inline
+
+    rng = random.Random(8)
+    accepted = refused = missed = 0
+    for op in spec.operations():
+        schemas = [op.request_schema("application/json")]
+        schemas += [p.get("schema") for p in op.parameters]
+        for schema in filter(None, schemas):
+            accepts = spec._accepts(schema)
+            assert accepts is not None, (op.method, op.path)
+            shape = _inline(_convert(schema), spec.definitions, ())
+            validator = spec.validator(schema)
+            for _ in range(60):
+                value = _value(shape, rng)
+                valid = not any(True for _ in validator.iter_errors(value))
+                if accepts(value):
+                    assert valid, (op.method, op.path, value)
+                    accepted += 1
+                else:
+                    refused += 1
+                    missed += valid  # re-checked by jsonschema: only slower, never wrong
+    assert accepted > 1000 and refused > 1000, (accepted, refused)
+    assert missed <= accepted // 50, missed  # the fast path serves nearly every valid value
 
 
 # -- XML ----------------------------------------------------------------------------------

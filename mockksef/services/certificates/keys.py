@@ -44,6 +44,24 @@ _VALIDITY_DAYS = 730
 _DURABLE_KEY = "public_keys"
 
 
+# (environment, usage, ordinal) -> RSA key pair, for the whole process. Generating an
+# RSA-2048 pair takes 50-150 ms and every fresh MockState needed two on its first key
+# listing: most of the time of a short end-to-end test (bench/suite_speed.py). The
+# certificates are still issued per state; only the key material is shared, so a new
+# state in the same process publishes the same publicKeyIds, and a rotation within a
+# state still gets a key that state has not used.
+_KEY_PAIRS: dict[tuple[object, str, int], rsa.RSAPrivateKey] = {}
+_KEY_PAIRS_LOCK = threading.Lock()
+
+
+def _key_pair(env: object, usage: str, ordinal: int) -> rsa.RSAPrivateKey:
+    with _KEY_PAIRS_LOCK:
+        key = _KEY_PAIRS.get((env, usage, ordinal))
+        if key is None:
+            key = _KEY_PAIRS[(env, usage, ordinal)] = crypto.new_rsa_key(2048)
+        return key
+
+
 def unsupported_key(key_id: str) -> KsefError:
     return KsefError(21470, f"Klucz o identyfikatorze {key_id} nie jest wspierany.")
 
@@ -109,7 +127,9 @@ class PublicKeysBackend:
 
     Simplifications (moto-style): the certificates are self-signed by the mock
     "Ministerstwo Finansów" instead of being issued by a qualified CA; only RSA
-    keys are published (the clients' EC variant is never needed).
+    keys are published (the clients' EC variant is never needed); the key pairs
+    are generated once per process and environment and reused by every state in
+    that process (a restarted server has new ones).
     """
 
     def __init__(self, env: EnvironmentState) -> None:
@@ -127,7 +147,7 @@ class PublicKeysBackend:
             keys = durable.get(slot)
             if keys is None:
                 now = self.env.clock.now()
-                keys = {usage: [self._new_key(usage, now)] for usage in USAGES}
+                keys = {usage: [self._new_key(usage, now, 0)] for usage in USAGES}
                 durable[slot] = keys
             return keys  # type: ignore[no-any-return]
 
@@ -140,8 +160,8 @@ class PublicKeysBackend:
             key, subject, now - _BACKDATE, _VALIDITY_DAYS, serial, key_usage_encipher=True
         )
 
-    def _new_key(self, usage: str, now: datetime) -> MinistryKey:
-        key = crypto.new_rsa_key(2048)
+    def _new_key(self, usage: str, now: datetime, ordinal: int) -> MinistryKey:
+        key = _key_pair(self.env.env, usage, ordinal)
         return MinistryKey(usage, key, self._certificate(key, now), now)
 
     @staticmethod
@@ -224,7 +244,7 @@ class PublicKeysBackend:
                     days=overlap_days
                 ):
                     old.listed_until = now + timedelta(days=overlap_days)
-            fresh = self._new_key(usage, now)
+            fresh = self._new_key(usage, now, len(keys))
             keys.append(fresh)
             return fresh
 

@@ -1,0 +1,21 @@
+"""mockksef benchmarks (issue 8). Not tests: each script prints figures.
+
+One command runs them all and prints the machine facts with the medians:
+
+    bench/run                   # = python -m bench; --quick, --only 1,3, --json out.json
+
+Sections (each also runnable alone, ``python -m bench.<module> --help``):
+
+1. ``http_throughput`` – req/s, p50, p99 on one uvicorn worker against a bare
+   Starlette app of the same shape (wrk, else ``loadgen``'s asyncio client);
+2. ``pipeline``        – invoices/s encrypt -> send -> processed -> KSeF number,
+   in-process and over a socket, and batch sessions;
+3. ``scale``           – 10k/100k/1M seeded invoices: load time, RSS, query
+   latency, HWM sync, export;
+4. ``startup``         – ``mockksef serve`` to the first answered request;
+5. ``suite_speed``     – in-process end-to-end flows per second.
+
+Narrower studies: ``store_scale.py`` (the invoice store alone),
+``seed_scale.py`` (the seeding path), ``ratelimit_overhead.py`` (the limiter).
+Every loop is bounded in count and time; traffic goes to 127.0.0.1 only.
+"""

@@ -1,0 +1,377 @@
+"""2. Invoice pipeline: encrypt -> send -> processed -> KSeF number, invoices per second.
+
+    python -m bench.pipeline [--rounds 3] [--invoices 2000] [--batch 1000,10000]
+
+Per invoice, as a client does it: fill the official FA(3) sample, AES-encrypt
+it, ``POST /sessions/online/{ref}/invoices``, then read
+``GET /sessions/{ref}/invoices/{invoiceRef}`` until it is final and carries its
+KSeF number. Lanes:
+
+* in-process, ``httpx.AsyncClient`` over ``ASGITransport`` (no socket), one
+  invoice at a time, and Starlette's ``TestClient`` (what the test suite uses);
+* over a socket to one uvicorn worker (``python -m bench._serve mock``): one
+  invoice at a time, and 8 in flight;
+* batch sessions of 1 000 and 10 000 invoices (in-process): build the ZIP and
+  encrypt it (client time, reported apart), then open -> upload -> close ->
+  status 200 -> list every invoice with its KSeF number.
+
+Authentication is a real XAdES login (not timed). Targets (issue 8): >= 1 000
+invoices/s in-process, >= 300/s over a socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import time
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+
+from bench import _kit
+from bench._common import Deadline, Report, load1
+from bench._procs import start_bench_server
+from mockksef.clock import parse_datetime
+
+SECTION = "2. Invoice pipeline"
+POLLS = 50  # status reads per invoice at most (the default config settles at once)
+_runs = itertools.count(1)
+
+
+def _issue_day(challenge: dict[str, Any]) -> date:
+    return (parse_datetime(challenge["timestamp"]) - timedelta(days=1)).date()
+
+
+async def _aprepare(client: httpx.AsyncClient, seller: str) -> tuple[dict[str, str], Any, date]:
+    token = await _kit.alogin(client, seller)
+    listing = _kit.ok(await client.get("/security/public-key-certificates"), 200)
+    issue = _issue_day(_kit.ok(await client.post("/auth/challenge"), 200))
+    return _kit.bearer(token), listing, issue
+
+
+async def _asend_one(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    ref: str,
+    crypto: _kit.Crypto,
+    xml: bytes,
+) -> str:
+    sent = _kit.ok(
+        await client.post(
+            f"/sessions/online/{ref}/invoices", json=crypto.invoice_body(xml), headers=headers
+        ),
+        202,
+    )
+    for _ in range(POLLS):
+        status = _kit.ok(
+            await client.get(
+                f"/sessions/{ref}/invoices/{sent['referenceNumber']}", headers=headers
+            ),
+            200,
+        )
+        code = status["status"]["code"]
+        if code == 200 and status.get("ksefNumber"):
+            return status["ksefNumber"]  # type: ignore[no-any-return]
+        if code >= 300:
+            raise RuntimeError(f"invoice refused: {status['status']}")
+    raise RuntimeError("invoice not processed after {POLLS} status reads")
+
+
+async def online_async(
+    client: httpx.AsyncClient, seller: str, count: int, in_flight: int, seconds: float
+) -> tuple[int, float]:
+    """``count`` invoices through one online session; returns (invoices done, seconds)."""
+    headers, listing, issue = await _aprepare(client, seller)
+    crypto = _kit.Crypto()
+    opened = _kit.ok(
+        await client.post(
+            "/sessions/online",
+            json={"formCode": _kit.FA3, "encryption": crypto.encryption(listing)},
+            headers=headers,
+        ),
+        201,
+    )
+    ref = opened["referenceNumber"]
+    run = next(_runs)
+    numbers = iter(range(count))
+    deadline = Deadline(seconds)
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        for i in numbers:
+            if deadline.passed():
+                return
+            await _asend_one(client, headers, ref, crypto, _kit.fa3(seller, f"{run}-{i}", issue))
+            done += 1
+
+    started, cpu = time.perf_counter(), time.thread_time()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu
+    _kit.ok(await client.post(f"/sessions/online/{ref}/close", headers=headers), 204)
+    return done, elapsed, cpu
+
+
+def online_testclient(
+    app: Any, seller: str, count: int, seconds: float
+) -> tuple[int, float, float]:
+    """The same, one invoice at a time, through Starlette's ``TestClient``."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Starlette's note about httpx versions
+        from starlette.testclient import TestClient
+
+    with TestClient(app, base_url="http://testserver/v2") as client:
+        headers = _kit.bearer(_kit.login(client, seller))
+        listing = _kit.ok(client.get("/security/public-key-certificates"), 200)
+        issue = _issue_day(_kit.ok(client.post("/auth/challenge"), 200))
+        crypto = _kit.Crypto()
+        opened = _kit.ok(
+            client.post(
+                "/sessions/online",
+                json={"formCode": _kit.FA3, "encryption": crypto.encryption(listing)},
+                headers=headers,
+            ),
+            201,
+        )
+        ref = opened["referenceNumber"]
+        run = next(_runs)
+        deadline = Deadline(seconds)
+        done = 0
+        # The TestClient runs the app in a second thread: CPU time of the process.
+        started, cpu = time.perf_counter(), time.process_time()
+        for i in range(count):
+            if deadline.passed():
+                break
+            xml = _kit.fa3(seller, f"{run}-{i}", issue)
+            sent = _kit.ok(
+                client.post(
+                    f"/sessions/online/{ref}/invoices",
+                    json=crypto.invoice_body(xml),
+                    headers=headers,
+                ),
+                202,
+            )
+            for _ in range(POLLS):
+                status = _kit.ok(
+                    client.get(
+                        f"/sessions/{ref}/invoices/{sent['referenceNumber']}", headers=headers
+                    ),
+                    200,
+                )
+                if status["status"]["code"] == 200 and status.get("ksefNumber"):
+                    break
+            else:
+                raise RuntimeError("invoice not processed")
+            done += 1
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        _kit.ok(client.post(f"/sessions/online/{ref}/close", headers=headers), 204)
+    return done, elapsed, cpu
+
+
+async def batch_async(
+    client: httpx.AsyncClient, seller: str, count: int, seconds: float
+) -> tuple[float, float]:
+    """One batch session of ``count`` invoices; returns (client build seconds, server seconds)."""
+    headers, listing, issue = await _aprepare(client, seller)
+    run = next(_runs)
+    built = time.perf_counter()
+    files = {f"faktura-{i:05d}.xml": _kit.fa3(seller, f"B{run}-{i}", issue) for i in range(count)}
+    pkg = _kit.package(files)
+    del files
+    body = {
+        "formCode": _kit.FA3,
+        "batchFile": pkg.batch_file(),
+        "encryption": pkg.crypto.encryption(listing),
+    }
+    started = time.perf_counter()
+    opened = _kit.ok(await client.post("/sessions/batch", json=body, headers=headers), 201)
+    ref = opened["referenceNumber"]
+    for request in opened["partUploadRequests"]:
+        data = pkg.parts[request["ordinalNumber"] - 1]
+        response = await client.request(
+            request["method"], request["url"], content=data, headers=request["headers"]
+        )
+        _kit.ok(response, 201)
+    _kit.ok(await client.post(f"/sessions/batch/{ref}/close", headers=headers), 204)
+    deadline = Deadline(seconds)
+    while True:
+        status = _kit.ok(await client.get(f"/sessions/{ref}", headers=headers), 200)
+        if status["status"]["code"] not in (100, 150, 170):
+            break
+        if deadline.passed():
+            raise RuntimeError("batch not processed in time")
+        await asyncio.sleep(0.01)
+    if status["status"]["code"] != 200 or status.get("successfulInvoiceCount") != count:
+        raise RuntimeError(f"batch failed: {status}")
+    numbers = 0
+    continuation: str | None = None
+    for _ in range(count // 1000 + 2):
+        page_headers = dict(headers)
+        if continuation:
+            page_headers["x-continuation-token"] = continuation
+        page = _kit.ok(
+            await client.get(
+                f"/sessions/{ref}/invoices", params={"pageSize": 1000}, headers=page_headers
+            ),
+            200,
+        )
+        numbers += sum(1 for item in page["invoices"] if item.get("ksefNumber"))
+        continuation = page.get("continuationToken")
+        if not continuation:
+            break
+    finished = time.perf_counter()
+    if numbers != count:
+        raise RuntimeError(f"{numbers} KSeF numbers listed of {count}")
+    return started - built, finished - started
+
+
+# -- lanes ----------------------------------------------------------------------------------
+
+
+def _app() -> Any:
+    from mockksef import MockConfig, create_app
+
+    return create_app(replace(MockConfig(), rate_limits_enabled=False))
+
+
+def _raw_asgi(coroutine_factory: Any) -> Any:
+    """In-process with no client library: the server's own cost plus the client's crypto."""
+
+    async def go() -> Any:
+        return await coroutine_factory(_kit.AsgiClient(_app()))
+
+    return asyncio.run(go())
+
+
+def _in_process(coroutine_factory: Any) -> Any:
+    async def go() -> Any:
+        transport = httpx.ASGITransport(app=_app())
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver/v2", timeout=120
+        ) as client:
+            return await coroutine_factory(client)
+
+    return asyncio.run(go())
+
+
+def run(
+    report: Report,
+    rounds: int = 3,
+    invoices: int = 2000,
+    batches: tuple[int, ...] = (1000, 10_000),
+    seconds: float = 120.0,
+) -> None:
+    print(
+        f"\n== {SECTION}: {rounds} round(s), {invoices} invoices per online run, "
+        f"batches of {', '.join(str(b) for b in batches)}",
+        flush=True,
+    )
+    seller = _kit.nip(8)
+    _kit.template()  # read the official sample before any timing
+
+    def lane(
+        name: str, measure: Any, target: tuple[str, Any] | None = None, cpu_of: str = ""
+    ) -> None:
+        rates, per_invoice, loads = [], [], []
+        for n in range(rounds):
+            load = load1()
+            done, elapsed, cpu = measure()
+            rates.append(done / elapsed)
+            per_invoice.append(cpu / done * 1000)
+            loads.append(load)
+            print(
+                f"    round {n + 1}: {name:<48} {done:>6} in {elapsed:6.2f} s = "
+                f"{done / elapsed:6.0f}/s, {cpu / done * 1000:.2f} ms CPU each (load {load:.2f})",
+                flush=True,
+            )
+        report.add(SECTION, name, rates, "invoices/s", loads=loads, target=target)
+        report.add(SECTION, f"  CPU per invoice ({cpu_of})", per_invoice, "ms", loads=loads)
+
+    lane(
+        "in-process, ASGI calls (no client library), sequential",
+        lambda: _raw_asgi(lambda c: online_async(c, seller, invoices, 1, seconds)),
+        (">= 1000/s", lambda v: v >= 1000),
+        "client crypto + server",
+    )
+    lane(
+        "in-process, httpx ASGITransport, sequential",
+        lambda: _in_process(lambda c: online_async(c, seller, invoices, 1, seconds)),
+        cpu_of="httpx + client crypto + server",
+    )
+    lane(
+        "in-process, Starlette TestClient, sequential",
+        lambda: online_testclient(_app(), seller, invoices, seconds),
+        cpu_of="TestClient + client crypto + server",
+    )
+    server = start_bench_server(["mock"], "/v2/security/public-key-certificates")
+    try:
+
+        async def over_socket(in_flight: int) -> tuple[int, float, float]:
+            limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+            async with httpx.AsyncClient(
+                base_url=server.base + "/v2", timeout=60, limits=limits, trust_env=False
+            ) as client:
+                before = server.cpu_seconds()
+                done, elapsed, _ = await online_async(client, seller, invoices, in_flight, seconds)
+                # Login and session set-up are in the server's CPU too; per invoice it is small.
+                return done, elapsed, server.cpu_seconds() - before
+
+        lane(
+            "socket (1 uvicorn worker), sequential",
+            lambda: asyncio.run(over_socket(1)),
+            cpu_of="server process",
+        )
+        lane(
+            "socket (1 uvicorn worker), 8 in flight",
+            lambda: asyncio.run(over_socket(8)),
+            (">= 300/s", lambda v: v >= 300),
+            "server process",
+        )
+    finally:
+        server.stop()
+
+    for size in batches:
+        builds, rates, totals, loads = [], [], [], []
+        batch_rounds = rounds if size <= 1000 else max(1, min(rounds, 2))
+        for n in range(batch_rounds):
+            load = load1()
+            build, elapsed = _in_process(lambda c, size=size: batch_async(c, seller, size, seconds))
+            builds.append(build)
+            rates.append(size / elapsed)
+            totals.append(elapsed)
+            loads.append(load)
+            print(
+                f"    round {n + 1}: batch of {size:>6}: client build {build:6.2f} s, "
+                f"open->KSeF numbers {elapsed:6.2f} s = {size / elapsed:7.0f}/s (load {load:.2f})",
+                flush=True,
+            )
+        report.add(
+            SECTION,
+            f"batch of {size:,} (in-process), open -> all KSeF numbers",
+            rates,
+            "invoices/s",
+            loads=loads,
+        )
+        report.add(SECTION, f"batch of {size:,}: server time", totals, "s", loads=loads)
+        report.add(SECTION, f"batch of {size:,}: client ZIP + encrypt", builds, "s", loads=loads)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--invoices", type=int, default=2000)
+    parser.add_argument("--batch", default="1000,10000")
+    args = parser.parse_args()
+    report = Report()
+    batches = tuple(int(x) for x in args.batch.split(",") if x.strip())
+    run(report, args.rounds, args.invoices, batches)
+    report.summary()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""4. Start-up: ``mockksef serve`` from exec to the first answered request.
+
+    python -m bench.startup [--runs 5]
+
+Each run starts ``python -m mockksef serve --no-rate-limits`` on a free
+loopback port and sends ``POST /v2/auth/challenge`` every 2 ms until one is
+answered 200; the time from ``Popen`` to that answer is the figure. Then the
+first ``GET /v2/security/public-key-certificates`` (the Ministry keys are
+generated on first use) is timed apart. For scale: a bare ``python -c pass``
+and ``import mockksef.app`` in a fresh interpreter. Target (issue 8): < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import subprocess
+import time
+
+from bench._common import ROOT, Report, load1, python
+from bench._procs import ServerProcess, _env, free_port
+
+SECTION = "4. Start-up"
+
+
+def _request(port: int, method: str, path: str) -> int | None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request(method, path, headers={"Content-Length": "0"})
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+def one_start(timeout: float = 30.0) -> tuple[float, float]:
+    """(seconds to the first answered challenge, seconds of the first key listing)."""
+    port = free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [python(), "-m", "mockksef", "serve", "--port", str(port), "--no-rate-limits"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = ServerProcess(proc, port)
+    try:
+        deadline = started + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mockksef serve exited with {proc.returncode}")
+            if _request(port, "POST", "/v2/auth/challenge") == 200:
+                break
+            if time.perf_counter() > deadline:
+                raise RuntimeError("mockksef serve did not answer in time")
+            time.sleep(0.002)
+        first = time.perf_counter() - started
+        t = time.perf_counter()
+        status = _request(port, "GET", "/v2/security/public-key-certificates")
+        keys = time.perf_counter() - t
+        if status != 200:
+            raise RuntimeError(f"public keys: {status}")
+        return first, keys
+    finally:
+        server.stop()
+
+
+def _interpreter(code: str) -> float:
+    t = time.perf_counter()
+    subprocess.run([python(), "-c", code], cwd=ROOT, env=_env(), check=True, timeout=60)
+    return time.perf_counter() - t
+
+
+def run(report: Report, runs: int = 5) -> None:
+    print(f"\n== {SECTION}: {runs} run(s)", flush=True)
+    firsts, keys, loads, bare, imports = [], [], [], [], []
+    for _ in range(runs):
+        loads.append(load1())
+        first, listing = one_start()
+        firsts.append(first)
+        keys.append(listing)
+        bare.append(_interpreter("pass"))
+        imports.append(_interpreter("import mockksef.app"))
+    report.add(
+        SECTION,
+        "`mockksef serve` exec -> first answered POST /v2/auth/challenge",
+        firsts,
+        "s",
+        loads=loads,
+        target=("< 1 s", lambda v: v < 1.0),
+    )
+    report.add(
+        SECTION,
+        "first GET /v2/security/public-key-certificates (key generation)",
+        [k * 1000 for k in keys],
+        "ms",
+        loads=loads,
+    )
+    report.add(SECTION, "for scale: `python -c pass`", bare, "s", loads=loads)
+    report.add(SECTION, "for scale: `python -c 'import mockksef.app'`", imports, "s", loads=loads)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    report = Report()
+    run(report, args.runs)
+    report.summary()
+
+
+if __name__ == "__main__":
+    main()
