@@ -738,7 +738,10 @@ class ScenarioManager:
                 _revoke_tokens(self.state.env(environment), context)
             elif name == "expire_tokens":
                 env = self.state.env(environment)
-                env.jwt.rotate(active.rng(environment, "jwt").bytes(32))
+                # From the environment's own stream (seed + reset generation, advancing):
+                # a scenario re-activated with the same seed after a reset must not
+                # rotate back to a secret that earlier JWTs were signed with.
+                env.jwt.rotate(env.rng.bytes(32))
             elif name == "revoke_sessions":
                 _revoke_auth_sessions(self.state.env(environment), context)
             elif name == "expire_sessions":

@@ -217,7 +217,11 @@ class FaultyTransport(httpx.BaseTransport):
         return response
 
     def close(self) -> None:
-        self.inner.close()  # a leaked socket pool would warn in a finalizer
+        # Not optional: a leaked socket pool warns in a finalizer; with warnings as
+        # errors, CPython 3.11 then formats a traceback (ast.parse) in the middle
+        # of whatever the main thread is parsing, which fails as
+        # "SystemError: AST constructor recursion depth mismatch".
+        self.inner.close()
 
 
 class AsyncFaultyTransport(httpx.AsyncBaseTransport):
@@ -404,29 +408,6 @@ def share_ministry_keys(state: MockState) -> None:
         state.durable.setdefault(
             slot, {usage: [replace(key) for key in keys] for usage, keys in by_usage.items()}
         )
-
-
-def preload_modules() -> None:
-    """Import every module of mockksef and ksefclient in this (the main) thread.
-
-    pytest rewrites the asserts of every module of a distribution that carries a
-    pytest plugin (mockksef's does), parsing its source with ``ast``. CPython
-    3.11 before 3.11.8 shares the AST-builder's depth counter between threads
-    (gh-106905): a module imported lazily in a uvicorn thread while the main
-    thread parses (hypothesis does) corrupts it for the rest of the process
-    ("AST constructor recursion depth mismatch"). Importing everything up
-    front leaves nothing to parse in the server thread.
-    """
-    import importlib
-    import pkgutil
-
-    import ksefclient
-    import mockksef
-
-    for package in (mockksef, ksefclient):
-        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-            if not module.name.endswith("__main__"):
-                importlib.import_module(module.name)
 
 
 def with_rate_limits(config: MockConfig | None = None, **changes: Any) -> MockConfig:

@@ -17,14 +17,13 @@ from ksefclient._cli import main
 from ksefclient.xades import personal_certificate
 from mockksef import MockConfig, MockState, create_app
 from mockksef.server import ThreadedServer
-from tests.client.support import NIP_A, NIP_B, invoice, preload_modules, spec
+from tests.client.support import NIP_A, NIP_B, invoice, spec
 
 pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[ThreadedServer]:
-    preload_modules()
     state = MockState(MockConfig(seed=3, clock_mode="real", rate_limits_enabled=False), spec=spec())
     with ThreadedServer(create_app(state=state)) as server:
         yield server

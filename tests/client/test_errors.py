@@ -193,7 +193,9 @@ def test_a_damaged_json_answer_is_retried_as_transient() -> None:
 
     answers = [
         httpx.Response(200, content=b'[{"certif', headers={"Content-Type": "application/json"}),
-        httpx.Response(400, content=b'{"title":"Ba', headers={"Content-Type": "application/problem+json"}),
+        httpx.Response(
+            400, content=b'{"title":"Ba', headers={"Content-Type": "application/problem+json"}
+        ),
         httpx.Response(200, json=[]),
     ]
     client = _client(lambda request: answers.pop(0))

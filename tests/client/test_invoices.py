@@ -171,3 +171,14 @@ def test_query_metadata_page(harness: Harness) -> None:
     assert [m.invoice_number for m in page.invoices] == ["FV/Q/1"]
     assert page.permanent_storage_hwm_date is not None
     assert not page.has_more
+
+
+def test_session_lists_and_failed_invoices(harness: Harness) -> None:
+    client = harness.client(NIP_A)
+    result = client.send_invoices([invoice(NIP_A, "FV/S/1"), invoice(NIP_B, "FV/S/obca")])
+    failed = client.session_invoices(result.reference_number, failed=True)
+    assert [f.invoice_number for f in failed] == ["FV/S/obca"]
+    listed = client.list_sessions("Online")
+    mine = [s for s in listed if s.reference_number == result.reference_number]
+    assert mine and mine[0].total_invoice_count == 2 and mine[0].failed_invoice_count == 1
+    assert client.session_status(result.reference_number).successful_invoice_count == 1

@@ -17,7 +17,6 @@ from tests.client.support import (
     Harness,
     SocketHarness,
     invoice,
-    preload_modules,
 )
 
 
@@ -61,7 +60,6 @@ def test_in_process(kind: str) -> None:
 
 @pytest.fixture
 def socket_harness(kind: str, request: pytest.FixtureRequest) -> Iterator[SocketHarness]:
-    preload_modules()  # see preload_modules: nothing may be parsed in the server thread
     server: ThreadedServer = request.getfixturevalue("server")
     harness = SocketHarness(kind, server)
     yield harness

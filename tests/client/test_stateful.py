@@ -50,9 +50,8 @@ HUNT = settings(
 def socket_server() -> Iterator[ThreadedServer]:
     from mockksef import MockState, create_app
     from mockksef.clock import Clock
-    from tests.client.support import START, preload_modules, share_ministry_keys, spec
+    from tests.client.support import START, share_ministry_keys, spec
 
-    preload_modules()
     config = MockConfig(seed=7, clock_mode="virtual", rate_limits_enabled=False)
     state = MockState(config, spec=spec(), clock=Clock.virtual(START))
     share_ministry_keys(state)

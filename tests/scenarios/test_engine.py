@@ -322,6 +322,23 @@ def test_expire_tokens_revoke_tokens_and_revoke_sessions(raw, engine, mock):
     assert api.get("/tokens", headers=session.headers).status_code == 401
 
 
+def test_expire_tokens_after_a_reset_never_revives_old_jwts(raw, engine, mock):
+    """Same scenario and seed re-activated after a data reset: old JWTs stay dead."""
+    from tests.conftest import mint_access_token
+
+    api = _api(raw)
+    scenario = rules("{name: expire, when: {operation: auth.challenge}, then: {expire_tokens: true}}")
+    engine.activate(scenario, seed=0)
+    api.post("/auth/challenge")
+    old = mint_access_token(mock)
+    assert api.get("/tokens", headers=bearer(old)).status_code == 200
+    engine.deactivate_all()
+    mock.reset()
+    engine.activate(scenario, seed=0)
+    api.post("/auth/challenge")
+    assert api.get("/tokens", headers=bearer(old)).status_code == 401
+
+
 def test_expire_sessions_closes_open_online_sessions(raw, engine, mock):
     from tests import flows, sessions_kit
 

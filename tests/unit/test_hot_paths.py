@@ -94,7 +94,7 @@ def test_a_used_challenge_behind_a_live_one_is_refused_then_purged(mock):
     first = auth.challenge("10.0.0.1", mock.clock.now())["challenge"]
     mock.clock.advance(300)
     second = auth.challenge("10.0.0.1", mock.clock.now())["challenge"]
-    auth._usable_challenge(second, mock.clock.now()).used = True
+    auth._consume_challenge(auth._usable_challenge(second, mock.clock.now()))
     with pytest.raises(KsefError) as refused:
         auth._usable_challenge(second, mock.clock.now())
     assert refused.value.code == 21111

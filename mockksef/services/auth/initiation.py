@@ -63,6 +63,7 @@ class InitiationMixin:
     if TYPE_CHECKING:
 
         def _usable_challenge(self, value: str, now: datetime) -> Challenge: ...
+        def _consume_challenge(self, challenge: Challenge) -> None: ...
         def _new_operation(
             self,
             method: str,
@@ -90,7 +91,7 @@ class InitiationMixin:
             private_key = self.env.public_keys.private_key_for(
                 KSEF_TOKEN_ENCRYPTION, body.get("publicKeyId")
             )
-            challenge.used = True
+            self._consume_challenge(challenge)
         token_string, error = self._decrypt(private_key, body["encryptedToken"], challenge)
         operation = self._new_operation("Token", context, None, policy, now)
         operation.token_string, operation.token_error = token_string, error
@@ -186,7 +187,7 @@ class InitiationMixin:
         policy = self._policy(request.authorization_policy)
         with self._lock:
             # Re-checked under the lock: two requests may race for one challenge.
-            self._usable_challenge(challenge.value, now).used = True
+            self._consume_challenge(self._usable_challenge(challenge.value, now))
         method = (
             "InternalCertificate"
             if internal
