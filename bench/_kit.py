@@ -10,6 +10,7 @@ socket) or Starlette's ``TestClient``, as integrators' tests do.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, padding
@@ -246,6 +247,86 @@ class AsgiClient:
 
         await self.app(scope, receive, send)
         return AsgiResponse(method, full, status, b"".join(chunks))
+
+    async def get(self, path: str, **kw: Any) -> AsgiResponse:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> AsgiResponse:
+        return await self.request("POST", path, json_body=json, **kw)
+
+
+class SocketClient:
+    """The same calls over real keep-alive HTTP/1.1 connections to 127.0.0.1, without a
+    client library: a Python client like httpx costs more CPU per request than the
+    server does, so it, not the server, would set the pace of a socket benchmark.
+
+    Answers must carry Content-Length (the mock's always do).
+    """
+
+    def __init__(self, base: str, connections: int = 1) -> None:
+        parts = urlsplit(base)
+        if parts.hostname != "127.0.0.1":
+            raise ValueError("benchmarks talk to 127.0.0.1 only")
+        self.host, self.port, self.base = parts.hostname, parts.port or 80, parts.path
+        self.size = connections
+        self._pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None = None
+
+    async def _connections(
+        self,
+    ) -> asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+        if self._pool is None:
+            pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+            for _ in range(self.size):
+                pool.put_nowait(await asyncio.open_connection(self.host, self.port))
+            self._pool = pool
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            while not self._pool.empty():
+                _, writer = self._pool.get_nowait()
+                writer.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> AsgiResponse:
+        body = content if content is not None else b""
+        head = {"Host": f"{self.host}:{self.port}"}
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            head["Content-Type"] = "application/json"
+        head.update(headers or {})
+        head["Content-Length"] = str(len(body))
+        if path.startswith(("http://", "https://")):
+            target = "/" + path.split("/", 3)[3]
+        else:
+            target = self.base + path
+        if params:
+            target = target.split("?", 1)[0] + "?" + urlencode(params)
+        lines = "".join(f"{k}: {v}\r\n" for k, v in head.items())
+        raw = f"{method} {target} HTTP/1.1\r\n{lines}\r\n".encode("latin-1") + body
+        pool = await self._connections()
+        reader, writer = await pool.get()
+        try:
+            writer.write(raw)
+            answer = await reader.readuntil(b"\r\n\r\n")
+            status = int(answer[9:12])
+            length = 0
+            for line in answer.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            data = await reader.readexactly(length) if length else b""
+        finally:
+            pool.put_nowait((reader, writer))
+        return AsgiResponse(method, target, status, data)
 
     async def get(self, path: str, **kw: Any) -> AsgiResponse:
         return await self.request("GET", path, **kw)

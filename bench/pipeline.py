@@ -9,8 +9,10 @@ KSeF number. Lanes:
 
 * in-process, ``httpx.AsyncClient`` over ``ASGITransport`` (no socket), one
   invoice at a time, and Starlette's ``TestClient`` (what the test suite uses);
-* over a socket to one uvicorn worker (``python -m bench._serve mock``): one
-  invoice at a time, and 8 in flight;
+* over a socket to one uvicorn worker (``python -m bench._serve mock``), with a
+  lean asyncio HTTP/1.1 client (``_kit.SocketClient``) one invoice at a time
+  and 8 in flight, and with httpx (whose own CPU per invoice exceeds the
+  server's, so it measures the client);
 * batch sessions of 1 000 and 10 000 invoices (in-process): build the ZIP and
   encrypt it (client time, reported apart), then open -> upload -> close ->
   status 200 -> list every invoice with its KSeF number.
@@ -311,26 +313,42 @@ def run(
     server = start_bench_server(["mock"], "/v2/security/public-key-certificates")
     try:
 
-        async def over_socket(in_flight: int) -> tuple[int, float, float]:
-            limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-            async with httpx.AsyncClient(
-                base_url=server.base + "/v2", timeout=60, limits=limits, trust_env=False
-            ) as client:
+        async def lean(in_flight: int) -> tuple[int, float, float]:
+            client = _kit.SocketClient(server.base + "/v2", in_flight)
+            try:
                 before = server.cpu_seconds()
                 done, elapsed, _ = await online_async(client, seller, invoices, in_flight, seconds)
                 # Login and session set-up are in the server's CPU too; per invoice it is small.
                 return done, elapsed, server.cpu_seconds() - before
+            finally:
+                await client.close()
+
+        async def with_httpx(in_flight: int) -> tuple[int, float, float]:
+            limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+            async with httpx.AsyncClient(
+                base_url=server.base + "/v2", timeout=60, limits=limits, trust_env=False
+            ) as client:
+                done, elapsed, cpu = await online_async(
+                    client, seller, invoices, in_flight, seconds
+                )
+                return done, elapsed, cpu
 
         lane(
-            "socket (1 uvicorn worker), sequential",
-            lambda: asyncio.run(over_socket(1)),
+            "socket (1 uvicorn worker), lean client, sequential",
+            lambda: asyncio.run(lean(1)),
             cpu_of="server process",
         )
         lane(
-            "socket (1 uvicorn worker), 8 in flight",
-            lambda: asyncio.run(over_socket(8)),
+            "socket (1 uvicorn worker), lean client, 8 in flight",
+            lambda: asyncio.run(lean(8)),
             (">= 300/s", lambda v: v >= 300),
             "server process",
+        )
+        # For scale: httpx needs more CPU per invoice than the server, so it sets the pace.
+        lane(
+            "socket (1 uvicorn worker), httpx client, 8 in flight",
+            lambda: asyncio.run(with_httpx(8)),
+            cpu_of="the httpx client process",
         )
     finally:
         server.stop()

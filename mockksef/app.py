@@ -182,7 +182,9 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     for env in state.environments:
         for prefix in (f"/{env.value}/v2", f"/{env.value}/api/v2"):
             mounts.append(
-                Mount(prefix, app=EnvSelector(api, env, config.default_env, state.environments, state))
+                Mount(
+                    prefix, app=EnvSelector(api, env, config.default_env, state.environments, state)
+                )
             )
     mounts += [Mount("/_mock", app=admin), Mount("/storage", app=storage)]
     app = Starlette(routes=mounts, exception_handlers=handlers)  # type: ignore[arg-type]
