@@ -160,3 +160,19 @@ def legacy_codes(response: httpx.Response) -> list[int]:
 
 def problem_codes(response: httpx.Response) -> list[int]:
     return [e["code"] for e in response.json()["errors"]]
+
+
+def wait_until_healthy(proc, base: str, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll a `mockksef serve` subprocess until /_mock/health answers (bounded in time)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.stdout.read().decode()
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)

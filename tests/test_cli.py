@@ -6,12 +6,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 from click.testing import CliRunner
 
 from mockksef.cli import main
+from tests.conftest import wait_until_healthy
 
 
 def _free_port() -> int:
@@ -41,16 +41,7 @@ def test_serve_starts_and_answers_on_every_prefix():
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
+        wait_until_healthy(proc, base)
         for prefix in ("/v2", "/test/v2", "/demo/v2", "/prod/v2", "/api/v2"):
             response = httpx.post(f"{base}{prefix}/auth/challenge", timeout=5)
             assert response.status_code == 200, (prefix, response.text)

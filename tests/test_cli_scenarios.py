@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ from click.testing import CliRunner
 
 from mockksef.cli import main
 from mockksef.scenarios import catalogue_names
+from tests.conftest import wait_until_healthy
 from tests.test_cli import _free_port
 
 
@@ -102,16 +102,7 @@ def test_serve_activates_scenarios_at_start(tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
+        wait_until_healthy(proc, base)
         listing = httpx.get(f"{base}/_mock/scenarios").json()
         assert listing["active"] == ["legacy-api-retired", "extra"]
         assert httpx.get(f"{base}/v2/tokens").status_code == 503
