@@ -530,7 +530,7 @@ class InvoiceMachine(ClientMachine):
             # KSeF pauses the session once (21184); the client waits and retries.
             self.env.sessions.arm_fault("send", 21184, ContextIdentifier("Nip", session.nip))
         self._send(session, number, document, plan)
-        self.env.sessions._faults.clear()
+        self.env.sessions.disarm_faults()
 
     @precondition(lambda self: any(m.uncertain or m.acked for m in self.all_sessions))
     @rule(data=st.data(), plan=fault_plans)

@@ -12,7 +12,7 @@ from mockksef.crypto import rsa_oaep_encrypt
 from mockksef.errors import KsefError
 from mockksef.http.security import access_claims, principal_from_claims
 from mockksef.models import ContextIdentifier, Principal, SubjectIdentifier
-from mockksef.services.sessions import backend as backend_module
+from mockksef.services.sessions import registry as registry_module
 from mockksef.xml import xsd
 from tests import sessions_kit as kit
 from tests.conftest import OFFICIAL
@@ -59,7 +59,7 @@ def open_and_send(mock, me, count: int):  # type: ignore[no-untyped-def]
 
 
 def test_session_upo_is_split_into_pages(mock, monkeypatch):
-    monkeypatch.setattr(backend_module, "UPO_PAGE_SIZE", 2)
+    monkeypatch.setattr(registry_module, "UPO_PAGE_SIZE", 2)
     me = principal(mock)
     env, ref, _ = open_and_send(mock, me, 5)
     now = mock.clock.now()
@@ -104,9 +104,9 @@ def test_token_sessions_carry_the_token_reference(mock):
 
 def test_without_a_recorded_document_hash_a_stable_stand_in_is_used(mock):
     me = principal(mock)
-    token_ref, doc_hash = mock.env("test").sessions._auth_proof(me)
+    token_ref, doc_hash = mock.env("test").sessions.registry.auth_proof(me)
     assert token_ref is None and len(doc_hash) == 44
-    assert mock.env("test").sessions._auth_proof(me) == (None, doc_hash)
+    assert mock.env("test").sessions.registry.auth_proof(me) == (None, doc_hash)
 
 
 def test_unknown_fault_kind_is_refused(mock):

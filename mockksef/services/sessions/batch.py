@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mockksef.crypto import aes_cbc_decrypt
 from mockksef.errors import InvalidInputData, KsefError
@@ -24,10 +24,8 @@ from mockksef.services.sessions.models import (
     Outcome,
     Session,
 )
+from mockksef.services.sessions.registry import SessionRegistry
 from mockksef.services.sessions.validation import Verdict, check_invoice
-
-if TYPE_CHECKING:
-    from mockksef.services.sessions.backend import SessionsBackend
 
 PART_HEADERS = {"x-ms-blob-type": "BlockBlob"}
 
@@ -59,9 +57,15 @@ def _get(data: dict[str, Any], name: str) -> Any:
     return None
 
 
-class BatchMixin:
+class BatchSessions:
+    """Open batch sessions, take part uploads, close and process the package."""
+
+    def __init__(self, registry: SessionRegistry) -> None:
+        self.registry = registry
+        self.env = registry.env
+
     def open_batch(
-        self: SessionsBackend,
+        self,
         principal: Principal,
         body: dict[str, Any],
         base_url: str,
@@ -74,7 +78,7 @@ class BatchMixin:
         the same for every part. A key that does not decrypt is only reported
         after close (session status 415), as KSeF does.
         """
-        form = self._form(body, batch=True)
+        form = self.registry.form(body, batch=True)
         batch_file = body["batchFile"]
         declared = batch_file["fileParts"]
         if len(declared) > MAX_PARTS:
@@ -93,8 +97,8 @@ class BatchMixin:
                     21157,
                     f"Rozmiar części {part['ordinalNumber']} przekroczył dozwolony rozmiar 100MB.",
                 )
-        key, iv = self._key(body["encryption"])
-        session = self._new_session(BATCH, principal, form, key, iv, now, feature)
+        key, iv = self.registry.key(body["encryption"])
+        session = self.registry.new_session(BATCH, principal, form, key, iv, now, feature)
         minutes = self.env.config.batch_part_url_minutes * len(declared)
         deadline = now + timedelta(minutes=minutes)
         session.offline_mode = bool(body.get("offlineMode"))
@@ -113,9 +117,9 @@ class BatchMixin:
             {
                 "ordinalNumber": ordinal,
                 "method": "PUT",
-                "url": self.urls.url(
+                "url": self.registry.urls.url(
                     base_url,
-                    self._part_resource(session, ordinal),
+                    self.registry.resource(session, "batch-parts", str(ordinal)),
                     deadline,
                     "w",
                 ),
@@ -125,13 +129,10 @@ class BatchMixin:
         ]
         return {"referenceNumber": session.reference_number, "partUploadRequests": requests}
 
-    def _part_resource(self: SessionsBackend, session: Session, ordinal: int) -> str:
-        return f"{self.env.env.value}/{session.reference_number.lower()}/batch-parts/{ordinal}"
-
     # -- storage: PUT of one part ------------------------------------------------------------
 
     def upload_part(
-        self: SessionsBackend,
+        self,
         session_path: str,
         ordinal: str,
         data: bytes,
@@ -144,17 +145,17 @@ class BatchMixin:
         Re-uploading a part overwrites it.
         """
         resource = f"{self.env.env.value}/{session_path}/batch-parts/{ordinal}"
-        verdict = self.urls.verify(resource, query, "w", now)
+        verdict = self.registry.urls.verify(resource, query, "w", now)
         if verdict != "ok":
             return verdict
-        with self._lock:
-            session = self._by_path(session_path)
+        with self.registry.lock:
+            session = self.registry.by_path(session_path)
             if session is None or session.batch is None or not ordinal.isdigit():
                 return "invalid"
             part = session.batch.parts.get(int(ordinal))
             if part is None:
                 return "invalid"
-            if self._session_code(session, now) != 100:
+            if self.registry.code(session, now) != 100:
                 return "closed"
             part.data = bytes(data)
             part.uploaded_at = now
@@ -162,9 +163,7 @@ class BatchMixin:
 
     # -- close and processing ----------------------------------------------------------------
 
-    def close_batch(
-        self: SessionsBackend, principal: Principal, reference_number: str, now: datetime
-    ) -> None:
+    def close_batch(self, principal: Principal, reference_number: str, now: datetime) -> None:
         """POST /sessions/batch/{ref}/close: 150 at once, the outcome after
         ``batch_processing_seconds``.
 
@@ -173,11 +172,11 @@ class BatchMixin:
         from its declaration). Hash, key, decryption, archive and invoice
         problems end in the session status (405, 415, 435, 430, 420, 440, 445).
         """
-        with self._lock:
-            session = self._session(principal, reference_number)
+        with self.registry.lock:
+            session = self.registry.get(principal, reference_number)
             if session.kind != BATCH or session.batch is None:
                 raise KsefError(21173, NOT_FOUND_ZNALEZIONA.format(reference_number))
-            state = self._session_state(session, now)
+            state = self.registry.state(session, now)
             if state.code == 440 and UPLOAD_TIME_EXCEEDED in state.details:
                 raise KsefError(21208, "Sesja anulowana, przekroczony czas wysyłki.")
             if state.code != 100:
@@ -198,32 +197,17 @@ class BatchMixin:
             self.env.events.emit("session.closed", reference=reference_number)
             self._process_batch(session, now)
 
-    def _settle_batch(self: SessionsBackend, session: Session, now: datetime) -> None:
-        if session.outcome is not None and session.final_at is not None:
-            if now >= session.final_at and session.upo_pages is None:
-                self._finish(session)
-            return
-        if session.closed_at is None and now >= session.valid_until:
-            session.outcome = Outcome(440, (UPLOAD_TIME_EXCEEDED,))
-            session.final_at = session.valid_until
-            session.enumerated = False
-            if session.batch is not None:
-                session.batch.drop_data()
-            self._finish(session)
-
-    def _process_batch(self: SessionsBackend, session: Session, now: datetime) -> None:
+    def _process_batch(self, session: Session, now: datetime) -> None:
         batch = session.batch
         assert batch is not None
-        final_at = now + self._seconds("batch_processing_seconds")
+        final_at = now + self.registry.seconds("batch_processing_seconds")
         session.final_at = final_at
         try:
             session.outcome = self._run_package(session, batch, final_at)
         finally:
             batch.drop_data()
 
-    def _run_package(
-        self: SessionsBackend, session: Session, batch: BatchInfo, final_at: datetime
-    ) -> Outcome:
+    def _run_package(self, session: Session, batch: BatchInfo, final_at: datetime) -> Outcome:
         parts = [batch.parts[n] for n in sorted(batch.parts)]
         for part in parts:
             assert part.data is not None
@@ -290,7 +274,7 @@ class BatchMixin:
         session.enumerated = True
         if not entries:
             return Outcome(440, (NO_INVOICES,))
-        fault = self._take_fault("session", session.context)
+        fault = self.registry.take_fault("session", session.context)
         accepted = False
         for index, entry in enumerate(entries, start=1):
             if fault is not None:
@@ -309,7 +293,7 @@ class BatchMixin:
                 verdict = check_invoice(
                     self.env, session, entry.data, invoicing_date=session.created
                 )
-            invoice = self._record(
+            invoice = self.registry.record(
                 session,
                 verdict,
                 ordinal=index,

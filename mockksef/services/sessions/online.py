@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mockksef.clock import format_datetime
 from mockksef.crypto import aes_cbc_decrypt
@@ -19,10 +19,8 @@ from mockksef.services.sessions.models import (
     Outcome,
     Session,
 )
+from mockksef.services.sessions.registry import SessionRegistry
 from mockksef.services.sessions.validation import Verdict, check_invoice
-
-if TYPE_CHECKING:
-    from mockksef.services.sessions.backend import SessionsBackend
 
 _FA_WRITERS = ("InvoiceWrite", "EnforcementOperations")
 
@@ -35,9 +33,15 @@ def check_form_permission(principal: Principal, pef: bool) -> None:
         raise MissingPermissions(list(required), sorted(held))
 
 
-class OnlineMixin:
+class OnlineSessions:
+    """Open, send to and close online sessions kept in the shared registry."""
+
+    def __init__(self, registry: SessionRegistry) -> None:
+        self.registry = registry
+        self.env = registry.env
+
     def open_online(
-        self: SessionsBackend,
+        self,
         principal: Principal,
         body: dict[str, Any],
         now: datetime,
@@ -48,26 +52,26 @@ class OnlineMixin:
         The key is unwrapped at once: a key that does not decrypt still opens
         the session (201) and its status is 415 from the start.
         """
-        form = self._form(body, batch=False)
+        form = self.registry.form(body, batch=False)
         check_form_permission(principal, form.is_pef)
-        key, iv = self._key(body["encryption"])
-        session = self._new_session(ONLINE, principal, form, key, iv, now, feature)
+        key, iv = self.registry.key(body["encryption"])
+        session = self.registry.new_session(ONLINE, principal, form, key, iv, now, feature)
         return {
             "referenceNumber": session.reference_number,
             "validUntil": format_datetime(session.valid_until),
         }
 
     def _online_session(
-        self: SessionsBackend, principal: Principal, reference_number: str, now: datetime
+        self, principal: Principal, reference_number: str, now: datetime
     ) -> Session:
-        session = self._session(principal, reference_number, NOT_FOUND_ODNALEZIONA)
+        session = self.registry.get(principal, reference_number, NOT_FOUND_ODNALEZIONA)
         if session.kind != ONLINE:
             raise KsefError(21173, NOT_FOUND_ODNALEZIONA.format(reference_number))
-        self._settle(session, now)
+        self.registry.settle(session, now)
         return session
 
     def send_invoice(
-        self: SessionsBackend,
+        self,
         principal: Principal,
         reference_number: str,
         body: dict[str, Any],
@@ -80,12 +84,12 @@ class OnlineMixin:
         ends in the invoice status. An unknown ``hashOfCorrectedInvoice`` is
         accepted as an ordinary offline invoice (KSeF does not document it).
         """
-        with self._lock:
+        with self.registry.lock:
             session = self._online_session(principal, reference_number, now)
-            code = self._session_code(session, now)
+            code = self.registry.code(session, now)
             if code != 100:
                 raise KsefError(21180, f"Status sesji {code} uniemożliwia wysyłkę faktur.")
-            if self._take_fault("send", session.context) is not None:
+            if self.registry.take_fault("send", session.context) is not None:
                 raise KsefError(
                     21184,
                     f"Trwają prace serwisowe i sesja {reference_number} jest tymczasowo "
@@ -113,8 +117,8 @@ class OnlineMixin:
             corrected = body.get("hashOfCorrectedInvoice") or None
             if corrected:
                 self._check_correction(corrected)
-            processing_at = now + self._seconds("invoice_queue_seconds")
-            final_at = processing_at + self._seconds("invoice_processing_seconds")
+            processing_at = now + self.registry.seconds("invoice_queue_seconds")
+            final_at = processing_at + self.registry.seconds("invoice_processing_seconds")
             assert session.key is not None
             plain: bytes | None
             try:
@@ -133,7 +137,7 @@ class OnlineMixin:
                     declared_hash=body["invoiceHash"],
                     technical_correction=bool(corrected),
                 )
-            invoice = self._record(
+            invoice = self.registry.record(
                 session,
                 verdict,
                 ordinal=len(session.invoices) + 1,
@@ -147,26 +151,24 @@ class OnlineMixin:
             )
             return {"referenceNumber": invoice.reference_number}
 
-    def _check_correction(self: SessionsBackend, corrected: str) -> None:
-        originals = self._by_hash.get(corrected, [])
+    def _check_correction(self, corrected: str) -> None:
+        originals = self.registry.by_hash.get(corrected, [])
         if any(o.outcome.ok for o in originals):
             raise KsefError(
                 21167, "Nie można wysłać korekty technicznej do prawidłowo przetworzonej faktury."
             )
-        if corrected in self._corrected:
+        if corrected in self.registry.corrected:
             raise KsefError(
                 21166, "Faktura posiada już przetworzoną prawidłowo korektę techniczną."
             )
 
-    def close_online(
-        self: SessionsBackend, principal: Principal, reference_number: str, now: datetime
-    ) -> None:
+    def close_online(self, principal: Principal, reference_number: str, now: datetime) -> None:
         """POST /sessions/online/{ref}/close: 170 at once, then the final status."""
-        with self._lock:
+        with self.registry.lock:
             session = self._online_session(principal, reference_number, now)
-            code = self._session_code(session, now)
+            code = self.registry.code(session, now)
             if code != 100:
                 raise KsefError(21180, f"Status sesji {code} uniemożliwia jej zamknięcie.")
             session.closed_at = now
             self.env.events.emit("session.closed", reference=reference_number)
-            self._settle(session, now)
+            self.registry.settle(session, now)

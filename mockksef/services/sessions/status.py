@@ -6,26 +6,22 @@ import base64
 import binascii
 import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mockksef.clock import format_datetime, format_datetime_seconds, parse_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import Principal
 from mockksef.models import status as status_info
 from mockksef.services.sessions.models import (
-    BATCH,
     ONLINE,
     STATUS_GROUPS,
-    Outcome,
     Session,
     SessionInvoice,
     invoice_description,
     session_description,
 )
+from mockksef.services.sessions.registry import SessionRegistry
 from mockksef.xml.upo import render_invoice_upo, render_session_upo
-
-if TYPE_CHECKING:
-    from mockksef.services.sessions.backend import SessionsBackend
 
 _ALL_SESSIONS = frozenset({"Introspection", "EnforcementOperations"})
 _DATE_FILTERS = (
@@ -58,42 +54,24 @@ def decode_token(token: str | None) -> list[Any] | None:
     return cursor
 
 
-class StatusMixin:
-    # -- computed state ------------------------------------------------------------------
+class SessionReads:
+    """Lists, statuses and UPOs of the sessions kept in the shared registry."""
 
-    def _session_state(self: SessionsBackend, session: Session, now: datetime) -> Outcome:
-        """What a client sees now (code and details)."""
-        self._settle(session, now)
-        if session.outcome is not None and session.final_at is not None:
-            if now >= session.final_at:
-                return session.outcome
-        if session.closed_at is not None and session.closed_at <= now:
-            return Outcome(170 if session.kind == ONLINE else 150)
-        return Outcome(100)
+    def __init__(self, registry: SessionRegistry) -> None:
+        self.registry = registry
+        self.env = registry.env
 
-    def _session_code(self: SessionsBackend, session: Session, now: datetime) -> int:
-        return self._session_state(session, now).code
+    # -- counts and dates -----------------------------------------------------------------
 
-    def _visible_invoices(
-        self: SessionsBackend, session: Session, now: datetime
-    ) -> list[SessionInvoice]:
-        if session.kind == BATCH:
-            # Listed once the package has been enumerated (the final status shows).
-            if session.final_at is None or now < session.final_at:
-                return []
-        return session.invoices
-
-    def _counts(
-        self: SessionsBackend, session: Session, now: datetime
-    ) -> tuple[int, int, int] | None:
+    def _counts(self, session: Session, now: datetime) -> tuple[int, int, int] | None:
         """(all, successful, failed); None where KSeF leaves them null (reference B §3.5)."""
-        state = self._session_state(session, now)
+        state = self.registry.state(session, now)
         if session.kind == ONLINE:
             if state.code == 415:
                 return None
         elif not (session.enumerated and session.final_at is not None and now >= session.final_at):
             return None
-        invoices = self._visible_invoices(session, now)
+        invoices = self.registry.visible_invoices(session, now)
         ok = failed = 0
         for invoice in invoices:
             if invoice.is_final(now):
@@ -103,12 +81,12 @@ class StatusMixin:
                     failed += 1
         return len(invoices), ok, failed
 
-    def _date_updated(self: SessionsBackend, session: Session, now: datetime) -> datetime:
+    def _date_updated(self, session: Session, now: datetime) -> datetime:
         latest = session.created
         for moment in (session.closed_at, session.final_at):
             if moment is not None and latest < moment <= now:
                 latest = moment
-        for invoice in self._visible_invoices(session, now):
+        for invoice in self.registry.visible_invoices(session, now):
             for moment in (invoice.invoicing_date, invoice.final_at):
                 if latest < moment <= now:
                     latest = moment
@@ -117,7 +95,7 @@ class StatusMixin:
     # -- GET /sessions ----------------------------------------------------------------------
 
     def list_sessions(
-        self: SessionsBackend,
+        self,
         principal: Principal,
         query: dict[str, Any],
         continuation: str | None,
@@ -143,8 +121,8 @@ class StatusMixin:
         everything = bool(principal.effective_permissions & _ALL_SESSIONS)
         items: list[dict[str, Any]] = []
         more = False
-        with self._lock:
-            sessions = list(self._by_context.get(principal.context, []))  # type: ignore[arg-type]
+        with self.registry.lock:
+            sessions = list(self.registry.by_context.get(principal.context, []))  # type: ignore[arg-type]
             ordered = sorted(sessions, key=lambda s: (s.created, s.reference_number), reverse=True)
             for session in ordered:
                 if session.kind != kind:
@@ -158,7 +136,7 @@ class StatusMixin:
                     continue
                 if not _within(session.created, ranges["dateCreatedFrom"], ranges["dateCreatedTo"]):
                     continue
-                state = self._session_state(session, now)
+                state = self.registry.state(session, now)
                 closed = (
                     session.closed_at if session.closed_at and session.closed_at <= now else None
                 )
@@ -202,16 +180,16 @@ class StatusMixin:
     # -- GET /sessions/{ref} -------------------------------------------------------------------
 
     def session_status(
-        self: SessionsBackend,
+        self,
         principal: Principal,
         reference_number: str,
         base_url: str,
         now: datetime,
     ) -> dict[str, Any]:
         """GET /sessions/{ref}: fresh pre-signed UPO links on every read."""
-        with self._lock:
-            session = self._session(principal, reference_number)
-            state = self._session_state(session, now)
+        with self.registry.lock:
+            session = self.registry.get(principal, reference_number)
+            state = self.registry.state(session, now)
             out: dict[str, Any] = {
                 "status": status_info(
                     state.code, session_description(session.kind, state.code), list(state.details)
@@ -226,9 +204,9 @@ class StatusMixin:
                     "pages": [
                         {
                             "referenceNumber": page.reference_number,
-                            "downloadUrl": self.urls.url(
+                            "downloadUrl": self.registry.urls.url(
                                 base_url,
-                                self._resource(
+                                self.registry.resource(
                                     session, "session-upo", f"upo_{page.number:02d}.xml"
                                 ),
                                 expires,
@@ -246,13 +224,10 @@ class StatusMixin:
                 out["failedInvoiceCount"] = counts[2]
             return out
 
-    def _resource(self: SessionsBackend, session: Session, kind: str, name: str) -> str:
-        return f"{self.env.env.value}/{session.reference_number.lower()}/{kind}/{name}"
-
     # -- invoices of a session ------------------------------------------------------------------
 
     def _invoice_json(
-        self: SessionsBackend,
+        self,
         session: Session,
         invoice: SessionInvoice,
         base_url: str,
@@ -282,9 +257,9 @@ class StatusMixin:
             if now >= stored.permanent_storage_date:
                 out["permanentStorageDate"] = format_datetime(stored.permanent_storage_date)
             expires = now + timedelta(hours=self.env.config.download_url_hours)
-            out["upoDownloadUrl"] = self.urls.url(
+            out["upoDownloadUrl"] = self.registry.urls.url(
                 base_url,
-                self._resource(session, "invoice-upo", f"upo_{stored.ksef_number}.xml"),
+                self.registry.resource(session, "invoice-upo", f"upo_{stored.ksef_number}.xml"),
                 expires,
                 "r",
             )
@@ -294,7 +269,7 @@ class StatusMixin:
         return out
 
     def session_invoices(
-        self: SessionsBackend,
+        self,
         principal: Principal,
         reference_number: str,
         page_size: int,
@@ -310,12 +285,12 @@ class StatusMixin:
             if len(cursor) != 1 or not isinstance(cursor[0], int) or isinstance(cursor[0], bool):
                 raise KsefError(21418)
             after = cursor[0]
-        with self._lock:
-            session = self._session(principal, reference_number)
-            self._settle(session, now)
+        with self.registry.lock:
+            session = self.registry.get(principal, reference_number)
+            self.registry.settle(session, now)
             chosen: list[SessionInvoice] = []
             more = False
-            for invoice in self._visible_invoices(session, now):
+            for invoice in self.registry.visible_invoices(session, now):
                 if invoice.ordinal <= after:
                     continue
                 if failed_only and not (invoice.is_final(now) and not invoice.outcome.ok):
@@ -331,16 +306,16 @@ class StatusMixin:
             return out
 
     def _invoice(
-        self: SessionsBackend, session: Session, invoice_reference: str, now: datetime
+        self, session: Session, invoice_reference: str, now: datetime
     ) -> SessionInvoice | None:
-        self._settle(session, now)
+        self.registry.settle(session, now)
         invoice = session.by_reference.get(invoice_reference)
-        if invoice is None or not self._visible_invoices(session, now):
+        if invoice is None or not self.registry.visible_invoices(session, now):
             return None
         return invoice
 
     def invoice_status(
-        self: SessionsBackend,
+        self,
         principal: Principal,
         reference_number: str,
         invoice_reference: str,
@@ -352,8 +327,8 @@ class StatusMixin:
         An unknown session or invoice reference is 400 21405 (the spec documents
         no other code for this operation).
         """
-        with self._lock:
-            session = self._session(
+        with self.registry.lock:
+            session = self.registry.get(
                 principal,
                 reference_number,
                 missing=InvalidInputData(
@@ -371,7 +346,7 @@ class StatusMixin:
     # -- UPO ------------------------------------------------------------------------------------
 
     def invoice_upo_by_ksef(
-        self: SessionsBackend, principal: Principal, reference_number: str, ksef: str, now: datetime
+        self, principal: Principal, reference_number: str, ksef: str, now: datetime
     ) -> bytes:
         """GET /sessions/{ref}/invoices/ksef/{ksefNumber}/upo (21178 also for an unknown session)."""
         not_found = KsefError(
@@ -379,17 +354,17 @@ class StatusMixin:
             f"UPO o numerze KSeF {ksef} i numerze referencyjnym sesji {reference_number} "
             "nie zostało znalezione.",
         )
-        with self._lock:
-            session = self._session(principal, reference_number, missing=not_found)
-            self._settle(session, now)
-            for invoice in self._visible_invoices(session, now):
+        with self.registry.lock:
+            session = self.registry.get(principal, reference_number, missing=not_found)
+            self.registry.settle(session, now)
+            for invoice in self.registry.visible_invoices(session, now):
                 stored = invoice.stored
                 if stored is not None and stored.ksef_number == ksef and invoice.is_final(now):
                     return self._invoice_upo_bytes(session, invoice)
             raise not_found
 
     def invoice_upo(
-        self: SessionsBackend,
+        self,
         principal: Principal,
         reference_number: str,
         invoice_reference: str,
@@ -404,24 +379,24 @@ class StatusMixin:
             f"UPO faktury o numerze referencyjnym {invoice_reference} dla sesji "
             f"{reference_number} nie zostało znalezione."
         )
-        with self._lock:
-            session = self._session(principal, reference_number, missing=not_found)
+        with self.registry.lock:
+            session = self.registry.get(principal, reference_number, missing=not_found)
             invoice = self._invoice(session, invoice_reference, now)
             if invoice is None or invoice.stored is None or not invoice.is_final(now):
                 raise not_found
             return self._invoice_upo_bytes(session, invoice)
 
     def session_upo(
-        self: SessionsBackend,
+        self,
         principal: Principal,
         reference_number: str,
         upo_reference: str,
         now: datetime,
     ) -> bytes:
         """GET /sessions/{ref}/upo/{upoRef}: one page of the collective UPO."""
-        with self._lock:
-            session = self._session(principal, reference_number)
-            state = self._session_state(session, now)
+        with self.registry.lock:
+            session = self.registry.get(principal, reference_number)
+            state = self.registry.state(session, now)
             for page in session.upo_pages or []:
                 if page.reference_number == upo_reference and state.code == 200:
                     return self._session_upo_bytes(session, page.number)
@@ -431,18 +406,18 @@ class StatusMixin:
                 "nie zostało znalezione.",
             )
 
-    def _invoice_upo_bytes(
-        self: SessionsBackend, session: Session, invoice: SessionInvoice
-    ) -> bytes:
-        return render_invoice_upo(self._upo_header(session), self._upo_document(invoice))
+    def _invoice_upo_bytes(self, session: Session, invoice: SessionInvoice) -> bytes:
+        return render_invoice_upo(
+            self.registry.upo_header(session), self.registry.upo_document(invoice)
+        )
 
-    def _session_upo_bytes(self: SessionsBackend, session: Session, number: int) -> bytes:
+    def _session_upo_bytes(self, session: Session, number: int) -> bytes:
         pages = session.upo_pages or []
         page = pages[number - 1]
         total = sum(len(p.invoices) for p in pages)
         return render_session_upo(
-            self._upo_header(session),
-            [self._upo_document(i) for i in page.invoices],
+            self.registry.upo_header(session),
+            [self.registry.upo_document(i) for i in page.invoices],
             page.number,
             len(pages),
             page.first_ordinal,
@@ -452,7 +427,7 @@ class StatusMixin:
     # -- pre-signed downloads (storage) ------------------------------------------------------------
 
     def download(
-        self: SessionsBackend,
+        self,
         session_path: str,
         kind: str,
         name: str,
@@ -461,28 +436,25 @@ class StatusMixin:
     ) -> tuple[str, bytes | None]:
         """A UPO by pre-signed URL: (verdict, bytes), verdict ok|invalid|expired|missing."""
         resource = f"{self.env.env.value}/{session_path}/{kind}/{name}"
-        verdict = self.urls.verify(resource, query, "r", now)
+        verdict = self.registry.urls.verify(resource, query, "r", now)
         if verdict != "ok":
             return verdict, None
-        with self._lock:
-            session = self._by_path(session_path)
+        with self.registry.lock:
+            session = self.registry.by_path(session_path)
             if session is None:
                 return "missing", None
-            state = self._session_state(session, now)
+            state = self.registry.state(session, now)
             if kind == "session-upo":
                 for page in session.upo_pages or []:
                     if name == f"upo_{page.number:02d}.xml" and state.code == 200:
                         return "ok", self._session_upo_bytes(session, page.number)
                 return "missing", None
-            for invoice in self._visible_invoices(session, now):
+            for invoice in self.registry.visible_invoices(session, now):
                 stored = invoice.stored
                 if stored is not None and name == f"upo_{stored.ksef_number}.xml":
                     if invoice.is_final(now):
                         return "ok", self._invoice_upo_bytes(session, invoice)
             return "missing", None
-
-    def _by_path(self: SessionsBackend, session_path: str) -> Session | None:
-        return self.sessions.get(session_path.upper())
 
 
 def _parse_bound(value: Any, name: str) -> datetime | None:
