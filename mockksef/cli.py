@@ -11,6 +11,9 @@ import click
 from mockksef import official
 from mockksef.config import MockConfig
 
+# What `pip install 'mockksef[contract]'` adds (pyproject.toml), by import name.
+CONTRACT_EXTRA_MODULES = ("hypothesis", "schemathesis")
+
 
 @click.group(help="mockksef: an offline, faithful KSeF 2.0 test server.")
 @click.version_option(package_name="mockksef")
@@ -298,10 +301,17 @@ def contract(
     verbose: bool,
 ) -> None:
     try:
-        from contracts.harness import Budget, Credentials, Harness, HarnessError, Target
-        from contracts.report import render_text, write_reports
-    except ImportError as exc:  # the harness lives in the source tree, beside the package
-        click.echo(f"the contract harness is not importable ({exc}); run from a checkout", err=True)
+        from ksefcontract.harness import Budget, Credentials, Harness, HarnessError, Target
+        from ksefcontract.report import render_text, write_reports
+    except ModuleNotFoundError as exc:
+        # Only the [contract] extra's packages may be missing; anything else is a real bug.
+        if (exc.name or "").partition(".")[0] not in CONTRACT_EXTRA_MODULES:
+            raise
+        click.echo(
+            f"mockksef contract needs the contract extra (no module {exc.name!r}): "
+            "pip install 'mockksef[contract]'",
+            err=True,
+        )
         sys.exit(2)
     from mockksef.spec import Spec
 

@@ -2,7 +2,7 @@
 
 Pure Python on an ``EnvironmentState``; no HTTP. Used by the scenario engine for
 a scenario's ``setup:`` (through ``SETUP_KINDS``, see
-``mockksef/scenarios/README.md``), by tests and by benchmarks. Every fact goes
+``scenarios/README.md``), by tests and by benchmarks. Every fact goes
 through the environment's own backends, so what is seeded behaves exactly like
 what the API would have created:
 

@@ -17,19 +17,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from contracts.client_hook import validating
 from ksefclient.xades import (
     SigningCredentials,
     auth_token_request,
     personal_certificate,
     sign_auth_token_request,
 )
+from ksefcontract.client_hook import validating
 from mockksef.clock import parse_datetime
 
 
 def _validated(flow: Callable[..., Any]) -> Callable[..., Any]:
     """Every request the flow sends is checked against the official spec first
-    (``contracts.client_hook``): a flow that drifts from the contract fails here."""
+    (``ksefcontract.client_hook``): a flow that drifts from the contract fails here."""
 
     @functools.wraps(flow)
     def run(client: Any, *args: Any, **kwargs: Any) -> Any:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -766,11 +767,21 @@ def _many(value: Any) -> tuple[str, ...]:
     return (str(value),)
 
 
-# -- the catalogue shipped with the package ------------------------------------------------------
+# -- the catalogue: scenarios/ of the repository, shipped in the wheel ----------------------------
 
 
-def catalogue_dir() -> Any:
-    return resources.files("mockksef.scenarios").joinpath("catalogue")
+def catalogue_dir() -> Traversable:
+    """Where the catalogue's YAML files are.
+
+    The wheel carries ``scenarios/`` as ``mockksef/_catalogue`` (the hatch
+    ``force-include`` in ``pyproject.toml``); a checkout or an editable install has
+    no such folder inside the package and reads ``scenarios/`` beside it, so edits
+    to the catalogue show at once.
+    """
+    shipped = resources.files("mockksef").joinpath("_catalogue")
+    if shipped.is_dir():
+        return shipped
+    return Path(__file__).resolve().parent.parent.parent / "scenarios"
 
 
 def catalogue_names() -> list[str]:
@@ -797,4 +808,4 @@ def resolve(name_or_path: str | Path) -> Scenario:
             text,
             [f"{text}: no such scenario in the catalogue ({len(known)} known){hint}"],
         )
-    return Scenario.from_str(entry.read_text("utf-8"), source=f"catalogue/{text}.yaml")
+    return Scenario.from_str(entry.read_text("utf-8"), source=f"scenarios/{text}.yaml")

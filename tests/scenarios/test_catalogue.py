@@ -1,6 +1,6 @@
 """Every catalogue scenario, driven by a client, with the exact symptom it promises.
 
-Each test activates one scenario from ``mockksef/scenarios/catalogue`` on an
+Each test activates one scenario from ``scenarios/`` (the catalogue) on an
 in-process app with a virtual clock and then does what a connector does
 (challenge, token or XAdES login, sessions, queries), over raw HTTP through the
 helpers of ``tests/flows.py`` and ``tests/sessions_kit.py`` or the bundled
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,7 +41,7 @@ from mockksef import MockState
 from mockksef.clock import parse_datetime
 from mockksef.invoicegen import InvoiceGenerator
 from mockksef.scenarios.faults import NetworkFault
-from mockksef.scenarios.model import Scenario, catalogue_names
+from mockksef.scenarios.model import Scenario, catalogue_dir, catalogue_names
 from mockksef.seeding import add_certificate, make_token
 from tests import flows, sessions_kit, spec_check
 from tests.conftest import bearer, legacy_codes
@@ -75,10 +77,12 @@ def tokens_of(name: str) -> dict[str, str]:
     return {t["id"]: t["value"] for t in scenario.setup.get("tokens", ()) if "value" in t}
 
 
-def _path(name: str) -> Any:
-    from importlib import resources
+# The user-facing catalogue at the top of the repository (the wheel ships a copy).
+CATALOGUE = Path(__file__).resolve().parent.parent.parent / "scenarios"
 
-    return resources.files("mockksef.scenarios") / "catalogue" / f"{name}.yaml"
+
+def _path(name: str) -> Path:
+    return CATALOGUE / f"{name}.yaml"
 
 
 @pytest.fixture
@@ -131,6 +135,17 @@ def problem(answer: httpx.Response) -> dict[str, Any]:
 
 def test_the_catalogue_has_every_failure_of_the_issue_and_the_datasets() -> None:
     assert set(catalogue_names()) >= set(FAILURES) | set(DATASETS)
+
+
+def test_a_checkout_reads_the_catalogue_from_the_top_level_scenarios_folder() -> None:
+    assert Path(str(catalogue_dir())) == CATALOGUE
+    assert catalogue_names() == sorted(p.stem for p in CATALOGUE.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CATALOGUE.glob("*.yaml")))
+def test_scenario_files_are_user_documents_without_internal_headers(name: str) -> None:
+    text = _path(name).read_text(encoding="utf-8")
+    assert not re.search(r"(?im)^#.*\b(issue|catalogue item)\s*\d", text), name
 
 
 @pytest.mark.parametrize("name", FAILURES + DATASETS)

@@ -12,7 +12,7 @@ import pytest
 from mockksef.scenarios import Scenario, ScenarioError, resolve, schema, schema_text
 from mockksef.scenarios.model import ResetSchedule, parse_duration
 
-README = Path(__file__).resolve().parents[2] / "mockksef" / "scenarios" / "README.md"
+README = Path(__file__).resolve().parents[2] / "scenarios" / "README.md"
 
 GOOD = """\
 name: sample

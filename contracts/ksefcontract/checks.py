@@ -15,7 +15,7 @@ own (status code, content type, headers, body schema, no 5xx):
 * ``meta_hash_matches_body`` — where the spec declares ``x-ms-meta-hash``, the
   header is present and is the Base64 SHA-256 of the exact body;
 * ``documents_match_official_xsd`` — UPOs and downloaded invoices validate
-  against the official XSDs (see :mod:`contracts.xsd`).
+  against the official XSDs (see :mod:`ksefcontract.xsd`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 from schemathesis import checks as builtin
 from schemathesis.core.failures import Failure
 
-from contracts.xsd import UPO_NAMESPACE, DocumentSchemas
+from ksefcontract.xsd import UPO_NAMESPACE, DocumentSchemas
 from mockksef import operations
 from mockksef.spec import Spec
 

@@ -5,7 +5,7 @@
     harness = Harness(Target.url("https://api-test.ksef.mf.gov.pl/v2"),
                       credentials=Credentials.ksef_token(token, nip="5265877635"),
                       budget=Budget(examples=20, time_limit=600))
-    report = harness.run()          # contracts.report.Report
+    report = harness.run()          # ksefcontract.report.Report
     print(render_text(report))
 
 What one run does:
@@ -14,11 +14,11 @@ What one run does:
    status → redeem → refresh), so that protected operations are exercised and
    not only their 401;
 2. runs the stateful flows the official spec has no links for
-   (:mod:`contracts.stateful`);
+   (:mod:`ksefcontract.stateful`);
 3. for every official operation the server implements, draws ``examples``
    positive and negative requests from the spec with schemathesis
    (``operation.as_strategy``) and checks every answer with schemathesis' checks
-   plus the KSeF ones (:mod:`contracts.checks`).
+   plus the KSeF ones (:mod:`ksefcontract.checks`).
 
 Which operations a server implements is read from the mockksef operation
 registry (in-process, or a URL that answers ``/_mock/health``); any other
@@ -54,10 +54,10 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.core.failures import Failure, FailureGroup
 
-from contracts.checks import CheckFunction, KsefChecks
-from contracts.report import Finding, FlowResult, OperationResult, PhaseResult, Report, excerpt
-from contracts.xsd import DocumentSchemas
 from ksefclient.xades import SigningCredentials
+from ksefcontract.checks import CheckFunction, KsefChecks
+from ksefcontract.report import Finding, FlowResult, OperationResult, PhaseResult, Report, excerpt
+from ksefcontract.xsd import DocumentSchemas
 from mockksef import operations
 from mockksef.spec import Spec
 
@@ -430,7 +430,7 @@ class Harness:
     def login(self) -> FlowResult:
         """Log in once (the ``auth`` flow); later calls return the first result."""
         if self._login_result is None:
-            from contracts import stateful
+            from ksefcontract import stateful
 
             with self.connected():
                 self._login_result = stateful.run_flow(self, stateful.AUTH)
@@ -438,7 +438,7 @@ class Harness:
 
     def fresh_tokens(self) -> Tokens | None:
         """A separate login, for operations that end the caller's session."""
-        from contracts import stateful
+        from ksefcontract import stateful
 
         with self.connected():
             result = FlowResult(name="login", description="")
@@ -457,7 +457,7 @@ class Harness:
 
         ``operations_filter=None`` runs every operation, ``[]`` none (flows only).
         """
-        from contracts import stateful
+        from ksefcontract import stateful
 
         started = datetime.now(UTC)
         t0 = self.monotonic()

@@ -7,17 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from contracts.harness import Budget, Credentials, Harness, Target
+from ksefcontract.harness import Budget, Credentials, Harness, Target
 from mockksef import MockConfig, MockState, create_app
 from mockksef.clock import Clock
 from mockksef.spec import Spec
-from tests import conftest as shared
 from tests.conftest import START
-
-# The suite-wide fixtures of tests/: the official spec, the config, the socket server.
-spec = shared.spec
-config = shared.config
-server = shared.server
 
 # The CI budget: small and fixed (seeded), so the whole contracts suite stays
 # well under a minute on two cores. MOCKKSEF_CONTRACT_EXAMPLES=200 runs it at depth.

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from contracts.conftest import mock_harness
-from contracts.harness import Budget, Credentials, Harness, Target, environment_of, random_nip
-from contracts.xsd import DocumentSchemas
+from ksefcontract.harness import Budget, Credentials, Harness, Target, environment_of, random_nip
+from ksefcontract.xsd import DocumentSchemas
+from tests.contracts.conftest import mock_harness
 
 
 class FakeTime:

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from contracts import client_hook
-from contracts.client_hook import (
+from ksefcontract import client_hook
+from ksefcontract.client_hook import (
     RequestContractViolation,
     api_path,
     install,

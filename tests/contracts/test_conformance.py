@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import pytest
 
-from contracts import stateful
-from contracts.conftest import MOCK_DEVIATIONS, SEED, SOCKET_EXAMPLES, mock_harness, mock_state
-from contracts.harness import Budget, Credentials, Harness, Target, registry_operations
-from contracts.report import render_text
+from ksefcontract import stateful
+from ksefcontract.harness import Budget, Credentials, Harness, Target, registry_operations
+from ksefcontract.report import render_text
 from mockksef import create_app, operations
+from tests.contracts.conftest import (
+    MOCK_DEVIATIONS,
+    SEED,
+    SOCKET_EXAMPLES,
+    mock_harness,
+    mock_state,
+)
 
 IMPLEMENTED = registry_operations()
 REGISTRY_REASONS = (

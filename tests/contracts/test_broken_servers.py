@@ -17,10 +17,10 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from contracts.conftest import NIP, mock_harness
-from contracts.faulty import Answer, Rewrite, drop_request_header, json_body, on_path
-from contracts.harness import Budget, Credentials, Harness, HarnessError, Target
-from contracts.report import render_text
+from ksefcontract.harness import Budget, Credentials, Harness, HarnessError, Target
+from ksefcontract.report import render_text
+from tests.contracts.conftest import NIP, mock_harness
+from tests.contracts.faulty import Answer, Rewrite, drop_request_header, json_body, on_path
 
 SMALL = Budget(examples=3, seed=3)
 POSITIVE_ONLY = Budget(examples=3, seed=3, phases=("positive",))

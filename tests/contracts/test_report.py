@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree as ET
 
-from contracts.report import (
+from ksefcontract.report import (
     Finding,
     FlowResult,
     OperationResult,

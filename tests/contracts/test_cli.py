@@ -9,11 +9,11 @@ from xml.etree import ElementTree as ET
 import pytest
 from click.testing import CliRunner
 
-from contracts.conftest import NIP, mock_state
-from contracts.faulty import Answer, Rewrite, json_body, on_path
 from mockksef import create_app
 from mockksef.cli import main
 from mockksef.server import ThreadedServer
+from tests.contracts.conftest import NIP, mock_state
+from tests.contracts.faulty import Answer, Rewrite, json_body, on_path
 
 
 @pytest.fixture
@@ -160,3 +160,29 @@ def test_contract_refuses_before_any_request(url, args, message, monkeypatch):  
     result = CliRunner().invoke(main, ["contract", "--base-url", url, *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def _harness_without(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next ``import ksefcontract.harness`` runs afresh and finds ``module`` missing."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "ksefcontract.harness")
+    monkeypatch.setitem(sys.modules, module, None)
+
+
+@pytest.mark.parametrize("missing", ["hypothesis", "schemathesis"])
+def test_contract_without_the_extra_names_the_pip_command(missing, monkeypatch):  # type: ignore[no-untyped-def]
+    _harness_without(missing, monkeypatch)
+    result = CliRunner().invoke(main, ["contract", "--base-url", "http://127.0.0.1:9/v2"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"mockksef contract needs the contract extra (no module {missing!r}): "
+        "pip install 'mockksef[contract]'"
+    ]
+
+
+def test_contract_does_not_hide_a_broken_install_behind_the_hint(monkeypatch):  # type: ignore[no-untyped-def]
+    _harness_without("ksefcontract.checks", monkeypatch)
+    result = CliRunner().invoke(main, ["contract", "--base-url", "http://127.0.0.1:9/v2"])
+    assert isinstance(result.exception, ModuleNotFoundError)
+    assert "pip install" not in result.output

@@ -42,13 +42,13 @@ from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from contracts.report import Finding, FlowResult, StepResult, excerpt
 from ksefclient.xades import auth_token_request, personal_certificate, sign_auth_token_request
+from ksefcontract.report import Finding, FlowResult, StepResult, excerpt
 from mockksef import operations
 from mockksef.clock import format_datetime, parse_datetime
 
 if TYPE_CHECKING:
-    from contracts.harness import Harness, Tokens
+    from ksefcontract.harness import Harness, Tokens
 
 __all__ = ["AUTH", "FLOWS", "Flow", "FlowContext", "run_flow"]
 
@@ -127,7 +127,7 @@ class FlowContext:
         if content is not None:
             request["content"] = content
         sink: list[Finding] = []
-        from contracts.harness import TransportFailure, _OutOfTime
+        from ksefcontract.harness import TransportFailure, _OutOfTime
 
         try:
             response, validated = h.send(case, request, h.checks.positive, sink)
@@ -282,7 +282,7 @@ def _login_ops(harness: Harness) -> tuple[str, ...]:
 
 def _login(ctx: FlowContext, *, token: str | None = None) -> Tokens:
     """challenge → authenticate → poll status → redeem."""
-    from contracts.harness import Tokens
+    from ksefcontract.harness import Tokens
 
     h = ctx.harness
     credentials = h.credentials
