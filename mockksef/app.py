@@ -170,9 +170,9 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     # errors with the same handlers and carries ``state.mock``; a second
     # middleware stack per request cost ~10% of a cheap request.
     api = IndexedRouter(all_routes())
-    admin = Starlette(routes=admin_routes.routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    admin = Starlette(routes=admin_routes.routes, exception_handlers=handlers)
     admin.state.mock = state
-    storage = Starlette(routes=storage_routes.routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    storage = Starlette(routes=storage_routes.routes, exception_handlers=handlers)
     storage.state.mock = state
     # The official API first: it takes nearly all requests, and no prefix overlaps.
     mounts = [
@@ -187,7 +187,7 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
                 )
             )
     mounts += [Mount("/_mock", app=admin), Mount("/storage", app=storage)]
-    app = Starlette(routes=mounts, exception_handlers=handlers)  # type: ignore[arg-type]
+    app = Starlette(routes=mounts, exception_handlers=handlers)
     app.state.mock = state
     # The scenario engine and the journal sit outside Starlette's error middleware,
     # so a rule can drop the connection instead of being turned into a 500.

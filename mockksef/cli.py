@@ -532,7 +532,7 @@ def journal(
 
     import httpx
 
-    params: dict[str, object] = {
+    params: dict[str, str | int] = {
         k: v
         for k, v in {
             "limit": limit,

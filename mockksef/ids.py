@@ -8,13 +8,17 @@ official docs prescribe for KSeF invoice numbers.
 from __future__ import annotations
 
 import hashlib
-import random
 import re
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from random import Random
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 WARSAW = ZoneInfo("Europe/Warsaw")
+
+_T = TypeVar("_T")
 
 REFERENCE_RE = re.compile(r"^\d{8}-[A-Z]{2}-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}$")
 
@@ -76,7 +80,7 @@ class RandomSource:
         self.seed = seed
         self.stream = stream
         digest = hashlib.sha256(f"{seed}:{stream}".encode()).digest()
-        self._rng = random.Random(int.from_bytes(digest, "big"))
+        self._rng = Random(int.from_bytes(digest, "big"))
         self._lock = threading.Lock()
 
     def child(self, stream: str) -> RandomSource:
@@ -104,11 +108,11 @@ class RandomSource:
         with self._lock:
             return self._rng.random()
 
-    def choice(self, items: list) -> object:  # type: ignore[type-arg]
+    def choice(self, items: Sequence[_T]) -> _T:
         with self._lock:
             return self._rng.choice(items)
 
-    def generator(self, stream: str) -> random.Random:
+    def generator(self, stream: str) -> Random:
         """A private ``random.Random`` for a hot loop (no lock), seeded from this source.
 
         Same seed and stream, same sequence; drawing from it does not advance this
@@ -116,7 +120,7 @@ class RandomSource:
         locked methods above would cost more than the work itself.
         """
         digest = hashlib.sha256(f"{self.seed}:{self.stream}/{stream}".encode()).digest()
-        return random.Random(int.from_bytes(digest, "big"))
+        return Random(int.from_bytes(digest, "big"))
 
     def uuid(self) -> str:
         h = self.hex(32, upper=False)

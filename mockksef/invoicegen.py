@@ -611,6 +611,7 @@ class InvoiceGenerator:
                 gross_amount=gross / 100,
                 vat_amount=vat / 100,
                 invoice_hash="",
+                xml=None,
             ).attach(self, recipe)
 
     @staticmethod
@@ -660,13 +661,16 @@ class GeneratedInvoice(StoredInvoice):
 
     generator: InvoiceGenerator
     recipe: int
+    _hash: str
+    _size: int
+    _reference: str
 
     def attach(self, generator: InvoiceGenerator, recipe: int) -> GeneratedInvoice:
         self.generator = generator
         self.recipe = recipe
         return self
 
-    @property  # type: ignore[override]
+    @property
     def xml(self) -> bytes:
         return self.generator.render(self.generator.draft_of(self, self.recipe))
 
@@ -675,7 +679,7 @@ class GeneratedInvoice(StoredInvoice):
         self._size = len(data)
         self._hash = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
-    @property  # type: ignore[override]
+    @property
     def invoice_hash(self) -> str:
         if not self._hash:
             self._digest()
@@ -685,7 +689,7 @@ class GeneratedInvoice(StoredInvoice):
     def invoice_hash(self, value: str) -> None:
         self._hash = value
 
-    @property  # type: ignore[override]
+    @property
     def invoice_size(self) -> int:
         if not self._size:
             self._digest()
@@ -695,7 +699,7 @@ class GeneratedInvoice(StoredInvoice):
     def invoice_size(self, value: int) -> None:
         self._size = value
 
-    @property  # type: ignore[override]
+    @property
     def invoice_reference_number(self) -> str:
         if not self._reference:
             self._reference = InvoiceGenerator._reference(

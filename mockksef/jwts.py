@@ -84,4 +84,4 @@ class JwtSigner:
             )
         except jwt.PyJWTError as exc:
             raise InvalidJwt(str(exc)) from exc
-        return claims  # type: ignore[no-any-return]
+        return claims

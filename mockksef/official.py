@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 PINS_FILE = Path(__file__).with_name("official_pins.json")
@@ -49,14 +49,14 @@ def checkout_dir() -> Path:
 
 
 def candidates(
-    explicit: str | os.PathLike[str] | None, env: dict[str, str] | None = None
+    explicit: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
 ) -> list[Path]:
-    env = os.environ if env is None else env  # type: ignore[assignment]
+    variables = os.environ if env is None else env
     found: list[Path] = []
     if explicit:
         found.append(Path(explicit))
-    if env.get("MOCKKSEF_OFFICIAL_DIR"):
-        found.append(Path(env["MOCKKSEF_OFFICIAL_DIR"]))
+    if variables.get("MOCKKSEF_OFFICIAL_DIR"):
+        found.append(Path(variables["MOCKKSEF_OFFICIAL_DIR"]))
     found.append(checkout_dir())
     found.append(Path.cwd().parent / "shared" / "ksef-official")
     found.append(cache_dir())

@@ -18,7 +18,7 @@ import copy
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -206,7 +206,8 @@ class Spec:
 
     @cached_property
     def definitions(self) -> dict[str, Any]:
-        return _convert(self.data.get("components", {}).get("schemas", {}))
+        schemas: dict[str, Any] = _convert(self.data.get("components", {}).get("schemas", {}))
+        return schemas
 
     def schema(self, name: str) -> dict[str, Any]:
         """A component schema as standalone JSON Schema."""
@@ -350,6 +351,31 @@ _COMPILED_KEYWORDS = frozenset(
     )
 )
 
+_Compare = Callable[[Any, Any], bool]
+_LENGTH_KEYWORDS: tuple[tuple[str, type[Sized], _Compare], ...] = (
+    ("minItems", list, lambda n, limit: n >= limit),
+    ("maxItems", list, lambda n, limit: n <= limit),
+    ("minLength", str, lambda n, limit: n >= limit),
+    ("maxLength", str, lambda n, limit: n <= limit),
+)
+# Written as jsonschema tests them (it refuses "v < minimum", not "not v >= minimum").
+_BOUND_KEYWORDS: tuple[tuple[str, _Compare], ...] = (
+    ("minimum", lambda v, limit: not v < limit),
+    ("maximum", lambda v, limit: not v > limit),
+    ("exclusiveMinimum", lambda v, limit: not v <= limit),
+    ("exclusiveMaximum", lambda v, limit: not v >= limit),
+)
+
+
+def _length_check(kind: type[Sized], compare: _Compare, limit: Any) -> Callable[[Any], bool]:
+    return lambda v: not isinstance(v, kind) or compare(len(v), limit)
+
+
+def _bound_check(
+    is_number: Callable[[Any], bool], compare: _Compare, limit: Any
+) -> Callable[[Any], bool]:
+    return lambda v: not is_number(v) or compare(v, limit)
+
 
 def _compile(schema: Any) -> Callable[[Any], bool]:
     if schema is True:
@@ -370,72 +396,49 @@ def _compile(schema: Any) -> Callable[[Any], bool]:
         if any(name not in _SIMPLE_TYPES for name in names):
             raise _Unsupported(schema["type"])
         tests = [_SIMPLE_TYPES[name] for name in names]
-        checks.append(lambda v, tests=tests: any(test(v) for test in tests))
+        checks.append(lambda v: any(test(v) for test in tests))
     if "properties" in schema:
         props = [(name, _compile(sub)) for name, sub in schema["properties"].items()]
         checks.append(
-            lambda v, props=props: (
+            lambda v: (
                 not isinstance(v, dict) or all(check(v[name]) for name, check in props if name in v)
             )
         )
     if "required" in schema:
         required = list(schema["required"])
-        checks.append(
-            lambda v, required=required: (
-                not isinstance(v, dict) or all(name in v for name in required)
-            )
-        )
+        checks.append(lambda v: not isinstance(v, dict) or all(name in v for name in required))
     if "items" in schema:
         if isinstance(schema["items"], list):
             raise _Unsupported("items as a list")
         item = _compile(schema["items"])
-        checks.append(lambda v, item=item: not isinstance(v, list) or all(item(x) for x in v))
-    for keyword, kind, compare in (
-        ("minItems", list, lambda n, limit: n >= limit),
-        ("maxItems", list, lambda n, limit: n <= limit),
-        ("minLength", str, lambda n, limit: n >= limit),
-        ("maxLength", str, lambda n, limit: n <= limit),
-    ):
+        checks.append(lambda v: not isinstance(v, list) or all(item(x) for x in v))
+    for keyword, kind, compare in _LENGTH_KEYWORDS:
         if keyword in schema:
-            limit = schema[keyword]
-            checks.append(
-                lambda v, kind=kind, compare=compare, limit=limit: (
-                    not isinstance(v, kind) or compare(len(v), limit)
-                )
-            )
+            checks.append(_length_check(kind, compare, schema[keyword]))
     if "pattern" in schema:
         search = re.compile(schema["pattern"]).search
-        checks.append(lambda v, search=search: not isinstance(v, str) or bool(search(v)))
+        checks.append(lambda v: not isinstance(v, str) or bool(search(v)))
     if "enum" in schema:
         values = list(schema["enum"])
         if any(isinstance(x, (dict, list)) for x in values):
             raise _Unsupported("enum of containers")
         # Stricter than jsonschema's equality (1 == 1.0 there): a refusal is re-checked.
-        checks.append(lambda v, values=values: any(type(v) is type(x) and v == x for x in values))
-    # Written as jsonschema tests them (it refuses "v < minimum", not "not v >= minimum").
-    for keyword, compare in (
-        ("minimum", lambda v, limit: not v < limit),
-        ("maximum", lambda v, limit: not v > limit),
-        ("exclusiveMinimum", lambda v, limit: not v <= limit),
-        ("exclusiveMaximum", lambda v, limit: not v >= limit),
-    ):
+        checks.append(lambda v: any(type(v) is type(x) and v == x for x in values))
+    for keyword, compare in _BOUND_KEYWORDS:
         if keyword in schema:
-            limit = schema[keyword]
-            checks.append(
-                lambda v, compare=compare, limit=limit: not is_number(v) or compare(v, limit)
-            )
+            checks.append(_bound_check(is_number, compare, schema[keyword]))
     if "format" in schema:
         fmt = schema["format"]
-        checks.append(lambda v, fmt=fmt: _formats.conforms(v, fmt))
+        checks.append(lambda v: _formats.conforms(v, fmt))
     if "allOf" in schema:
         parts = [_compile(sub) for sub in schema["allOf"]]
-        checks.append(lambda v, parts=parts: all(part(v) for part in parts))
+        checks.append(lambda v: all(part(v) for part in parts))
     if "anyOf" in schema:
         options = [_compile(sub) for sub in schema["anyOf"]]
-        checks.append(lambda v, options=options: any(option(v) for option in options))
+        checks.append(lambda v: any(option(v) for option in options))
     if "oneOf" in schema:
         choices = [_compile(sub) for sub in schema["oneOf"]]
-        checks.append(lambda v, choices=choices: sum(1 for c in choices if c(v)) == 1)
+        checks.append(lambda v: sum(1 for c in choices if c(v)) == 1)
     if len(checks) == 1:
         return checks[0]
     return lambda v: all(check(v) for check in checks)

@@ -96,7 +96,8 @@ class MockState:
         self._lock = threading.RLock()
         # Listeners of domain events (scenario engine); survive reset().
         self.event_sinks: list[Sink] = []
-        self._envs: dict[Env, EnvironmentState] = {}
+        # Keyed by Env; a StrEnum member hashes as its value, so "test" finds it too.
+        self._envs: dict[str, EnvironmentState] = {}
         self._generations: dict[Env, int] = {}
         for env in self.config.environments:
             self._generations[env] = 0

@@ -43,9 +43,10 @@ from mockksef.errors import (
     wants_problem_details,
 )
 from mockksef.http import ratelimit, security
-from mockksef.models import Principal
+from mockksef.models import ContextIdentifier, Principal
 
 if TYPE_CHECKING:
+    from mockksef.spec import Spec
     from mockksef.state import EnvironmentState, MockState
 
 log = logging.getLogger("mockksef")
@@ -91,6 +92,13 @@ class Call:
         """The authenticated caller (endpoints with ``auth != 'none'``)."""
         assert self.principal is not None
         return self.principal
+
+    @property
+    def context(self) -> ContextIdentifier:
+        """The caller's context: every access token is issued for one."""
+        context = self.me.context
+        assert context is not None
+        return context
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)
@@ -411,11 +419,12 @@ async def _prepare(
     return Call(request, op, env, principal, path_params, query, parsed, raw, ip)
 
 
-def _resolved(spec: Any, schema: dict[str, Any]) -> dict[str, Any]:
+def _resolved(spec: Spec, schema: dict[str, Any]) -> dict[str, Any]:
     """Follow a top-level $ref/allOf so that query strings can be typed."""
     ref = schema.get("$ref")
     if ref:
-        return spec.data["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+        schemas: dict[str, dict[str, Any]] = spec.data["components"]["schemas"]
+        return schemas.get(ref.rsplit("/", 1)[-1], {})
     if schema.get("allOf") and len(schema["allOf"]) == 1:
         return _resolved(spec, schema["allOf"][0])
     return schema

@@ -119,10 +119,12 @@ def ip_allowed(policy: dict[str, Any] | None, client_ip: str) -> bool:
     for text in ranges:
         low, _, high = text.partition("-")
         try:
-            if ipaddress.ip_address(low) <= ip <= ipaddress.ip_address(high):
-                return True
-        except (ValueError, TypeError):
+            first, last = ipaddress.ip_address(low), ipaddress.ip_address(high)
+        except ValueError:
             continue
+        # A range never spans IPv4 and IPv6 (ipaddress refuses to order them).
+        if first.version == last.version == ip.version and int(first) <= int(ip) <= int(last):
+            return True
     for mask in masks:
         try:
             if ip in ipaddress.ip_network(mask, strict=False):

@@ -113,9 +113,9 @@ class SubjectRegistry:
         return out
 
     def is_enforcement_context(self, nip: str | None) -> bool:
-        return bool(nip) and any(
-            r in ("EnforcementAuthority", "CourtBailiff") for r, _, _ in self.roles_of(nip)
-        )  # type: ignore[arg-type]
+        if not nip:
+            return False
+        return any(r in ("EnforcementAuthority", "CourtBailiff") for r, _, _ in self.roles_of(nip))
 
     def is_blocked(self, context: ContextIdentifier) -> bool:
         return context in self.blocked

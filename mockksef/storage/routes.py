@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mockksef.http.endpoint import mock_state
 from mockksef.services.sessions.models import MAX_PART_ENCRYPTED
+from mockksef.storage import exports
+
+if TYPE_CHECKING:
+    from mockksef.state import EnvironmentState
 
 _ERRORS = {
     400: "InvalidInput",
@@ -41,8 +46,8 @@ def storage_error(status: int, message: str, code: str | None = None) -> Respons
     return Response(body.encode("utf-8"), status_code=status, media_type="application/xml")
 
 
-def _environment(request: Request):  # type: ignore[no-untyped-def]
-    mock = request.app.state.mock
+def _environment(request: Request) -> EnvironmentState | None:
+    mock = mock_state(request)
     try:
         return mock.env(request.path_params["env"])
     except (KeyError, ValueError):
@@ -118,18 +123,9 @@ def _download(kind: str):  # type: ignore[no-untyped-def]
     return handler
 
 
-def _export_routes() -> list[BaseRoute]:
-    # The invoices area adds export part downloads in its own module.
-    if importlib.util.find_spec("mockksef.storage.exports") is None:
-        return []
-    from mockksef.storage import exports  # type: ignore[attr-defined]
-
-    return list(exports.routes)
-
-
 routes: list[BaseRoute] = [
     Route("/{env}/{session}/batch-parts/{ordinal}", put_part, methods=["PUT"]),
     Route("/{env}/{session}/session-upo/{name}", _download("session-upo"), methods=["GET"]),
     Route("/{env}/{session}/invoice-upo/{name}", _download("invoice-upo"), methods=["GET"]),
-    *_export_routes(),
+    *exports.routes,
 ]

@@ -94,9 +94,8 @@ class _Ns:
 
     def text(self, node: etree._Element | None, *names: str) -> str | None:
         found = self.find(node, *names)
-        if found is None or found.text is None:
-            return None
-        return found.text.strip()
+        text: str | None = None if found is None else found.text
+        return None if text is None else text.strip()
 
 
 def _decimal(text: str | None) -> Decimal:
@@ -238,9 +237,8 @@ def _ubl_text(node: etree._Element | None, path: str) -> str | None:
     if node is None:
         return None
     found = node.find(path.replace("cbc:", f"{{{CBC}}}").replace("cac:", f"{{{CAC}}}"))
-    if found is None or found.text is None:
-        return None
-    return found.text.strip()
+    text: str | None = None if found is None else found.text
+    return None if text is None else text.strip()
 
 
 def _ubl_nip(party: etree._Element | None) -> str | None:

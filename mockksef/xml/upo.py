@@ -99,7 +99,7 @@ def _documents(root: etree._Element, documents: Sequence[UpoDocument]) -> None:
 
 def _serialise(root: etree._Element) -> bytes:
     etree.indent(root, space="  ")
-    body = etree.tostring(root, encoding="utf-8", xml_declaration=False)
+    body: bytes = etree.tostring(root, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 

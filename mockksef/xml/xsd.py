@@ -122,10 +122,11 @@ UNSUPPORTED_FORM = "Wskazany kod formularza nie jest wspierany."
 
 def find_form(system_code: Any, schema_version: Any, value: Any) -> FormSpec | None:
     """The form for an exact ``formCode`` triple, or None (21405 for the caller)."""
-    key = (system_code, schema_version, value)
-    if not all(isinstance(part, str) for part in key):
+    if not (
+        isinstance(system_code, str) and isinstance(schema_version, str) and isinstance(value, str)
+    ):
         return None
-    return _BY_TRIPLE.get(key)  # type: ignore[arg-type]
+    return _BY_TRIPLE.get((system_code, schema_version, value))
 
 
 # -- schemas ------------------------------------------------------------------------

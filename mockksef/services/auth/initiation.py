@@ -133,10 +133,11 @@ class InitiationMixin:
         for text in allowed.get("ip4Ranges") or []:
             low, _, high = str(text).partition("-")
             try:
-                if ipaddress.ip_address(low) > ipaddress.ip_address(high):
-                    raise InvalidInputData(f"Nieprawidłowy zakres adresów IP: {text}.")
+                first, last = ipaddress.ip_address(low), ipaddress.ip_address(high)
             except ValueError as exc:
                 raise InvalidInputData(f"Nieprawidłowy zakres adresów IP: {text}.") from exc
+            if first.version != last.version or int(first) > int(last):
+                raise InvalidInputData(f"Nieprawidłowy zakres adresów IP: {text}.")
         # Unknown members are ignored, as the real JSON binder does.
         lists = {
             k: list(allowed[k]) for k in ("ip4Addresses", "ip4Ranges", "ip4Masks") if allowed.get(k)

@@ -284,7 +284,7 @@ class _Verifier(XAdESVerifier):
 
     def _apply_transforms(self, payload: Any, *, transforms_node: Any, signature: Any) -> Any:
         if transforms_node is not None:
-            for transform in self._findall(transforms_node, "Transform"):
+            for transform in transforms_node.findall(f"{{{DS}}}Transform"):
                 if transform.get("Algorithm") in (_XPATH, _XPATH_FILTER2):
                     if not _is_signature_exclusion(transform):
                         raise SignXMLException("Nieobsługiwane przekształcenie XPath.")
@@ -371,7 +371,7 @@ def _verify(
         binascii.Error,
     ) as exc:
         raise KsefError(9105, str(exc)[:300] or "Weryfikacja podpisu nie powiodła się.") from exc
-    return results if isinstance(results, list) else [results]
+    return results
 
 
 def _signed_request(results: list[Any]) -> etree._Element:
@@ -384,11 +384,11 @@ def _signed_request(results: list[Any]) -> etree._Element:
             etree.QName(element).localname == "AuthTokenRequest"
             and _namespace(element) in SCHEMA_FILES
         ):
-            return element  # type: ignore[no-any-return]
+            return element
         for ns in SCHEMA_FILES:
             inner = element.find(f"{{{ns}}}AuthTokenRequest")
             if inner is not None:
-                return inner  # type: ignore[no-any-return]
+                return inner
     raise KsefError(9105, "Podpis nie obejmuje dokumentu AuthTokenRequest.")
 
 

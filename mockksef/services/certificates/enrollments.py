@@ -345,7 +345,7 @@ class EnrollmentsMixin:
             x509.CertificateBuilder()
             .subject_name(enrollment.subject)
             .issuer_name(ca_cert.subject)
-            .public_key(public_key)  # type: ignore[arg-type]
+            .public_key(public_key)
             .serial_number(self._serial_int(serial))
             .not_valid_before(valid_from)
             .not_valid_after(valid_to)
@@ -365,7 +365,7 @@ class EnrollmentsMixin:
                 ),
                 critical=True,
             )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)  # type: ignore[arg-type]
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                 critical=False,

@@ -149,7 +149,7 @@ class PublicKeysBackend:
                 now = self.env.clock.now()
                 keys = {usage: [self._new_key(usage, now, 0)] for usage in USAGES}
                 durable[slot] = keys
-            return keys  # type: ignore[no-any-return]
+            return keys
 
     def _certificate(self, key: rsa.RSAPrivateKey, now: datetime) -> x509.Certificate:
         subject = crypto.name(

@@ -14,7 +14,7 @@ TOKEN_HEADER = "x-continuation-token"
 @endpoint("collective.create", auth="access", body="json")
 def create(call: Call) -> Response:
     """Checks in the order 21405, 71005, 71001 (unknown or not visible), 71004, 71002."""
-    number = call.env.collective.create(call.me.context, call.body, call.now)
+    number = call.env.collective.create(call.context, call.body, call.now)
     return json_response({"collectiveIdentifierNumber": number}, status=201)
 
 
@@ -22,7 +22,7 @@ def create(call: Call) -> Response:
 def query(call: Call) -> Response:
     """Own identifiers plus (NIP contexts) those over its sales; keyset continuation tokens."""
     result = call.env.collective.query(
-        call.me.context, call.body, call.query.get("pageSize", 10), call.header(TOKEN_HEADER)
+        call.context, call.body, call.query.get("pageSize", 10), call.header(TOKEN_HEADER)
     )
     return json_response(result)
 
@@ -33,7 +33,7 @@ def invoices(call: Call) -> Response:
     backend = call.env.collective
     numbers = backend.parse_invoices_request(call.body)
     size = page_size(call.request.query_params.get("pageSize"), 10, 500)
-    result = backend.invoices(call.me.context, numbers, size, call.header(TOKEN_HEADER))
+    result = backend.invoices(call.context, numbers, size, call.header(TOKEN_HEADER))
     return json_response(result)
 
 
@@ -45,7 +45,7 @@ def invoices_v270(call: Call) -> Response:
         {"collectiveIdentifierNumbers": [call.path["collectiveIdentifierNumber"]]}
     )
     result = backend.invoices(
-        call.me.context, numbers, call.query.get("pageSize", 10), call.header(TOKEN_HEADER)
+        call.context, numbers, call.query.get("pageSize", 10), call.header(TOKEN_HEADER)
     )
     return json_response(result)
 
@@ -54,7 +54,7 @@ def invoices_v270(call: Call) -> Response:
 def by_ksef_number(call: Call) -> Response:
     """Identifiers the context may see (creator or seller); an empty list, never 400."""
     result = call.env.collective.by_ksef_number(
-        call.me.context,
+        call.context,
         call.path["ksefNumber"],
         call.query.get("pageSize", 10),
         call.header(TOKEN_HEADER),

@@ -38,6 +38,7 @@ from mockksef.services.invoices.queries import (
 )
 
 if TYPE_CHECKING:
+    from mockksef.services.invoices.models import StoredInvoice
     from mockksef.state import EnvironmentState
 
 MAX_CONCURRENT = 10
@@ -263,7 +264,7 @@ class ExportsBackend:
         store = self.env.invoices.invoices
         # The selection is evaluated at the ready time: every invoice of the range
         # is visible by then (the range ends at the request time, before it).
-        selected = []
+        selected: list[StoredInvoice] = []
         truncated = False
         compressed_estimate = 0
         for inv in iter_matches(store, flt, export.ready_at):
@@ -359,12 +360,12 @@ def _sha256_b64(data: bytes) -> str:
 def _archive(files: list[tuple[str, bytes]], compression: str, when: datetime) -> bytes:
     buffer = io.BytesIO()
     if compression == "Zip":
-        stamp = when.timetuple()[:6]
+        stamp = (when.year, when.month, when.day, when.hour, when.minute, when.second)
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, data in files:
-                info = zipfile.ZipInfo(name, date_time=stamp)  # type: ignore[arg-type]
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, data)
+                entry = zipfile.ZipInfo(name, date_time=stamp)
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(entry, data)
         return buffer.getvalue()
     # gzip stamps its header with a time: give it the Clock's, not the wall's.
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=int(when.timestamp())) as packed:

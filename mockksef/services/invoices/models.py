@@ -109,7 +109,12 @@ def decompress_xml(blob: bytes, dictionary: bytes | None = None) -> bytes:
     marker = blob[:1]
     if marker == _RAW:
         return blob[1:]
-    unpacker = zlib.decompressobj(-15, dictionary if marker == _ZD2 else _ZDICT)
+    zdict = _ZDICT
+    if marker == _ZD2:
+        if dictionary is None:
+            raise ValueError("a blob deflated against a document dictionary needs that dictionary")
+        zdict = dictionary
+    unpacker = zlib.decompressobj(-15, zdict)
     return unpacker.decompress(blob[1:]) + unpacker.flush()
 
 
@@ -129,9 +134,24 @@ def _number(value: Any) -> float:
     raise TypeError(f"amount must be a number, not {type(value).__name__}")
 
 
+class _Document:
+    """Reading ``.xml``: a property on a base class, because the dataclass below
+    takes ``xml`` as an init-only argument (a property in its own body would be
+    read as that argument's default)."""
+
+    __slots__ = ()
+    xml_blob: bytes
+    xml_dict: bytes | None
+
+    @property
+    def xml(self) -> bytes:
+        return decompress_xml(self.xml_blob, self.xml_dict)
+
+
 @dataclass(slots=True, kw_only=True, eq=False)
-class StoredInvoice:
-    """An accepted invoice. Build with keywords; ``xml=`` takes the plain bytes.
+class StoredInvoice(_Document):
+    """An accepted invoice. Build with keywords; ``xml=`` takes the plain bytes
+    (None for a subclass that renders its document on read).
 
     ``.xml`` returns the exact bytes given (kept compressed in ``xml_blob``).
     The store may move ``permanent_storage_date`` forward when it is stored,
@@ -165,7 +185,7 @@ class StoredInvoice:
     invoice_hash: str
     invoice_size: int = 0
     hash_of_corrected_invoice: str | None = None
-    xml: InitVar[bytes | None] = None
+    xml: InitVar[bytes | None]
     xml_blob: bytes = field(default=b"\x00", repr=False)
     # The shared document the blob was deflated against (one object for many rows).
     xml_dict: bytes | None = field(default=None, repr=False)
@@ -181,8 +201,6 @@ class StoredInvoice:
         self.vat_amount = _number(self.vat_amount)
         if isinstance(self.issue_date, datetime):
             self.issue_date = self.issue_date.date()
-
-    # ``xml`` is an init-only argument; reading it decompresses (see below).
 
     def compact(self, dictionary: bytes | None) -> None:
         """Deflate the document against ``dictionary`` (None: the built-in vocabulary)."""
@@ -259,11 +277,3 @@ class StoredInvoice:
             out["authorizedSubject"] = auth
         return out
 
-
-def _xml_get(self: StoredInvoice) -> bytes:
-    return decompress_xml(self.xml_blob, self.xml_dict)
-
-
-# A property added after the class is built: the dataclass machinery reads the
-# ``xml`` annotation as the InitVar, and reads go through the decompressor.
-StoredInvoice.xml = property(_xml_get)  # type: ignore[assignment,method-assign]

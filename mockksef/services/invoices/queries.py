@@ -93,42 +93,43 @@ class InvoiceFilter:
 
     def predicates(self) -> list[Callable[[StoredInvoice], bool]]:
         """One small check per filter given (most selective first), for the row scan."""
+        # Closures bind late: every check closes over a local of its own.
         checks: list[Callable[[StoredInvoice], bool]] = []
-        if self.ksef_number is not None:
-            checks.append(lambda inv, v=self.ksef_number: inv.ksef_number == v)
-        if self.invoice_number is not None:
-            checks.append(lambda inv, v=self.invoice_number: inv.invoice_number == v)
-        if self.seller_nip is not None:
-            checks.append(lambda inv, v=self.seller_nip: inv.seller_nip == v)
+        if (ksef_number := self.ksef_number) is not None:
+            checks.append(lambda inv: inv.ksef_number == ksef_number)
+        if (invoice_number := self.invoice_number) is not None:
+            checks.append(lambda inv: inv.invoice_number == invoice_number)
+        if (seller_nip := self.seller_nip) is not None:
+            checks.append(lambda inv: inv.seller_nip == seller_nip)
         if self.vat_ue_buyer is not None:
-            buyer = ("VatUe", self.vat_ue_buyer)
-            checks.append(lambda inv, v=buyer: inv.buyer_identifier == v)
-        if self.buyer_type is not None:
+            eu_buyer = ("VatUe", self.vat_ue_buyer)
+            checks.append(lambda inv: inv.buyer_identifier == eu_buyer)
+        if (buyer_type := self.buyer_type) is not None:
             if self.buyer_value is not None:
-                buyer = (self.buyer_type, self.buyer_value)
-                checks.append(lambda inv, v=buyer: inv.buyer_identifier == v)
+                buyer = (buyer_type, self.buyer_value)
+                checks.append(lambda inv: inv.buyer_identifier == buyer)
             else:
-                checks.append(lambda inv, v=self.buyer_type: inv.buyer_identifier[0] == v)
-        if self.currencies is not None:
-            checks.append(lambda inv, v=self.currencies: inv.currency in v)
-        if self.invoice_types is not None:
-            checks.append(lambda inv, v=self.invoice_types: inv.invoice_type in v)
+                checks.append(lambda inv: inv.buyer_identifier[0] == buyer_type)
+        if (currencies := self.currencies) is not None:
+            checks.append(lambda inv: inv.currency in currencies)
+        if (invoice_types := self.invoice_types) is not None:
+            checks.append(lambda inv: inv.invoice_type in invoice_types)
         if self.amount_type is not None:
             field = {"Brutto": "gross_amount", "Netto": "net_amount"}.get(
                 self.amount_type, "vat_amount"
             )
             low = -math.inf if self.amount_from is None else self.amount_from
             high = math.inf if self.amount_to is None else self.amount_to
-            getter = attrgetter(field)
-            checks.append(lambda inv, g=getter, lo=low, hi=high: lo <= g(inv) <= hi)
-        if self.invoicing_mode is not None:
-            checks.append(lambda inv, v=self.invoicing_mode: inv.invoicing_mode == v)
-        if self.is_self_invoicing is not None:
-            checks.append(lambda inv, v=self.is_self_invoicing: inv.is_self_invoicing == v)
-        if self.form_type is not None:
-            checks.append(lambda inv, v=self.form_type: inv.form_type == v)
-        if self.has_attachment is not None:
-            checks.append(lambda inv, v=self.has_attachment: inv.has_attachment == v)
+            amount: Callable[[StoredInvoice], float] = attrgetter(field)
+            checks.append(lambda inv: low <= amount(inv) <= high)
+        if (invoicing_mode := self.invoicing_mode) is not None:
+            checks.append(lambda inv: inv.invoicing_mode == invoicing_mode)
+        if (self_invoicing := self.is_self_invoicing) is not None:
+            checks.append(lambda inv: inv.is_self_invoicing == self_invoicing)
+        if (form_type := self.form_type) is not None:
+            checks.append(lambda inv: inv.form_type == form_type)
+        if (has_attachment := self.has_attachment) is not None:
+            checks.append(lambda inv: inv.has_attachment == has_attachment)
         return checks
 
     def has_row_filters(self) -> bool:
@@ -282,9 +283,9 @@ def iter_matches(
             if not _in_party(flt, inv):
                 continue
             when = flt.date_of(inv)
-            if low <= when <= high:  # type: ignore[operator]
+            if low <= when <= high:
                 keyed.append(inv)
-        keyed.sort(key=flt.date_of, reverse=descending)  # type: ignore[arg-type,return-value]
+        keyed.sort(key=flt.date_of, reverse=descending)
         checks = flt.predicates()
         for inv in keyed:
             if (visible_all or inv.permanent_storage_date <= now) and all(

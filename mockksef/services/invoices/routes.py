@@ -24,7 +24,7 @@ def public_base_url(call: Call) -> str:
 @endpoint("invoices.download", auth="access")
 def download(call: Call) -> Response:
     """Exact bytes + ``x-ms-meta-hash``; seen by the invoice's subjects and its sender [inferred]."""
-    invoice = call.env.invoices.download(call.me.context, call.path["ksefNumber"])
+    invoice = call.env.invoices.download(call.context, call.path["ksefNumber"])
     body = invoice.xml
     digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
     return Response(body, media_type="application/xml", headers={"x-ms-meta-hash": digest})
@@ -34,7 +34,7 @@ def download(call: Call) -> Response:
 def query_metadata(call: Call) -> Response:
     """Every filter; HWM = the current time; Issue ranges compare Warsaw calendar days."""
     result = call.env.invoices.query_metadata(
-        call.me.context,
+        call.context,
         call.body,
         page_offset=call.query.get("pageOffset", 0),
         page_size=call.query.get("pageSize", 10),
@@ -46,7 +46,7 @@ def query_metadata(call: Call) -> Response:
 @endpoint("invoices.export", auth="access", body="json")
 def export(call: Call) -> Response:
     """Package built on the first status read after ``export_processing_seconds``."""
-    reference = call.env.invoices.start_export(call.me.context, call.body)
+    reference = call.env.invoices.start_export(call.context, call.body)
     return json_response({"referenceNumber": reference}, status=201)
 
 
@@ -54,7 +54,7 @@ def export(call: Call) -> Response:
 def export_status(call: Call) -> Response:
     """Package lifetime 3 days [not documented], status kept 7 days (then 410); links 1 h."""
     result = call.env.invoices.export_status(
-        call.me.context, call.path["referenceNumber"], public_base_url(call)
+        call.context, call.path["referenceNumber"], public_base_url(call)
     )
     return json_response(result)
 

@@ -25,6 +25,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from mockksef.ids import WARSAW, crc8
@@ -73,7 +74,7 @@ class _Party:
         self.invoicing = array("i")
         self.storage = array("i")
 
-    def by(self, date_type: str) -> array:
+    def by(self, date_type: str) -> array[int]:
         if date_type == "Issue":
             return self.issue
         if date_type == "Invoicing":
@@ -148,10 +149,12 @@ class InvoiceStore:
                 party = self._parties[key]
                 for date_type in DATE_TYPES:
                     current = party.by(date_type)
-                    attr = {"Issue": "issue_date", "Invoicing": "invoicing_date"}.get(
-                        date_type, "permanent_storage_date"
+                    date_of = attrgetter(
+                        {"Issue": "issue_date", "Invoicing": "invoicing_date"}.get(
+                            date_type, "permanent_storage_date"
+                        )
                     )
-                    ordered = sorted(current, key=lambda r, a=attr: (getattr(rows[r], a), r))
+                    ordered = sorted(current, key=lambda r: (date_of(rows[r]), r))
                     current[:] = array("i", ordered)
             return count
 
@@ -229,7 +232,7 @@ class InvoiceStore:
         """True when no stored invoice waits for its permanent-storage date."""
         return self._max_storage <= now
 
-    def party_rows(self, subject_type: str, party: str, date_type: str) -> array | None:
+    def party_rows(self, subject_type: str, party: str, date_type: str) -> array[int] | None:
         found = self._parties.get((subject_type, party))
         return found.by(date_type) if found is not None else None
 
@@ -240,7 +243,7 @@ class InvoiceStore:
         date_type: str,
         low: date | datetime | None,
         high: date | datetime | None,
-    ) -> tuple[array, int, int]:
+    ) -> tuple[array[int], int, int]:
         """(rows, start, stop): the party's rows whose date is within [low, high].
 
         The rows are a copy taken under the lock (a memcpy of 4-byte ints), so a

@@ -43,7 +43,7 @@ def _get(data: Mapping[str, Any], name: str) -> Any:
         return data[name]
     lowered = name.lower()
     for key, value in data.items():
-        if isinstance(key, str) and key.lower() == lowered:
+        if key.lower() == lowered:
             return value
     return None
 

@@ -10,8 +10,7 @@ from mockksef.http.endpoint import Call, endpoint, json_response
 
 @endpoint("limits.context", auth="access")
 def context_limits(call: Call) -> Response:
-    assert call.me.context is not None
-    return json_response(call.env.limits.session_limits(call.me.context).as_json())
+    return json_response(call.env.limits.session_limits(call.context).as_json())
 
 
 @endpoint("limits.subject", auth="access")
@@ -22,7 +21,7 @@ def subject_limits(call: Call) -> Response:
 
 @endpoint("limits.rate_limits", auth="access")
 def rate_limits(call: Call) -> Response:
-    effective = call.env.limits.rate_limits(call.me.context)
+    effective = call.env.limits.rate_limits(call.context)
     return json_response({group: limit.as_json() for group, limit in effective.items()})
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mockksef.clock import format_datetime
 from mockksef.models import OWNER, ContextIdentifier, Principal, SubjectIdentifier
@@ -51,16 +51,26 @@ def _ident(ident: SubjectIdentifier | ContextIdentifier) -> dict[str, Any]:
     return {"type": ident.type, "value": ident.value}
 
 
-def _matches_ident(
-    flt: dict[str, Any] | None, ident: SubjectIdentifier | ContextIdentifier | None
-) -> bool:
+class _Identified(Protocol):
+    """Subject, context and target identifiers alike (a target may have no value)."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def value(self) -> str | None: ...
+
+
+def _matches_ident(flt: dict[str, Any] | None, ident: _Identified | None) -> bool:
     """A ``{type, value?}`` filter; values compare case-insensitively (fingerprints)."""
     if not flt:
         return True
     if ident is None or ident.type != flt.get("type"):
         return False
     value = flt.get("value")
-    return value is None or str(value).upper() == ident.value.upper()
+    if value is None:
+        return True
+    return ident.value is not None and str(value).upper() == ident.value.upper()
 
 
 class QueriesMixin:
@@ -134,7 +144,7 @@ class QueriesMixin:
                 continue
             if body.get("targetIdentifier") and not _matches_ident(
                 body["targetIdentifier"], g.target
-            ):  # type: ignore[arg-type]
+            ):
                 continue
             if body.get("permissionTypes") and g.permission not in body["permissionTypes"]:
                 continue
@@ -196,7 +206,7 @@ class QueriesMixin:
                 continue
             if body.get("targetIdentifier") and not _matches_ident(
                 body["targetIdentifier"], g.target
-            ):  # type: ignore[arg-type]
+            ):
                 continue
             if body.get("permissionTypes") and g.permission not in body["permissionTypes"]:
                 continue

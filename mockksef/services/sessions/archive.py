@@ -18,7 +18,10 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 _CHUNK = 1 << 16
 # Below this many unpacked bytes the ratio is not judged (tiny archives compress well).
@@ -168,9 +171,10 @@ class _Counting(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-        chunk = self._inner.read(len(buffer))
-        buffer[: len(chunk)] = chunk
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer)
+        chunk = self._inner.read(len(view))
+        view[: len(chunk)] = chunk
         return len(chunk)
 
     @property
@@ -189,11 +193,12 @@ class _Limited(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-        chunk = self._source.read(len(buffer))
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer)
+        chunk = self._source.read(len(view))
         if chunk:
             self._budget.spend(len(chunk), self._counter.consumed)
-        buffer[: len(chunk)] = chunk
+        view[: len(chunk)] = chunk
         return len(chunk)
 
 

@@ -52,7 +52,7 @@ def check_part_count(body: Any) -> None:
 
 def _get(data: dict[str, Any], name: str) -> Any:
     for key, value in data.items():
-        if isinstance(key, str) and key.lower() == name.lower():
+        if key.lower() == name.lower():
             return value
     return None
 

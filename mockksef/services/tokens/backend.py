@@ -115,7 +115,7 @@ class TokensBackend:
 
     def parse(self, token_string: str) -> tuple[str, ContextIdentifier, str]:
         """Split a token string; malformed strings give ``Nieprawidłowe kodowanie tokena``."""
-        parts = token_string.split("|") if isinstance(token_string, str) else []
+        parts = token_string.split("|")
         if len(parts) != 3 or not is_reference_number(parts[0]):
             raise TokenAuthError(INVALID_ENCODING)
         prefix, _, value = parts[1].partition("-")
