@@ -117,7 +117,7 @@ class MockState:
         state = self._envs.get(env)
         if state is not None:
             return state
-        key = Env.parse(env) if isinstance(env, str) else env
+        key = Env.parse(env)
         state = self._envs.get(key)
         if state is None:
             if key not in self._generations:
@@ -135,9 +135,7 @@ class MockState:
 
     def reset(self, env: Env | str | None = None) -> None:
         """Wipe data; every JWT and KSeF token issued before is dead afterwards."""
-        targets = (
-            [Env.parse(env) if isinstance(env, str) else env] if env else list(self._generations)
-        )
+        targets = [Env.parse(env)] if env else list(self._generations)
         with self._lock:
             for key in targets:
                 if key not in self._generations:
