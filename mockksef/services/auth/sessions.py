@@ -7,13 +7,11 @@ kills its refresh token (status 425); access tokens live on until ``exp``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mockksef import paging
 from mockksef.clock import format_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import AUTH_METHOD_INFO, Principal
@@ -129,19 +127,14 @@ class SessionsMixin:
 
 
 def _encode_continuation(offset: int) -> str:
-    return base64.b64encode(json.dumps({"skip": offset}, separators=(",", ":")).encode()).decode(
-        "ascii"
-    )
+    return paging.encode({"skip": offset})
 
 
 def _decode_continuation(value: str | None) -> int:
-    if not value:
+    fields = paging.decode_fields(value, ("skip",))
+    if fields is None:
         return 0
-    try:
-        data = json.loads(base64.b64decode(value.strip(), validate=True))
-        offset = data["skip"]
-    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
-        raise KsefError(21418) from exc
+    offset = fields[0]
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise KsefError(21418)
+        raise paging.invalid_token()
     return offset

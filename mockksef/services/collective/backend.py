@@ -9,14 +9,12 @@ official example token.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mockksef import paging
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import ContextIdentifier
@@ -42,18 +40,12 @@ def _bad_token() -> KsefError:
 
 
 def encode_token(data: dict[str, str]) -> str:
-    return base64.b64encode(json.dumps(data, separators=(",", ":")).encode()).decode("ascii")
+    return paging.encode(data)
 
 
 def decode_token(token: str | None, fields: Sequence[str]) -> tuple[str, ...] | None:
-    if token is None:
-        return None
-    try:
-        data = json.loads(base64.b64decode(token.strip(), validate=True))
-        values = tuple(data[name] for name in fields)
-    except (ValueError, binascii.Error, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise _bad_token() from exc
-    if not all(isinstance(v, str) for v in values):
+    values = paging.decode_fields(token, fields, _bad_token)
+    if values is not None and not all(isinstance(v, str) for v in values):
         raise _bad_token()
     return values
 

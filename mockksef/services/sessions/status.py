@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from mockksef import paging
 from mockksef.clock import format_datetime, format_datetime_seconds, parse_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import Principal
@@ -35,22 +33,21 @@ _DATE_FILTERS = (
 
 
 def encode_token(cursor: list[Any]) -> str:
-    """An opaque continuation token (Base64 JSON, like the real ones)."""
-    raw = json.dumps([{"token": cursor}], separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(raw).decode("ascii")
+    """Shaped like the real tokens of these lists: ``[{"token": ...}]``."""
+    return paging.encode([{"token": cursor}])
 
 
 def decode_token(token: str | None) -> list[Any] | None:
     """The cursor of a token; 400 21418 when it is not one of ours."""
-    if token is None or not token.strip():
+    data = paging.decode(token)
+    if data is None:
         return None
     try:
-        data = json.loads(base64.b64decode(token.strip(), validate=True))
         cursor = data[0]["token"]
-    except (binascii.Error, ValueError, TypeError, KeyError, IndexError) as exc:
-        raise KsefError(21418) from exc
+    except (TypeError, KeyError, IndexError) as exc:
+        raise paging.invalid_token() from exc
     if not isinstance(cursor, list):
-        raise KsefError(21418)
+        raise paging.invalid_token()
     return cursor
 
 

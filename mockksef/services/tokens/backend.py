@@ -10,16 +10,14 @@ revocation shows ``Revoking`` until the same delay has passed, then ``Revoked``
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import json
 import re
 import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mockksef import paging
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.errors import Forbidden, InvalidInputData, KsefError, MissingPermissions
 from mockksef.ids import REFERENCE_RE, is_reference_number, with_checksum
@@ -317,7 +315,7 @@ class TokensBackend:
         now: datetime,
     ) -> dict[str, Any]:
         """GET /tokens: visibility of reference A §4.3, dateCreated desc, continuation header."""
-        after = self._decode_continuation(continuation) if continuation else None
+        after = self._decode_continuation(continuation)
         statuses = set(query.get("status") or ())
         description = (query.get("description") or "").lower()
         author_text = (query.get("authorIdentifier") or "").lower()
@@ -402,21 +400,20 @@ class TokensBackend:
 
     @staticmethod
     def _encode_continuation(token: KsefToken) -> str:
-        raw = json.dumps(
-            {"c": format_datetime(token.created), "r": token.reference_number},
-            separators=(",", ":"),
-        )
-        return base64.b64encode(raw.encode("utf-8")).decode("ascii")
+        return paging.encode({"c": format_datetime(token.created), "r": token.reference_number})
 
     @staticmethod
-    def _decode_continuation(value: str) -> tuple[datetime, str]:
+    def _decode_continuation(value: str | None) -> tuple[datetime, str] | None:
+        fields = paging.decode_fields(value, ("c", "r"))
+        if fields is None:
+            return None
+        created, reference = fields
+        if not isinstance(reference, str):
+            raise paging.invalid_token()
         try:
-            data = json.loads(base64.b64decode(value.strip(), validate=True).decode("utf-8"))
-            if not isinstance(data, dict) or not isinstance(data.get("r"), str):
-                raise ValueError("bad shape")
-            return parse_datetime(str(data["c"])), data["r"]
-        except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
-            raise KsefError(21418) from exc
+            return parse_datetime(str(created)), reference
+        except ValueError as exc:
+            raise paging.invalid_token() from exc
 
     def summary(self) -> dict[str, int]:
         with self._lock:
