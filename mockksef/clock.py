@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time as _time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
 ClockMode = Literal["real", "offset", "virtual"]
@@ -146,8 +146,11 @@ def to_millis(value: datetime) -> int:
     return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
 
 
-def parse_datetime(text: str) -> datetime:
-    """Parse ISO 8601 as KSeF clients send it (``Z`` or offset, up to 7 digits)."""
+def parse_datetime(text: str, naive: tzinfo = UTC) -> datetime:
+    """Parse ISO 8601 as KSeF clients send it (``Z`` or offset, up to 7 digits).
+
+    A value without an offset is read in ``naive`` (UTC unless said otherwise).
+    """
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
@@ -159,4 +162,4 @@ def parse_datetime(text: str) -> datetime:
             digits, rest = digits + rest[0], rest[1:]
         value = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
     parsed = datetime.fromisoformat(value)
-    return _aware(parsed)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=naive)

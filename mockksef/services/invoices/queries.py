@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any
 
+from mockksef.clock import parse_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.ids import WARSAW
 from mockksef.models import ContextIdentifier
@@ -30,7 +31,6 @@ HWM_DETAIL = (
 )
 
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
-_OFFSET_RE = re.compile(r"([Zz]|[+-]\d{2}:?\d{2})$")
 
 
 def parse_query_datetime(text: str, where: str) -> datetime:
@@ -38,21 +38,9 @@ def parse_query_datetime(text: str, where: str) -> datetime:
     value = text.strip()
     if not _DATETIME_RE.match(value):
         raise InvalidInputData(f"{where}: nieprawidłowy format daty '{text}'.")
-    has_offset = bool(_OFFSET_RE.search(value[10:]))
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    if "." in value:
-        head, _, rest = value.partition(".")
-        digits = ""
-        while rest and rest[0].isdigit():
-            digits, rest = digits + rest[0], rest[1:]
-        value = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
     try:
-        parsed = datetime.fromisoformat(value)
-        if not has_offset or parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=WARSAW)
         # Compare and render in UTC; years 1 and 9999 may not survive the shift.
-        return parsed.astimezone(UTC)
+        return parse_datetime(value, naive=WARSAW).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise InvalidInputData(f"{where}: nieprawidłowy format daty '{text}'.") from exc
 
