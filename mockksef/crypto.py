@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Literal, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+)
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import NameOID
 
@@ -50,17 +56,39 @@ def name(**attrs: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(oids[k], v) for k, v in attrs.items() if v])
 
 
+KeyUsageName = Literal[
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+]
+_KEY_USAGES: tuple[KeyUsageName, ...] = get_args(KeyUsageName)
+
+
 def issue_certificate(
     subject: x509.Name,
-    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey,
+    public_key: CertificatePublicKeyTypes,
     issuer: x509.Name,
-    issuer_key: PrivateKey,
+    issuer_key: CertificateIssuerPrivateKeyTypes,
     not_before: datetime,
     not_after: datetime,
     serial: int,
-    ca: bool = False,
-    key_usage_encipher: bool = False,
+    *,
+    ca: bool | None = False,
+    path_length: int | None = None,
+    usage: Collection[KeyUsageName] = (),
+    subject_key_id: bool = False,
+    authority_key_id: bool = False,
 ) -> x509.Certificate:
+    """The one X.509 builder of the mock (CA, issued, Ministry and seeded certificates).
+
+    ``ca`` None leaves BasicConstraints out (a bare self-signed certificate);
+    ``usage`` names the KeyUsage bits to set (critical); the key identifiers
+    are added when asked, the authority's taken from ``issuer_key``.
+    """
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -69,28 +97,35 @@ def issue_certificate(
         .serial_number(serial)
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
-    if key_usage_encipher:
+    if ca is not None:
         builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=True,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+            x509.BasicConstraints(ca=ca, path_length=path_length), critical=True
+        )
+    if usage:
+        flags = {name: name in usage for name in _KEY_USAGES}
+        builder = builder.add_extension(
+            x509.KeyUsage(**flags, encipher_only=False, decipher_only=False), critical=True
+        )
+    if subject_key_id:
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
+        )
+    if authority_key_id:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
         )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
 def self_signed(
-    key: PrivateKey, subject: x509.Name, not_before: datetime, days: int, serial: int, **kw: bool
+    key: PrivateKey,
+    subject: x509.Name,
+    not_before: datetime,
+    days: int,
+    serial: int,
+    usage: Collection[KeyUsageName] = (),
 ) -> x509.Certificate:
     return issue_certificate(
         subject,
@@ -100,7 +135,7 @@ def self_signed(
         not_before,
         not_before + timedelta(days=days),
         serial,
-        **kw,
+        usage=usage,
     )
 
 

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from mockksef import crypto
 
 if TYPE_CHECKING:
     from mockksef.state import EnvironmentState
@@ -50,33 +51,19 @@ class AuthorityMixin:
                         )
                     ]
                 )
-                ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-                cert = (
-                    x509.CertificateBuilder()
-                    .subject_name(name)
-                    .issuer_name(name)
-                    .public_key(key.public_key())
-                    .serial_number(self._serial_int(self.env.rng.hex(16)))
+                cert = crypto.issue_certificate(
+                    name,
+                    key.public_key(),
+                    name,
+                    key,
                     # A day of slack so that certificates issued "now" lie inside the CA's validity.
-                    .not_valid_before(now - timedelta(days=1))
-                    .not_valid_after(now + CA_VALIDITY)
-                    .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                    .add_extension(
-                        x509.KeyUsage(
-                            digital_signature=True,
-                            content_commitment=False,
-                            key_encipherment=False,
-                            data_encipherment=False,
-                            key_agreement=False,
-                            key_cert_sign=True,
-                            crl_sign=True,
-                            encipher_only=False,
-                            decipher_only=False,
-                        ),
-                        critical=True,
-                    )
-                    .add_extension(ski, critical=False)
-                    .sign(key, hashes.SHA256())
+                    now - timedelta(days=1),
+                    now + CA_VALIDITY,
+                    self._serial_int(self.env.rng.hex(16)),
+                    ca=True,
+                    path_length=0,
+                    usage=("digital_signature", "key_cert_sign", "crl_sign"),
+                    subject_key_id=True,
                 )
                 self._ca_key, self._ca_cert = key, cert
             return self._ca_key, self._ca_cert

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
+from mockksef import crypto
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.errors import Gone, KsefError
 from mockksef.models import Principal, SubjectIdentifier, status
@@ -340,37 +341,21 @@ class EnrollmentsMixin:
         valid_to = _add_years(valid_from, 2)
         serial = self._new_serial()
         authentication = enrollment.certificate_type == "Authentication"
-        public_key = enrollment.csr.public_key()
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(enrollment.subject)
-            .issuer_name(ca_cert.subject)
-            .public_key(public_key)
-            .serial_number(self._serial_int(serial))
-            .not_valid_before(valid_from)
-            .not_valid_after(valid_to)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                # Authentication: digitalSignature; Offline: nonRepudiation (certyfikaty-KSeF.md).
-                x509.KeyUsage(
-                    digital_signature=authentication,
-                    content_commitment=not authentication,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                critical=False,
-            )
-            .sign(ca_key, hashes.SHA256())
+        # Authentication: digitalSignature; Offline: nonRepudiation (certyfikaty-KSeF.md).
+        usage: tuple[crypto.KeyUsageName, ...] = (
+            ("digital_signature",) if authentication else ("content_commitment",)
+        )
+        cert = crypto.issue_certificate(
+            enrollment.subject,
+            enrollment.csr.public_key(),
+            ca_cert.subject,
+            ca_key,
+            valid_from,
+            valid_to,
+            self._serial_int(serial),
+            usage=usage,
+            subject_key_id=True,
+            authority_key_id=True,
         )
         common_names = enrollment.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return IssuedCertificate(

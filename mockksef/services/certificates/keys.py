@@ -157,7 +157,12 @@ class PublicKeysBackend:
         )
         serial = int.from_bytes(self.env.rng.bytes(16), "big") >> 1 or 1
         return crypto.self_signed(
-            key, subject, now - _BACKDATE, _VALIDITY_DAYS, serial, key_usage_encipher=True
+            key,
+            subject,
+            now - _BACKDATE,
+            _VALIDITY_DAYS,
+            serial,
+            usage=("key_encipherment", "data_encipherment"),
         )
 
     def _new_key(self, usage: str, now: datetime, ordinal: int) -> MinistryKey:
