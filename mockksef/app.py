@@ -11,8 +11,6 @@ URL layout (the base URL is the only difference a client sees):
 
 from __future__ import annotations
 
-import re
-
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -23,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mockksef import operations
 from mockksef.admin import routes as admin_routes
 from mockksef.config import MockConfig
-from mockksef.environments import Env, env_for_host
+from mockksef.environments import API_PATH, Env, api_prefixes, env_for_host
 from mockksef.errors import InvalidInputData, MethodNotAllowed, MockError, NotFound
 from mockksef.http.endpoint import ENV_SCOPE_KEY, STATE_SCOPE_KEY, error_response
 from mockksef.scenarios.engine import ScenarioEngine
@@ -145,9 +143,6 @@ class IndexedRouter(Router):
         await super().app(scope, receive, send)
 
 
-_API_PREFIX = re.compile(r"^(?:/(?:test|demo|prod))?(?:/api)?/v2(/.*)\Z", re.DOTALL)
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error: MockError = MethodNotAllowed() if exc.status_code == 405 else NotFound()
@@ -156,8 +151,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         # (a newline); the operation is still known, so the answer is the 400 the
         # real API gives for a malformed path parameter, not a 404.
         # scope["path"], not request.url: the URL drops a decoded newline.
-        match = _API_PREFIX.match(request.scope.get("path", ""))
         if match and operations.match(request.method, match.group(1)) is not None:
+        match = API_PATH.match(request.scope.get("path", ""))
             error = InvalidInputData("Nieprawidłowa wartość parametru ścieżki.")
     return error_response(request, error)
 
@@ -177,10 +172,10 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     # The official API first: it takes nearly all requests, and no prefix overlaps.
     mounts = [
         Mount(prefix, app=EnvSelector(api, None, config.default_env, state.environments, state))
-        for prefix in ("/v2", "/api/v2")
+        for prefix in api_prefixes()
     ]
     for env in state.environments:
-        for prefix in (f"/{env.value}/v2", f"/{env.value}/api/v2"):
+        for prefix in api_prefixes(env):
             mounts.append(
                 Mount(
                     prefix, app=EnvSelector(api, env, config.default_env, state.environments, state)

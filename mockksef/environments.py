@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -16,6 +17,18 @@ class Env(StrEnum):
         aliases = {"te": "test", "tr": "demo", "prd": "prod", "production": "prod"}
         key = value.strip().lower()
         return cls(aliases.get(key, key))
+
+
+# The official API lives under /v2 (and /api/v2), either on the environment's own
+# host or behind an environment segment that picks it instead (/demo/v2/...).
+API_ROOTS = ("/v2", "/api/v2")
+# group 1: the environment segment (or None); group 2: the API path (None for the root).
+API_PATH = re.compile(rf"^(?:/({'|'.join(Env)}))?(?:/api)?/v2(/.*)?\Z", re.DOTALL)
+
+
+def api_prefixes(env: Env | None = None) -> tuple[str, ...]:
+    """Where the API is mounted: on the plain roots, or behind ``env``'s segment."""
+    return API_ROOTS if env is None else tuple(f"/{env.value}{root}" for root in API_ROOTS)
 
 
 @dataclass(frozen=True)
