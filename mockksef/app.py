@@ -151,8 +151,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         # (a newline); the operation is still known, so the answer is the 400 the
         # real API gives for a malformed path parameter, not a 404.
         # scope["path"], not request.url: the URL drops a decoded newline.
-        if match and operations.match(request.method, match.group(1)) is not None:
         match = API_PATH.match(request.scope.get("path", ""))
+        if match and operations.match(request.method, match.group(2) or "/") is not None:
             error = InvalidInputData("Nieprawidłowa wartość parametru ścieżki.")
     return error_response(request, error)
 
