@@ -267,8 +267,11 @@ def endpoint(
     *,
     auth: AuthKind = "access",
     body: BodyKind = "none",
+    body_check: Callable[[Any], None] | None = None,
     test_only: bool = False,
 ) -> Callable[[Handler], Route]:
+    """Make ``handler`` the route of ``op_id``; ``body_check`` sees a JSON body
+    before the schema does (for the rules KSeF applies first)."""
     op = operations.get(op_id)
 
     def decorate(handler: Handler) -> Route:
@@ -279,7 +282,7 @@ def endpoint(
             try:
                 env = environment(request)
                 request.scope[OP_SCOPE_KEY] = op.id
-                call = await _prepare(request, op, env, auth, body, test_only)
+                call = await _prepare(request, op, env, auth, body, body_check, test_only)
                 request.scope[PRINCIPAL_SCOPE_KEY] = call.principal
                 result = handler(call)
                 response = await result if is_async else result  # type: ignore[misc]
@@ -350,6 +353,7 @@ async def _prepare(
     env: EnvironmentState,
     auth: AuthKind,
     body_kind: BodyKind,
+    body_check: Callable[[Any], None] | None,
     test_only: bool,
 ) -> Call:
     config = env.config
@@ -408,6 +412,8 @@ async def _prepare(
                     f"Nieobsługiwany typ treści '{media}'; oczekiwano application/json."
                 )
             parsed = parse_json(raw)
+            if body_check is not None:
+                body_check(parsed)
             schema = spec_op.request_schema("application/json") if spec_op else None
             if schema is not None:
                 checked = env.root.spec.validate_value(schema, parsed)

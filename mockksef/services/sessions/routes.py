@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from mockksef.errors import InvalidInputData, UnreadableContent
 from mockksef.http.endpoint import (
     Call,
     endpoint,
     json_response,
     no_content,
-    parse_json,
-    read_limited,
 )
 from mockksef.services.sessions.batch import check_part_count
 
@@ -64,35 +60,15 @@ def close_online(call: Call) -> Response:
     return no_content()
 
 
-async def _batch_body(call: Call) -> Any:
-    """The body of POST /sessions/batch, read here so that 21161 (too many parts)
-    comes before the schema's own ``maxItems`` check, as in KSeF."""
-    raw = await read_limited(call.request, call.env.config.max_body_bytes)
-    if not raw.strip():
-        raise InvalidInputData("Treść żądania jest wymagana.")
-    media = call.request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media and media != "application/json" and not media.endswith("+json"):
-        raise UnreadableContent(
-            f"Nieobsługiwany typ treści '{media}'; oczekiwano application/json."
-        )
-    parsed = parse_json(raw)
-    check_part_count(parsed)
-    spec = call.env.root.spec
-    operation = spec.operation(call.op.method, call.op.path)
-    schema = operation.request_schema("application/json") if operation else None
-    if schema is not None:
-        checked = spec.validate_value(schema, parsed)
-        if checked.errors:
-            raise InvalidInputData(*checked.errors[:20])
-        parsed = checked.value
-    return parsed
+@endpoint("sessions.open_batch", auth="access", body="json", body_check=check_part_count)
+def open_batch(call: Call) -> Response:
+    """Parts go to pre-signed PUT URLs on the mock's own ``/storage`` (20 min per part).
 
-
-@endpoint("sessions.open_batch", auth="access", body="none")
-async def open_batch(call: Call) -> Response:
-    """Parts go to pre-signed PUT URLs on the mock's own ``/storage`` (20 min per part)."""
-    body = await _batch_body(call)
-    result = call.env.sessions.open_batch(call.me, body, public_base(call), call.now, feature(call))
+    21161 (too many parts) comes before the schema's own ``maxItems`` check, as in KSeF.
+    """
+    result = call.env.sessions.open_batch(
+        call.me, call.body, public_base(call), call.now, feature(call)
+    )
     return json_response(result, status=201)
 
 
