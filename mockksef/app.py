@@ -24,7 +24,8 @@ from mockksef.config import MockConfig
 from mockksef.environments import API_PATH, Env, api_prefixes, env_for_host
 from mockksef.errors import InvalidInputData, MethodNotAllowed, MockError, NotFound
 from mockksef.http.endpoint import ENV_SCOPE_KEY, STATE_SCOPE_KEY, error_response
-from mockksef.scenarios.engine import ScenarioEngine
+from mockksef.scenarios.journal_middleware import JournalMiddleware
+from mockksef.scenarios.middleware import ScenarioMiddleware
 from mockksef.services import all_routes
 from mockksef.state import MockState
 from mockksef.storage import routes as storage_routes
@@ -184,9 +185,12 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     mounts += [Mount("/_mock", app=admin), Mount("/storage", app=storage)]
     app = Starlette(routes=mounts, exception_handlers=handlers)
     app.state.mock = state
-    # The scenario engine and the journal sit outside Starlette's error middleware,
-    # so a rule can drop the connection instead of being turned into a 500.
-    app.middleware_stack = ScenarioEngine(app.build_middleware_stack(), state)
+    # The journal, then the scenario rules, outside Starlette's error middleware: a
+    # rule can drop the connection instead of being turned into a 500, and the
+    # journal records what the client got, scenario answers included.
+    app.middleware_stack = JournalMiddleware(
+        ScenarioMiddleware(app.build_middleware_stack(), state), state
+    )
     return app
 
 

@@ -239,7 +239,7 @@ def add_subject(
     nip = _nip(nip)
     units = [_nip(s, "subunits") for s in subunits]
     if name:
-        env.subjects.names[nip] = name
+        env.subjects.set_name(nip, name)
     out: dict[str, Any] = {"nip": nip, "type": type}
     if type != "company":
         subject_type = _SUBJECT_TYPES.get(type)
@@ -263,7 +263,7 @@ def add_subject(
     if attachments is True:
         env.testdata.allow_attachments(nip)
     elif attachments is False:
-        env.subjects.attachments.pop(nip, None)
+        env.testdata.withhold_attachments(nip)
     if attachments is not None:
         out["attachments"] = attachments
     return out
@@ -304,7 +304,7 @@ def add_person(
     }
     _ksef_call(lambda: env.testdata.create_person(body, env.clock.now()))
     if name:
-        env.subjects.names[nip] = name
+        env.subjects.set_name(nip, name)
     return {"nip": nip, "pesel": pesel, "bailiff": bool(bailiff), "deceased": bool(deceased)}
 
 
@@ -510,15 +510,15 @@ def add_certificate(
     if start is None:
         start = _years_before(end, _CA_YEARS) if end is not None else now
     csr = x509.CertificateSigningRequestBuilder().subject_name(dn).sign(key, hashes.SHA256())
-    backend = env.certificates
-    record = backend.issue_seeded(
-        subject, csr, name=name or f"Certyfikat {subject.value}", certificate_type=type, when=start
+    record = env.certificates.import_certificate(
+        subject,
+        csr,
+        name=name or f"Certyfikat {subject.value}",
+        certificate_type=type,
+        valid_from=start,
+        valid_to=end,
+        revoked_at=now if revoked else None,
     )
-    if end is not None and end < record.valid_to:
-        record.valid_to = end
-    if revoked:
-        record.revoked_at = now
-        record.revocation_reason = "Unspecified"
     return SeededCertificate(
         record.certificate, key, record.serial_number, subject, record.valid_from, record.valid_to
     )
@@ -579,9 +579,9 @@ def _pool(
         parties = [generator.party() for _ in range(spec)]
     else:
         nips = [spec] if isinstance(spec, str) else list(spec)
-        parties = [generator.party(_nip(n, what), env.subjects.names.get(str(n))) for n in nips]
+        parties = [generator.party(_nip(n, what), env.subjects.name_of(str(n))) for n in nips]
     for party in parties:
-        env.subjects.names.setdefault(party.nip, party.name)
+        env.subjects.set_name(party.nip, party.name, replace=False)
     return parties
 
 
@@ -615,7 +615,8 @@ def add_invoices(
     visible as the clock reaches them, so a dataset can grow while a client
     polls. Deterministic for ``seed`` (default: drawn from ``rng``).
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+    given: object = count  # from YAML: may be anything
+    if isinstance(given, bool) or not isinstance(given, int) or given < 0:
         raise ValueError("count: a non-negative integer")
     now = env.clock.now()
     end_at = _when(end, "to", end_of_day=True) if end is not None else now
@@ -629,14 +630,12 @@ def add_invoices(
     else:
         source = _rng(env, rng, "invoices")
     generator = InvoiceGenerator(source, locale=locale)
-    store = env.invoices.invoices
 
     def first_number(nip: str) -> int:
-        rows = store.party_rows("Subject1", nip, "Issue")
-        return (len(rows) if rows is not None else 0) + 1
+        return env.invoices.issued_by(nip) + 1
 
     def taken(number: str) -> bool:
-        return store.get(number) is not None
+        return env.invoices.get(number) is not None
 
     if seller is not None and sellers is not None or buyer is not None and buyers is not None:
         raise ValueError("give either seller or sellers, and either buyer or buyers")
@@ -656,6 +655,7 @@ def add_invoices(
         raise ValueError("buyers: no buyers")
     low, high = (float(v) for v in storage_seconds)
     rows: list[Any] = []
+    mine: list[Any] = []
     for n, seller_pool, buyer_pool in plans:
         rows.extend(
             generator.stored_invoices(
@@ -674,15 +674,15 @@ def add_invoices(
         # The next plan must not reuse this one's numbers or KSeF numbers before they are stored.
         if len(plans) > 1:
             env.invoices.bulk_store(rows)
+            mine += rows
             rows = []
     if rows:
         env.invoices.bulk_store(rows)
+        mine += rows
     stored_sellers = tuple(dict.fromkeys(p.nip for _, s, _ in plans for p in s))
     stored_buyers = tuple(dict.fromkeys(p.nip for _, _, b in plans for p in b))
     first = last = None
-    if count:
-        table = env.invoices.invoices.rows_table()
-        mine = table[len(table) - count :]
+    if mine:
         first = min(mine, key=lambda r: r.invoicing_date).ksef_number
         last = max(mine, key=lambda r: r.invoicing_date).ksef_number
     return InvoiceBatch(
@@ -801,7 +801,7 @@ def _setup_invoices(env: EnvironmentState, item: Mapping[str, Any], rng: RandomS
         end=item.get("to"),
         seed=item.get("seed"),
         locale=item.get("locale", "pl_PL"),
-        storage_seconds=tuple(storage),  # type: ignore[arg-type]
+        storage_seconds=tuple(storage),
         rng=rng,
         **{k: float(v) for k, v in options.items()},
     )

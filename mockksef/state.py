@@ -58,6 +58,15 @@ class EnvironmentState:
         self.sessions = SessionsBackend(self)
         self.collective = CollectiveBackend(self)
 
+    def expire_access_tokens(self) -> None:
+        """Every JWT issued so far stops verifying (401), as after a key change on the server.
+
+        The new secret comes from the environment's own stream (seed + reset
+        generation, advancing): re-activating a scenario with the same seed after a
+        reset must not rotate back to a secret that earlier JWTs were signed with.
+        """
+        self.jwt.rotate(self.rng.bytes(32))
+
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"environment": self.env.value, "generation": self.generation}
         for name in (
@@ -101,8 +110,8 @@ class MockState:
         self._generations: dict[Env, int] = {}
         for env in self.config.environments:
             self._generations[env] = 0
-        from mockksef.scenarios.engine import ScenarioManager
         from mockksef.scenarios.journal import Journal
+        from mockksef.scenarios.manager import ScenarioManager
 
         # The request journal and the scenario engine (mockksef/scenarios/).
         self.journal = Journal(

@@ -45,10 +45,23 @@ class NetworkFault(ConnectionError):
         self.kind = kind
 
 
+def _cycle_of(send: Send) -> Any | None:
+    """uvicorn's request cycle behind ``send``, through wrappers that set ``__wrapped__``.
+
+    Middleware that wraps ``send`` (the journal tracks the status) sets
+    ``__wrapped__`` on its wrapper, as ``functools.wraps`` does.
+    """
+    while not hasattr(send, "__self__"):
+        inner = getattr(send, "__wrapped__", None)
+        if inner is None:
+            return None
+        send = inner
+    return getattr(send, "__self__", None)
+
+
 def transport_of(send: Send) -> Any | None:
     """The asyncio transport behind uvicorn's ``send``, or None (in-process)."""
-    cycle = getattr(send, "__self__", None)
-    transport = getattr(cycle, "transport", None)
+    transport = getattr(_cycle_of(send), "transport", None)
     if transport is None or not hasattr(transport, "abort"):
         return None
     return transport
@@ -56,7 +69,7 @@ def transport_of(send: Send) -> Any | None:
 
 def _mark_handled(send: Send) -> None:
     """Tell uvicorn's request cycle there is nothing left to send."""
-    cycle = getattr(send, "__self__", None)
+    cycle = _cycle_of(send)
     if cycle is not None and hasattr(cycle, "disconnected"):
         cycle.disconnected = True
 
@@ -146,16 +159,12 @@ def _with_length(headers: list[tuple[bytes, bytes]], length: int) -> list[tuple[
 
 
 async def send_truncated(
-    raw_send: Send, send: Send, receive: Receive, recorded: Recorder, keep: int | None
+    send: Send, receive: Receive, recorded: Recorder, keep: int | None
 ) -> None:
-    """The recorded answer with its full Content-Length but only ``keep`` bytes of body.
-
-    ``raw_send`` is the server's own callable (it leads to the socket), ``send``
-    the one to answer through.
-    """
+    """The recorded answer with its full Content-Length but only ``keep`` bytes of body."""
     body = bytes(recorded.body)
     keep = len(body) // 2 if keep is None else min(keep, max(len(body) - 1, 0))
-    transport = transport_of(raw_send)
+    transport = transport_of(send)
     headers = _with_length(recorded.headers(), len(body))
     if transport is None:
         # No socket to cut: deliver the short body as if the connection had ended.
@@ -167,7 +176,7 @@ async def send_truncated(
     await send({"type": "http.response.body", "body": body[:keep], "more_body": True})
     transport.close()
     await wait_disconnect(receive, 2.0)
-    _mark_handled(raw_send)
+    _mark_handled(send)
 
 
 async def send_malformed(

@@ -120,6 +120,16 @@ class SubjectRegistry:
     def is_blocked(self, context: ContextIdentifier) -> bool:
         return context in self.blocked
 
+    def set_name(self, nip: str, name: str, *, replace: bool = True) -> None:
+        """The name of a subject known from outside the API (scenario setup, generated invoices)."""
+        if replace:
+            self.names[nip] = name
+        else:
+            self.names.setdefault(nip, name)
+
+    def name_of(self, nip: str) -> str | None:
+        return self.names.get(nip)
+
     def attachment_consent(self, nip: str) -> AttachmentConsent:
         return self.attachments.get(nip, AttachmentConsent(False))
 

@@ -11,8 +11,8 @@ import pytest
 from mockksef import MockState, create_app
 from mockksef.environments import Env
 from mockksef.scenarios import Scenario, ScenarioError
-from mockksef.scenarios.engine import ScenarioNotFullyFired
 from mockksef.scenarios.faults import NetworkFault
+from mockksef.scenarios.manager import ScenarioNotFullyFired
 from tests.conftest import bearer, legacy_codes, mint_access_token, problem_codes
 
 NIP = "5265877635"
@@ -327,7 +327,9 @@ def test_expire_tokens_after_a_reset_never_revives_old_jwts(raw, engine, mock):
     from tests.conftest import mint_access_token
 
     api = _api(raw)
-    scenario = rules("{name: expire, when: {operation: auth.challenge}, then: {expire_tokens: true}}")
+    scenario = rules(
+        "{name: expire, when: {operation: auth.challenge}, then: {expire_tokens: true}}"
+    )
     engine.activate(scenario, seed=0)
     api.post("/auth/challenge")
     old = mint_access_token(mock)

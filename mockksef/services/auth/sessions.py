@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mockksef import paging
 from mockksef.clock import format_datetime
 from mockksef.errors import InvalidInputData, KsefError
-from mockksef.models import AUTH_METHOD_INFO, Principal
+from mockksef.models import AUTH_METHOD_INFO, ContextIdentifier, Principal
 from mockksef.services.auth.models import SUCCESS, AuthOperation, Outcome
 
 if TYPE_CHECKING:
@@ -104,9 +104,7 @@ class SessionsMixin:
         """Revoke the session of the presented access/refresh token (its refresh token dies)."""
         with self._lock:
             operation = self._operation_of(principal)
-            if operation.revoked_at is None:
-                operation.revoked_at = now
-                self.env.events.emit("auth.session_revoked", reference=operation.reference_number)
+            self._revoke_session(operation, now)
 
     def revoke(self, principal: Principal, reference_number: str, now: datetime) -> None:
         """Revoke a session of the same subject in the same context.
@@ -121,9 +119,29 @@ class SessionsMixin:
                     f"Sesja uwierzytelnienia o numerze referencyjnym {reference_number} "
                     "nie została znaleziona."
                 )
-            if operation.revoked_at is None:
-                operation.revoked_at = now
-                self.env.events.emit("auth.session_revoked", reference=operation.reference_number)
+            self._revoke_session(operation, now)
+
+    def revoke_sessions(self, now: datetime, context: ContextIdentifier | None = None) -> list[str]:
+        """Revoke every authentication session in ``context`` (all when None), as ``revoke`` would.
+
+        For scenarios and the admin plane: no caller, so no ownership check.
+        Returns the reference numbers revoked now.
+        """
+        with self._lock:
+            return [
+                operation.reference_number
+                for operation in list(self.operations.values())
+                if (context is None or operation.context == context)
+                and self._revoke_session(operation, now)
+            ]
+
+    def _revoke_session(self, operation: AuthOperation, now: datetime) -> bool:
+        """Kill the session's refresh token; False if it was already revoked."""
+        if operation.revoked_at is not None:
+            return False
+        operation.revoked_at = now
+        self.env.events.emit("auth.session_revoked", reference=operation.reference_number)
+        return True
 
 
 def _encode_continuation(offset: int) -> str:

@@ -86,28 +86,33 @@ class CertificatesBackend(AuthorityMixin, EnrollmentsMixin):
             raise KeyError(serial_number)
         record.blocked = blocked
 
-    def issue_seeded(
+    def import_certificate(
         self,
         owner: SubjectIdentifier,
         csr: x509.CertificateSigningRequest,
         *,
         name: str,
         certificate_type: str = "Authentication",
-        when: datetime,
+        valid_from: datetime,
+        valid_to: datetime | None = None,
+        revoked_at: datetime | None = None,
+        revocation_reason: str = "Unspecified",
     ) -> IssuedCertificate:
-        """Seeding hook (scenario setup): the mock CA signs ``csr`` for ``owner`` at ``when``.
+        """Seeding verb (scenario setup): the mock CA signs ``csr`` for ``owner`` at ``valid_from``.
 
         The result is what a decided enrollment leaves behind (an enrollment with
-        status 200 and the certificate, valid two years from ``when``), without the
-        enrollment checks and limits. ``when`` may lie in the past, e.g. for an
-        already expired certificate.
+        status 200 and the certificate, valid two years from ``valid_from``),
+        without the enrollment checks and limits. ``valid_from`` may lie in the
+        past, e.g. for an already expired certificate. An earlier ``valid_to``
+        ends it in the registry as ``PUT /testdata/certificates`` would (the DER
+        keeps its two years); ``revoked_at`` revokes it as ``revoke`` would.
         """
         public_key_der = csr.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         with self._lock:
             enrollment = Enrollment(
-                reference_number=self.env.rng.reference_number("EH", when),
+                reference_number=self.env.rng.reference_number("EH", valid_from),
                 owner=_normalize(owner),
                 name=name,
                 certificate_type=certificate_type,
@@ -115,12 +120,17 @@ class CertificatesBackend(AuthorityMixin, EnrollmentsMixin):
                 public_key_der=public_key_der,
                 csr=csr,
                 requested_valid_from=None,
-                request_date=when,
-                ready_at=when,
+                request_date=valid_from,
+                ready_at=valid_from,
                 status_code=200,
                 sequence=len(self.enrollments),
             )
-            record = self._issue(enrollment, when)
+            record = self._issue(enrollment, valid_from)
+            if valid_to is not None and valid_to < record.valid_to:
+                record.valid_to = valid_to
+            if revoked_at is not None:
+                record.revoked_at = revoked_at
+                record.revocation_reason = revocation_reason
             enrollment.certificate_serial_number = record.serial_number
             self.enrollments[enrollment.reference_number] = enrollment
             self.certificates[record.serial_number] = record

@@ -54,6 +54,11 @@ class InvoicesBackend:
         """Duplicate key of Part B §7.2, P_2 trimmed. The "10 full years" window is ignored."""
         return self.invoices.find_duplicate(seller_nip, invoice_type, invoice_number)
 
+    def issued_by(self, seller_nip: str) -> int:
+        """How many stored invoices ``seller_nip`` issued (generators number theirs after them)."""
+        rows = self.invoices.party_rows("Subject1", seller_nip, "Issue")
+        return len(rows) if rows is not None else 0
+
     def next_ksef_number(self, seller_nip: str, when: datetime) -> str:
         """A fresh KSeF number (Part B §6); the date part is the Europe/Warsaw day of ``when``."""
         return self.invoices.next_ksef_number(seller_nip, when, self.env.rng)

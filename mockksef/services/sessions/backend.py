@@ -41,6 +41,7 @@ class SessionsBackend:
         self.urls = registry.urls
         self.arm_fault = registry.arm_fault
         self.disarm_faults = registry.disarm_faults
+        self.expire_sessions = registry.expire_sessions
         self.receiver_name = registry.receiver_name
         self.summary = registry.summary
 

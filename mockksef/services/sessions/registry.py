@@ -230,6 +230,21 @@ class SessionRegistry:
 
     # -- settling ------------------------------------------------------------------------------
 
+    def expire_sessions(self, now: datetime, context: ContextIdentifier | None = None) -> list[str]:
+        """End now the lifetime of every open session of ``context`` (all when None).
+
+        For scenarios: the next read settles each one as a session whose lifetime
+        ran out. Returns the reference numbers whose lifetime was cut.
+        """
+        with self.lock:
+            pool = self.sessions.values() if context is None else self.by_context.get(context, [])
+            expired = []
+            for session in list(pool):
+                if session.closed_at is None and session.valid_until > now:
+                    session.valid_until = now
+                    expired.append(session.reference_number)
+        return expired
+
     def settle(self, session: Session, now: datetime) -> None:
         """Apply what the clock has made true: auto-close, timeouts, final outcomes."""
         with self.lock:

@@ -239,6 +239,11 @@ class TestdataBackend:
         with self._lock:
             self.env.subjects.attachments[nip] = AttachmentConsent(True)
 
+    def withhold_attachments(self, nip: str) -> None:
+        """No consent at all, as for a subject that never asked (scenario setup)."""
+        with self._lock:
+            self.env.subjects.attachments.pop(nip, None)
+
     def revoke_attachments(self, nip: str, expected_end_date: str | None, now: datetime) -> None:
         """Withdraw the consent from ``expectedEndDate`` (today when absent); it holds until that day."""
         end = date.fromisoformat(expected_end_date) if expected_end_date else now.date()

@@ -374,11 +374,30 @@ class TokensBackend:
                 allowed = me.subject is not None and token.author in self._identities(me.subject)
             if not allowed:
                 raise MissingPermissions(["CredentialsManage"], sorted(held))
-            if token.revoke_requested is None:
-                token.revoke_requested = now
-                token.revoked_from = now + self._delay
-                self.env.events.emit("token.revoked", reference=reference_number)
-            self._refresh(token, now)
+            self._revoke(token, now)
+
+    def revoke_all(self, now: datetime, context: ContextIdentifier | None = None) -> list[str]:
+        """Revoke every token of ``context`` (all contexts when None), as ``revoke`` would.
+
+        For scenarios and the admin plane: no caller, so no permission check.
+        Returns the reference numbers whose revocation started now.
+        """
+        revoked = []
+        with self._lock:
+            for token in self.tokens.values():
+                if (context is None or token.context == context) and self._revoke(token, now):
+                    revoked.append(token.reference_number)
+        return revoked
+
+    def _revoke(self, token: KsefToken, now: datetime) -> bool:
+        """Start a revocation (``Revoking`` for the activation delay); False if already started."""
+        started = token.revoke_requested is None
+        if started:
+            token.revoke_requested = now
+            token.revoked_from = now + self._delay
+            self.env.events.emit("token.revoked", reference=token.reference_number)
+        self._refresh(token, now)
+        return started
 
     # -- rendering and paging ----------------------------------------------------------
 
