@@ -103,6 +103,15 @@ class Call:
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)
 
+    @property
+    def public_base_url(self) -> str:
+        """Scheme and host for links handed to clients (``config.public_base_url`` wins)."""
+        configured = self.env.config.public_base_url
+        if configured:
+            return configured.rstrip("/")
+        url = self.request.url
+        return f"{url.scheme}://{url.netloc}"
+
 
 def mock_state(request: Request) -> MockState:
     state = request.scope.get(STATE_SCOPE_KEY)

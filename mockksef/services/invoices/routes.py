@@ -5,20 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from mockksef.http.endpoint import Call, endpoint, json_response
-
-
-def public_base_url(call: Call) -> str:
-    """Scheme and host for links handed to clients (``config.public_base_url`` wins)."""
-    configured = call.env.config.public_base_url
-    if configured:
-        return configured.rstrip("/")
-    request: Request = call.request
-    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 @endpoint("invoices.download", auth="access")
@@ -54,7 +44,7 @@ def export(call: Call) -> Response:
 def export_status(call: Call) -> Response:
     """Package lifetime 3 days [not documented], status kept 7 days (then 410); links 1 h."""
     result = call.env.invoices.export_status(
-        call.context, call.path["referenceNumber"], public_base_url(call)
+        call.context, call.path["referenceNumber"], call.public_base_url
     )
     return json_response(result)
 

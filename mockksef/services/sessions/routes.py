@@ -17,15 +17,6 @@ from mockksef.http.endpoint import (
 from mockksef.services.sessions.batch import check_part_count
 
 
-def public_base(call: Call) -> str:
-    """Scheme and host for pre-signed URLs: ``public_base_url`` or the request's own."""
-    configured = call.env.config.public_base_url
-    if configured:
-        return configured.rstrip("/")
-    url = call.request.url
-    return f"{url.scheme}://{url.netloc}"
-
-
 def feature(call: Call) -> str | None:
     """``X-KSeF-Feature``: only a single value takes effect (reference C §4.5)."""
     values = call.request.headers.getlist("x-ksef-feature")
@@ -67,7 +58,7 @@ def open_batch(call: Call) -> Response:
     21161 (too many parts) comes before the schema's own ``maxItems`` check, as in KSeF.
     """
     result = call.env.sessions.open_batch(
-        call.me, call.body, public_base(call), call.now, feature(call)
+        call.me, call.body, call.public_base_url, call.now, feature(call)
     )
     return json_response(result, status=201)
 
@@ -93,7 +84,7 @@ def session_status(call: Call) -> Response:
     """Fresh pre-signed UPO links on every read; batch counters stay null until the package is enumerated."""
     return json_response(
         call.env.sessions.session_status(
-            call.me, call.path["referenceNumber"], public_base(call), call.now
+            call.me, call.path["referenceNumber"], call.public_base_url, call.now
         )
     )
 
@@ -106,7 +97,7 @@ def _invoices(call: Call, failed_only: bool) -> Response:
             int(call.query.get("pageSize") or 10),
             call.header("x-continuation-token") or None,
             failed_only,
-            public_base(call),
+            call.public_base_url,
             call.now,
         )
     )
@@ -132,7 +123,7 @@ def invoice_status(call: Call) -> Response:
             call.me,
             call.path["referenceNumber"],
             call.path["invoiceReferenceNumber"],
-            public_base(call),
+            call.public_base_url,
             call.now,
         )
     )
