@@ -32,6 +32,9 @@ from mockksef import operations
 from mockksef.clock import parse_datetime
 from mockksef.errors import CATALOGUE, FORBIDDEN_REASONS
 
+# _Builder has a method named datetime; its annotations name the type through this.
+_DateTime = datetime
+
 SETUP_KINDS = (
     "subjects",
     "persons",
@@ -142,7 +145,7 @@ def _key_node(root: yaml.Node | None, pointer: Sequence[str | int], key: str) ->
     parent = _node_at(root, pointer)
     if isinstance(parent, yaml.MappingNode):
         for key_node, _ in parent.value:
-            if str(key_node.value) == key:
+            if isinstance(key_node, yaml.Node) and str(key_node.value) == key:
                 return key_node
     return parent
 
@@ -336,8 +339,8 @@ def parse_duration(value: Any) -> float:
 
 
 def _time_of_day(text: str) -> time:
-    parts = [int(p) for p in text.split(":")]
-    return time(*parts)
+    hour, minute, *second = (int(p) for p in text.split(":"))
+    return time(hour, minute, second[0] if second else 0)
 
 
 # -- the model ----------------------------------------------------------------------------------
@@ -460,8 +463,8 @@ class ResetSchedule:
     @classmethod
     def parse(cls, text: str) -> ResetSchedule:
         """``demo@03:00`` (daily), ``test@every=12h``, ``demo@2026-03-03T00:00Z``."""
-        env, _, when = text.strip().partition("@")
-        env = env.strip().lower() or None
+        name, _, when = text.strip().partition("@")
+        env = name.strip().lower() or None
         when = when.strip()
         if not when:
             raise ValueError(f"reset schedule {text!r}: expected ENV@HH:MM or ENV@every=DURATION")
@@ -705,7 +708,7 @@ class _Builder:
             after_events=_many(data.get("after_event")),
         )
 
-    def instant(self, value: Any, path: list[str | int]) -> datetime | time | None:
+    def instant(self, value: Any, path: list[str | int]) -> _DateTime | time | None:
         if value is None:
             return None
         text = str(value)
@@ -720,7 +723,7 @@ class _Builder:
         if answers and "pass" in data:
             self.problems.add([*path, "pass"], "pass cannot be combined with an answer")
         answer = answers[0] if answers else None
-        value = data.get(answer) if answer else None
+        value: Any = data.get(answer) if answer else None
         if answer == "error":
             code = value if isinstance(value, int) else value.get("code")
             if code not in CATALOGUE:
