@@ -139,6 +139,11 @@ def self_signed(
     )
 
 
+def sha256_b64(data: bytes) -> str:
+    """Base64 SHA-256: how KSeF states every hash (invoices, parts, UPOs, keys)."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
 def cert_der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
@@ -148,7 +153,7 @@ def cert_b64(cert: x509.Certificate) -> str:
 
 
 def cert_sha256_b64(cert: x509.Certificate) -> str:
-    return base64.b64encode(hashlib.sha256(cert_der(cert)).digest()).decode("ascii")
+    return sha256_b64(cert_der(cert))
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -161,7 +166,7 @@ def public_key_id(public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey) -> s
     spki = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+    return sha256_b64(spki)
 
 
 def rsa_oaep_encrypt(public_key: rsa.RSAPublicKey, data: bytes) -> bytes:

@@ -33,8 +33,6 @@ sale date (``P_6`` when it differs from the issue date); no ``Zalacznik``,
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import random
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +42,7 @@ from xml.sax.saxutils import escape
 
 from faker import Faker
 
+from mockksef.crypto import sha256_b64
 from mockksef.ids import WARSAW, RandomSource, crc8, with_checksum
 from mockksef.models import NIP_RE, ContextIdentifier, nip_checksum_ok
 from mockksef.services.invoices.models import StoredInvoice
@@ -677,7 +676,7 @@ class GeneratedInvoice(StoredInvoice):
     def _digest(self) -> None:
         data = self.xml
         self._size = len(data)
-        self._hash = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+        self._hash = sha256_b64(data)
 
     @property
     def invoice_hash(self) -> str:

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from mockksef import operations
 from mockksef.clock import format_datetime
+from mockksef.crypto import sha256_b64
 from mockksef.errors import (
     ErrorContext,
     InternalError,
@@ -157,6 +158,13 @@ def _dumps(data: Any) -> bytes:
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
         _dumps(data), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def hashed_xml(document: bytes) -> Response:
+    """An XML download with its Base64 SHA-256 in ``x-ms-meta-hash``, as blob storage sends it."""
+    return Response(
+        document, media_type="application/xml", headers={"x-ms-meta-hash": sha256_b64(document)}
     )
 
 

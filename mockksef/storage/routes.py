@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mockksef.http.endpoint import mock_state
+from mockksef.http.endpoint import hashed_xml, mock_state
 from mockksef.services.sessions.models import MAX_PART_ENCRYPTED
 from mockksef.storage import exports
 
@@ -116,8 +116,7 @@ def _download(kind: str):  # type: ignore[no-untyped-def]
         if verdict != "ok" or body is None:
             status, message = _VERDICTS.get(verdict, _VERDICTS["missing"])
             return storage_error(status, message)
-        digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
-        return Response(body, media_type="application/xml", headers={"x-ms-meta-hash": digest})
+        return hashed_xml(body)
 
     handler.__name__ = f"download_{kind.replace('-', '_')}"
     return handler

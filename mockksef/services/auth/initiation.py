@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import ipaddress
 import threading
 from datetime import datetime
@@ -201,7 +200,7 @@ class InitiationMixin:
         operation.subject_details = identity.details
         operation.verify_chain = bool(verify_chain)
         operation.internal_serial = issued.serial_number if issued else None
-        operation.document_hash = base64.b64encode(hashlib.sha256(raw).digest()).decode("ascii")
+        operation.document_hash = crypto.sha256_b64(raw)
         return self._start(operation, now)
 
     def _check_context(self, context: ContextIdentifier) -> None:

@@ -299,9 +299,9 @@ class ExportsBackend:
                     name=f"{export.reference_number}-{ordinal:03d}.{extension}.aes",
                     data=encrypted,
                     part_size=len(chunk),
-                    part_hash=_sha256_b64(chunk),
+                    part_hash=crypto.sha256_b64(chunk),
                     encrypted_size=len(encrypted),
-                    encrypted_hash=_sha256_b64(encrypted),
+                    encrypted_hash=crypto.sha256_b64(encrypted),
                 )
             )
         export.parts = parts
@@ -351,10 +351,6 @@ class ExportsBackend:
             if part.name == part_name:
                 return part
         raise LookupError(part_name)
-
-
-def _sha256_b64(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
 def _archive(files: list[tuple[str, bytes]], compression: str, when: datetime) -> bytes:

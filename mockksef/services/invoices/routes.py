@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from mockksef.http.endpoint import Call, endpoint, json_response
+from mockksef.http.endpoint import Call, endpoint, hashed_xml, json_response
 
 
 @endpoint("invoices.download", auth="access")
 def download(call: Call) -> Response:
     """Exact bytes + ``x-ms-meta-hash``; seen by the invoice's subjects and its sender [inferred]."""
     invoice = call.env.invoices.download(call.context, call.path["ksefNumber"])
-    body = invoice.xml
-    digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
-    return Response(body, media_type="application/xml", headers={"x-ms-meta-hash": digest})
+    return hashed_xml(invoice.xml)
 
 
 @endpoint("invoices.query_metadata", auth="access", body="json")

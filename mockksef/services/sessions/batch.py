@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from mockksef.crypto import aes_cbc_decrypt
+from mockksef.crypto import aes_cbc_decrypt, sha256_b64
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import Principal
 from mockksef.services.sessions.archive import ArchiveError, Bounds, TooManyEntries, read_archive
@@ -28,10 +26,6 @@ from mockksef.services.sessions.registry import SessionRegistry
 from mockksef.services.sessions.validation import Verdict, check_invoice
 
 PART_HEADERS = {"x-ms-blob-type": "BlockBlob"}
-
-
-def _sha(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
 def check_part_count(body: Any) -> None:
@@ -211,7 +205,7 @@ class BatchSessions:
         parts = [batch.parts[n] for n in sorted(batch.parts)]
         for part in parts:
             assert part.data is not None
-            if _sha(part.data) != part.hash:
+            if sha256_b64(part.data) != part.hash:
                 return Outcome(
                     405,
                     (
@@ -233,7 +227,7 @@ class BatchSessions:
             part.data = None  # free the ciphertext as we go
         archive = b"".join(plain_parts)
         del plain_parts
-        if _sha(archive) != batch.file_hash:
+        if sha256_b64(archive) != batch.file_hash:
             return Outcome(
                 430,
                 (

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from datetime import datetime
 from typing import Any
 
 from mockksef.clock import format_datetime
-from mockksef.crypto import aes_cbc_decrypt
+from mockksef.crypto import aes_cbc_decrypt, sha256_b64
 from mockksef.errors import InvalidInputData, KsefError, MissingPermissions
 from mockksef.models import Principal
 from mockksef.services.sessions.models import (
@@ -111,8 +110,7 @@ class OnlineSessions:
                 ) from exc
             if len(content) != body["encryptedInvoiceSize"]:
                 raise KsefError(21402, "Długość treści nie zgadza się z rozmiarem pliku.")
-            digest = base64.b64encode(hashlib.sha256(content).digest()).decode("ascii")
-            if digest != body["encryptedInvoiceHash"]:
+            if sha256_b64(content) != body["encryptedInvoiceHash"]:
                 raise KsefError(21403, "Skrót treści nie zgadza się ze skrótem pliku.")
             corrected = body.get("hashOfCorrectedInvoice") or None
             if corrected:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mockksef.crypto import rsa_oaep_decrypt
+from mockksef.crypto import rsa_oaep_decrypt, sha256_b64
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import ContextIdentifier, Principal
 from mockksef.services.invoices.models import StoredInvoice
@@ -36,7 +36,7 @@ from mockksef.services.sessions.models import (
     UpoPage,
 )
 from mockksef.services.sessions.urls import UrlSigner
-from mockksef.services.sessions.validation import Verdict, sha256_b64, warsaw_day
+from mockksef.services.sessions.validation import Verdict, warsaw_day
 from mockksef.xml import xsd
 from mockksef.xml.upo import RECEIVER_NAME, UpoDocument, UpoHeader
 

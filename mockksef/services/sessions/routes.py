@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from mockksef.http.endpoint import (
     Call,
     endpoint,
+    hashed_xml,
     json_response,
     no_content,
 )
@@ -21,11 +19,6 @@ def feature(call: Call) -> str | None:
     """``X-KSeF-Feature``: only a single value takes effect (reference C §4.5)."""
     values = call.request.headers.getlist("x-ksef-feature")
     return values[0] if len(values) == 1 else None
-
-
-def upo_response(document: bytes) -> Response:
-    digest = base64.b64encode(hashlib.sha256(document).digest()).decode("ascii")
-    return Response(document, media_type="application/xml", headers={"x-ms-meta-hash": digest})
 
 
 @endpoint("sessions.open_online", auth="access", body="json")
@@ -132,7 +125,7 @@ def invoice_status(call: Call) -> Response:
 @endpoint("sessions.invoice_upo_by_ksef", auth="access")
 def invoice_upo_by_ksef(call: Call) -> Response:
     """UPO v4-3, unsigned (no XAdES signature), valid against the official XSD."""
-    return upo_response(
+    return hashed_xml(
         call.env.sessions.invoice_upo_by_ksef(
             call.me, call.path["referenceNumber"], call.path["ksefNumber"], call.now
         )
@@ -142,7 +135,7 @@ def invoice_upo_by_ksef(call: Call) -> Response:
 @endpoint("sessions.invoice_upo", auth="access")
 def invoice_upo(call: Call) -> Response:
     """UPO v4-3, unsigned (no XAdES signature); 21178 when the invoice has none."""
-    return upo_response(
+    return hashed_xml(
         call.env.sessions.invoice_upo(
             call.me, call.path["referenceNumber"], call.path["invoiceReferenceNumber"], call.now
         )
@@ -152,7 +145,7 @@ def invoice_upo(call: Call) -> Response:
 @endpoint("sessions.session_upo", auth="access")
 def session_upo(call: Call) -> Response:
     """One page (≤10 000 documents) of the collective UPO, unsigned, valid against the XSD."""
-    return upo_response(
+    return hashed_xml(
         call.env.sessions.session_upo(
             call.me, call.path["referenceNumber"], call.path["upoReferenceNumber"], call.now
         )

@@ -17,14 +17,13 @@ Simplifications (moto-style):
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mockksef import official
+from mockksef.crypto import sha256_b64
 from mockksef.ids import WARSAW
 from mockksef.models import (
     INTERNAL_ID_RE,
@@ -41,10 +40,6 @@ if TYPE_CHECKING:
     from mockksef.state import EnvironmentState
 
 _FA_GRANTS = ("SelfInvoicing", "TaxRepresentative")
-
-
-def sha256_b64(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
 def warsaw_day(value: datetime) -> date:
