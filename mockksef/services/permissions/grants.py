@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,17 @@ _REVOKE_NEEDS: dict[str, frozenset[str]] = {
     EU_REP: frozenset({"VatUeManage"}),
     AUTHORIZATION: frozenset({"CredentialsManage"}),
 }
+
+
+@dataclass(frozen=True)
+class _Request:
+    """The parts every grant request has: where, to whom, by whom, why."""
+
+    context: ContextIdentifier
+    subject: SubjectIdentifier
+    details: Any
+    author: SubjectIdentifier
+    description: str
 
 
 class GrantsMixin:
@@ -105,16 +117,39 @@ class GrantsMixin:
         assert me.context is not None and me.subject is not None
         return me.context
 
+    def _request(
+        self, me: Principal, body: dict[str, Any], *, details: bool = True, eu: bool = False
+    ) -> _Request:
+        """What every grant request carries, checked (``subjectDetails`` when ``details``)."""
+        context = self._ctx(me)
+        assert me.subject is not None
+        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
+        if details:
+            check_details(body["subjectDetails"], subject, eu=eu)
+        return _Request(
+            context, subject, body["subjectDetails"], norm(me.subject), body["description"]
+        )
+
+    def _add(
+        self, at: datetime, request: _Request, kind: str, permission: str, **fields: Any
+    ) -> Grant:
+        """One grant of ``request`` (``fields`` add to or override its common ones)."""
+        common = {
+            "context": request.context,
+            "subject": request.subject,
+            "description": request.description,
+            "author": request.author,
+            "subject_details": request.details,
+        }
+        return self._upsert(at, kind=kind, permission=permission, **{**common, **fields})
+
     # -- grants ---------------------------------------------------------------------
 
     def grant_persons(self, me: Principal, body: dict[str, Any], now: datetime) -> dict[str, str]:
         """POST /permissions/persons/grants. EnforcementOperations outside an enforcement context -> 430."""
-        ctx = self._ctx(me)
-        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
-        details = body["subjectDetails"]
-        check_details(details, subject)
+        request = self._request(me, body)
+        ctx = request.context
         permissions = unique(body["permissions"], "permissions")
-        author, description = norm(me.subject), body["description"]  # type: ignore[arg-type]
 
         def action(at: datetime) -> tuple[int, list[str]]:
             if ctx.type not in ("Nip", "InternalId"):
@@ -127,27 +162,17 @@ class GrantsMixin:
                     "Uprawnienie EnforcementOperations może być nadane wyłącznie w kontekście organu egzekucyjnego lub komornika sądowego."
                 ]
             for permission in permissions:
-                self._upsert(
-                    at,
-                    kind=PERSON,
-                    context=ctx,
-                    subject=subject,
-                    permission=permission,
-                    description=description,
-                    author=author,
-                    subject_details=details,
-                )
+                self._add(at, request, PERSON, permission)
             return 200, []
 
         return self._submit(ctx, action, now)
 
     def grant_entities(self, me: Principal, body: dict[str, Any], now: datetime) -> dict[str, str]:
         """POST /permissions/entities/grants (InvoiceRead/InvoiceWrite with canDelegate)."""
-        ctx = self._ctx(me)
-        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
+        request = self._request(me, body, details=False)
+        ctx, subject = request.context, request.subject
         items = body["permissions"]
         unique([i["type"] for i in items], "permissions")
-        author, description, details = norm(me.subject), body["description"], body["subjectDetails"]  # type: ignore[arg-type]
 
         def action(at: datetime) -> tuple[int, list[str]]:
             if ctx.type not in ("Nip", "InternalId"):
@@ -155,16 +180,8 @@ class GrantsMixin:
             if subject.value == ctx.nip:
                 return 450, ["Nie można nadać uprawnień podmiotowi kontekstu."]
             for item in items:
-                self._upsert(
-                    at,
-                    kind=ENTITY,
-                    context=ctx,
-                    subject=subject,
-                    permission=item["type"],
-                    can_delegate=bool(item.get("canDelegate")),
-                    description=description,
-                    author=author,
-                    subject_details=details,
+                self._add(
+                    at, request, ENTITY, item["type"], can_delegate=bool(item.get("canDelegate"))
                 )
             return 200, []
 
@@ -177,10 +194,9 @@ class GrantsMixin:
 
         PefInvoicing goes to a PeppolId, the others to a NIP; a mismatch ends with 450.
         """
-        ctx = self._ctx(me)
-        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
+        request = self._request(me, body, details=False)
+        ctx, subject = request.context, request.subject
         permission = body["permission"]
-        author, description, details = norm(me.subject), body["description"], body["subjectDetails"]  # type: ignore[arg-type]
 
         def action(at: datetime) -> tuple[int, list[str]]:
             if ctx.type != "Nip":
@@ -189,16 +205,7 @@ class GrantsMixin:
                 subject.type == "PeppolId"
             ) or subject.value == ctx.value:
                 return 450, []
-            self._upsert(
-                at,
-                kind=AUTHORIZATION,
-                context=ctx,
-                subject=subject,
-                permission=permission,
-                description=description,
-                author=author,
-                subject_details=details,
-            )
+            self._add(at, request, AUTHORIZATION, permission)
             return 200, []
 
         return self._submit(ctx, action, now)
@@ -209,10 +216,8 @@ class GrantsMixin:
         A selective grant needs a prior delegable grant from the target to the
         current context (else 440); a general one (no target / AllPartners) does not.
         """
-        ctx = self._ctx(me)
-        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
-        details = body["subjectDetails"]
-        check_details(details, subject)
+        request = self._request(me, body)
+        ctx = request.context
         permissions = unique(body["permissions"], "permissions")
         raw_target = body.get("targetIdentifier")
         target = Target("AllPartners")
@@ -229,7 +234,6 @@ class GrantsMixin:
             else:
                 check_internal_id(value, "targetIdentifier.value")
             target = Target(raw_target["type"], value)
-        author, description = norm(me.subject), body["description"]  # type: ignore[arg-type]
 
         def action(at: datetime) -> tuple[int, list[str]]:
             if ctx.type not in ("Nip", "InternalId"):
@@ -249,17 +253,7 @@ class GrantsMixin:
                         f"Podmiot {target.value} nie nadał podmiotowi {ctx.value} uprawnień z prawem do dalszego przekazywania."
                     ]
             for permission in permissions:
-                self._upsert(
-                    at,
-                    kind=INDIRECT,
-                    context=ctx,
-                    subject=subject,
-                    permission=permission,
-                    target=target,
-                    description=description,
-                    author=author,
-                    subject_details=details,
-                )
+                self._add(at, request, INDIRECT, permission, target=target)
             return 200, []
 
         return self._submit(ctx, action, now)
@@ -270,10 +264,8 @@ class GrantsMixin:
         Another NIP's internal id or a NIP that is not subordinate -> 410; a
         subordinate NIP from a context that is no JST/VAT-group parent -> 430.
         """
-        ctx = self._ctx(me)
-        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
-        details = body["subjectDetails"]
-        check_details(details, subject)
+        request = self._request(me, body)
+        ctx = request.context
         raw = body["contextIdentifier"]
         unit = ContextIdentifier(raw["type"], raw["value"])
         name = body.get("subunitName")
@@ -285,7 +277,6 @@ class GrantsMixin:
                 )
         else:
             check_nip(unit.value, "contextIdentifier.value")
-        author, description = norm(me.subject), body["description"]  # type: ignore[arg-type]
 
         def action(at: datetime) -> tuple[int, list[str]]:
             if ctx.type != "Nip":
@@ -304,16 +295,13 @@ class GrantsMixin:
                     return 410, [
                         f"Podmiot {unit.value} nie jest podmiotem podrzędnym podmiotu {ctx.value}."
                     ]
-            self._upsert(
+            self._add(
                 at,
-                kind=SUBUNIT,
+                request,
+                SUBUNIT,
+                "CredentialsManage",
                 context=unit,
-                subject=subject,
-                permission="CredentialsManage",
                 granted_from=ctx,
-                description=description,
-                author=author,
-                subject_details=details,
                 subunit_name=name,
             )
             return 200, []
@@ -327,10 +315,8 @@ class GrantsMixin:
 
         The NipVatUe context must start with the current NIP (else 410).
         """
-        ctx = self._ctx(me)
-        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
-        details = body["subjectDetails"]
-        check_details(details, subject, eu=True)
+        request = self._request(me, body, eu=True)
+        ctx = request.context
         raw = body["contextIdentifier"]
         if not NIP_VAT_UE_RE.match(raw["value"]):
             raise bad(
@@ -338,7 +324,6 @@ class GrantsMixin:
             )
         eu_ctx = ContextIdentifier("NipVatUe", raw["value"])
         name, eu_details = body["euEntityName"], body["euEntityDetails"]
-        author, description = norm(me.subject), body["description"]  # type: ignore[arg-type]
 
         def action(at: datetime) -> tuple[int, list[str]]:
             if ctx.type != "Nip":
@@ -347,16 +332,13 @@ class GrantsMixin:
                 return 410, [f"Kontekst złożony {eu_ctx.value} nie należy do podmiotu {ctx.value}."]
             self.eu_entities[eu_ctx.value] = (name, eu_details)
             for permission in EU_ADMIN_PERMISSIONS:
-                self._upsert(
+                self._add(
                     at,
-                    kind=EU_ADMIN,
+                    request,
+                    EU_ADMIN,
+                    permission,
                     context=eu_ctx,
-                    subject=subject,
-                    permission=permission,
                     granted_from=ctx,
-                    description=description,
-                    author=author,
-                    subject_details=details,
                     eu_entity_name=name,
                     eu_entity_details=eu_details,
                 )
@@ -368,27 +350,20 @@ class GrantsMixin:
         self, me: Principal, body: dict[str, Any], now: datetime
     ) -> dict[str, str]:
         """POST /permissions/eu-entities/grants: EU representative in the current NipVatUe context."""
-        ctx = self._ctx(me)
-        subject = check_identifier(body["subjectIdentifier"], "subjectIdentifier")
-        details = body["subjectDetails"]
-        check_details(details, subject, eu=True)
+        request = self._request(me, body, eu=True)
+        ctx = request.context
         permissions = unique(body["permissions"], "permissions")
-        author, description = norm(me.subject), body["description"]  # type: ignore[arg-type]
 
         def action(at: datetime) -> tuple[int, list[str]]:
             if ctx.type != "NipVatUe":
                 return 430, []
             name, eu_details = self.eu_entities.get(ctx.value, (None, None))
             for permission in permissions:
-                self._upsert(
+                self._add(
                     at,
-                    kind=EU_REP,
-                    context=ctx,
-                    subject=subject,
-                    permission=permission,
-                    description=description,
-                    author=author,
-                    subject_details=details,
+                    request,
+                    EU_REP,
+                    permission,
                     eu_entity_name=name,
                     eu_entity_details=eu_details,
                 )

@@ -73,6 +73,17 @@ def _matches_ident(flt: dict[str, Any] | None, ident: _Identified | None) -> boo
     return ident.value is not None and str(value).upper() == ident.value.upper()
 
 
+def _filtered(body: dict[str, Any], g: Grant) -> bool:
+    """The filters the person-facing queries share: target, permission types, state."""
+    types = body.get("permissionTypes")
+    return (
+        _matches_ident(body.get("targetIdentifier"), g.target)
+        and (not types or g.permission in types)
+        # Revoked grants are deleted, so only Active ones exist.
+        and body.get("permissionState") in (None, "Active")
+    )
+
+
 class QueriesMixin:
     env: EnvironmentState
     grants: dict[str, Grant]
@@ -100,11 +111,6 @@ class QueriesMixin:
     ) -> dict[str, Any]:
         page, more = _page(_sorted(grants), offset, size)
         return {key: [render(g) for g in page], "hasMore": more}
-
-    @staticmethod
-    def _state_ok(body: dict[str, Any]) -> bool:
-        # Revoked grants are deleted, so only Active ones exist.
-        return body.get("permissionState") in (None, "Active")
 
     # -- personal ---------------------------------------------------------------------
 
@@ -138,19 +144,10 @@ class QueriesMixin:
             )
             if not (mine or received):
                 continue
-            if body.get("contextIdentifier") and not _matches_ident(
-                body["contextIdentifier"], g.context
-            ):
+            if not _matches_ident(body.get("contextIdentifier"), g.context):
                 continue
-            if body.get("targetIdentifier") and not _matches_ident(
-                body["targetIdentifier"], g.target
-            ):
-                continue
-            if body.get("permissionTypes") and g.permission not in body["permissionTypes"]:
-                continue
-            if not self._state_ok(body):
-                continue
-            out.append(g)
+            if _filtered(body, g):
+                out.append(g)
 
         def render(g: Grant) -> dict[str, Any]:
             item: dict[str, Any] = {"id": g.id}
@@ -204,15 +201,8 @@ class QueriesMixin:
                 continue
             if not _matches_ident(body.get("contextIdentifier"), g.context):
                 continue
-            if body.get("targetIdentifier") and not _matches_ident(
-                body["targetIdentifier"], g.target
-            ):
-                continue
-            if body.get("permissionTypes") and g.permission not in body["permissionTypes"]:
-                continue
-            if not self._state_ok(body):
-                continue
-            out.append(g)
+            if _filtered(body, g):
+                out.append(g)
 
         def render(g: Grant) -> dict[str, Any]:
             item: dict[str, Any] = {"id": g.id, "authorizedIdentifier": _ident(g.subject)}
