@@ -44,7 +44,7 @@ from mockksef.errors import (
     wants_problem_details,
 )
 from mockksef.http import ratelimit, security
-from mockksef.models import ContextIdentifier, Principal
+from mockksef.models import ContextIdentifier, Principal, SubjectIdentifier
 
 if TYPE_CHECKING:
     from mockksef.spec import Spec
@@ -103,6 +103,13 @@ class Call:
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)
+
+    @property
+    def subject(self) -> SubjectIdentifier:
+        """Who the caller is: every access token names its subject."""
+        subject = self.me.subject
+        assert subject is not None
+        return subject
 
     @property
     def public_base_url(self) -> str:

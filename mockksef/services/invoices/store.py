@@ -109,13 +109,9 @@ class InvoiceStore:
 
     def store(self, invoice: StoredInvoice) -> None:
         with self._lock:
-            self._admit(invoice)
-            row = len(self._rows)
-            self._rows.append(invoice)
+            row = self._add_row(invoice)
             for key in parties(invoice):
-                party = self._parties.get(key)
-                if party is None:
-                    party = self._parties[key] = _Party()
+                party = self._party(key)
                 for date_type in DATE_TYPES:
                     rows = party.by(date_type)
                     key_fn = self._key_fns[date_type]
@@ -132,13 +128,9 @@ class InvoiceStore:
             touched: set[tuple[str, str]] = set()
             count = 0
             for invoice in invoices:
-                self._admit(invoice)
-                row = len(self._rows)
-                self._rows.append(invoice)
+                row = self._add_row(invoice)
                 for key in parties(invoice):
-                    party = self._parties.get(key)
-                    if party is None:
-                        party = self._parties[key] = _Party()
+                    party = self._party(key)
                     party.issue.append(row)
                     party.invoicing.append(row)
                     party.storage.append(row)
@@ -157,6 +149,17 @@ class InvoiceStore:
                     ordered = sorted(current, key=lambda r: (date_of(rows[r]), r))
                     current[:] = array("i", ordered)
             return count
+
+    def _add_row(self, invoice: StoredInvoice) -> int:
+        self._admit(invoice)
+        self._rows.append(invoice)
+        return len(self._rows) - 1
+
+    def _party(self, key: tuple[str, str]) -> _Party:
+        party = self._parties.get(key)
+        if party is None:
+            party = self._parties[key] = _Party()
+        return party
 
     def _admit(self, invoice: StoredInvoice) -> None:
         if invoice.ksef_number in self._by_number:

@@ -1,158 +1,119 @@
-"""HTTP routes of the testdata area: TEST only (404 on DEMO/PROD), 200 with an empty body."""
+"""HTTP routes of the testdata area: TEST only (404 on DEMO/PROD), 200 with an empty body.
+
+Every operation here does one thing to the environment and answers the same
+way, so the routes are a table: operation id -> what it does.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
-from mockksef.http.endpoint import Call, empty_ok, endpoint
-
-# -- entities, persons, permissions, attachments, blocks (no bearer) ---------------------------
+from mockksef.http.endpoint import AuthKind, BodyKind, Call, empty_ok, endpoint
 
 
-@endpoint("testdata.create_subject", auth="none", body="json", test_only=True)
-def create_subject(call: Call) -> Response:
-    call.env.testdata.create_subject(call.body, call.now)
-    return empty_ok()
+def _operation(
+    op_id: str,
+    effect: Callable[[Call], object],
+    *,
+    auth: AuthKind = "none",
+    body: BodyKind = "json",
+) -> Route:
+    def handler(call: Call) -> Response:
+        effect(call)
+        return empty_ok()
 
-
-@endpoint("testdata.remove_subject", auth="none", body="json", test_only=True)
-def remove_subject(call: Call) -> Response:
-    call.env.testdata.remove_subject(call.body["subjectNip"])
-    return empty_ok()
-
-
-@endpoint("testdata.create_person", auth="none", body="json", test_only=True)
-def create_person(call: Call) -> Response:
-    call.env.testdata.create_person(call.body, call.now)
-    return empty_ok()
-
-
-@endpoint("testdata.remove_person", auth="none", body="json", test_only=True)
-def remove_person(call: Call) -> Response:
-    call.env.testdata.remove_person(call.body["nip"])
-    return empty_ok()
-
-
-@endpoint("testdata.grant_permissions", auth="none", body="json", test_only=True)
-def grant_permissions(call: Call) -> Response:
-    call.env.testdata.grant_permissions(call.body, call.now)
-    return empty_ok()
-
-
-@endpoint("testdata.revoke_permissions", auth="none", body="json", test_only=True)
-def revoke_permissions(call: Call) -> Response:
-    call.env.testdata.revoke_permissions(call.body)
-    return empty_ok()
-
-
-@endpoint("testdata.allow_attachments", auth="none", body="json", test_only=True)
-def allow_attachments(call: Call) -> Response:
-    call.env.testdata.allow_attachments(call.body["nip"])
-    return empty_ok()
-
-
-@endpoint("testdata.revoke_attachments", auth="none", body="json", test_only=True)
-def revoke_attachments(call: Call) -> Response:
-    call.env.testdata.revoke_attachments(
-        call.body["nip"], call.body.get("expectedEndDate"), call.now
-    )
-    return empty_ok()
-
-
-# The spec lists no security here; clients that send their access token anyway are not refused.
-@endpoint("testdata.block_context", auth="none", body="json", test_only=True)
-def block_context(call: Call) -> Response:
-    call.env.testdata.block_context(call.body)
-    return empty_ok()
-
-
-@endpoint("testdata.unblock_context", auth="none", body="json", test_only=True)
-def unblock_context(call: Call) -> Response:
-    call.env.testdata.unblock_context(call.body)
-    return empty_ok()
-
-
-# -- limits of the current context / subject (access token) ------------------------------------
-
-
-@endpoint("testdata.set_session_limits", auth="access", body="json", test_only=True)
-def set_session_limits(call: Call) -> Response:
-    assert call.me.context is not None
-    call.env.limits.set_session_limits(call.me.context, call.body)
-    return empty_ok()
-
-
-@endpoint("testdata.reset_session_limits", auth="access", test_only=True)
-def reset_session_limits(call: Call) -> Response:
-    assert call.me.context is not None
-    call.env.limits.reset_session_limits(call.me.context)
-    return empty_ok()
-
-
-@endpoint("testdata.set_certificate_limits", auth="access", body="json", test_only=True)
-def set_certificate_limits(call: Call) -> Response:
-    assert call.me.subject is not None
-    call.env.limits.set_certificate_limits(call.me.subject, call.body or {})
-    return empty_ok()
-
-
-@endpoint("testdata.reset_certificate_limits", auth="access", test_only=True)
-def reset_certificate_limits(call: Call) -> Response:
-    assert call.me.subject is not None
-    call.env.limits.reset_certificate_limits(call.me.subject)
-    return empty_ok()
-
-
-@endpoint("testdata.set_rate_limits", auth="access", body="json", test_only=True)
-def set_rate_limits(call: Call) -> Response:
-    assert call.me.context is not None
-    call.env.limits.set_rate_limits(call.me.context, call.body.get("rateLimits"))
-    return empty_ok()
-
-
-@endpoint("testdata.reset_rate_limits", auth="access", test_only=True)
-def reset_rate_limits(call: Call) -> Response:
-    assert call.me.context is not None
-    call.env.limits.reset_rate_limits(call.me.context)
-    return empty_ok()
-
-
-@endpoint("testdata.set_production_rate_limits", auth="access", test_only=True)
-def set_production_rate_limits(call: Call) -> Response:
-    assert call.me.context is not None
-    call.env.limits.set_production_rate_limits(call.me.context)
-    return empty_ok()
-
-
-# -- KSeF certificates (API 2.7.0) -------------------------------------------------------------
-
-
-@endpoint("testdata.update_certificate", auth="access", body="json", test_only=True)
-def update_certificate(call: Call) -> Response:
-    call.env.certificates.update_validity(
-        call.me, call.path["serialNumber"], call.body["validTo"], call.now
-    )
-    return empty_ok()
+    handler.__name__ = op_id.split(".", 1)[1]
+    return endpoint(op_id, auth=auth, body=body, test_only=True)(handler)
 
 
 routes: list[BaseRoute] = [
-    create_subject,
-    remove_subject,
-    create_person,
-    remove_person,
-    grant_permissions,
-    revoke_permissions,
-    allow_attachments,
-    revoke_attachments,
-    block_context,
-    unblock_context,
-    set_session_limits,
-    reset_session_limits,
-    set_certificate_limits,
-    reset_certificate_limits,
-    set_rate_limits,
-    reset_rate_limits,
-    set_production_rate_limits,
-    update_certificate,
+    # -- entities, persons, permissions, attachments, blocks (no bearer) --
+    _operation(
+        "testdata.create_subject",
+        lambda call: call.env.testdata.create_subject(call.body, call.now),
+    ),
+    _operation(
+        "testdata.remove_subject",
+        lambda call: call.env.testdata.remove_subject(call.body["subjectNip"]),
+    ),
+    _operation(
+        "testdata.create_person", lambda call: call.env.testdata.create_person(call.body, call.now)
+    ),
+    _operation(
+        "testdata.remove_person", lambda call: call.env.testdata.remove_person(call.body["nip"])
+    ),
+    _operation(
+        "testdata.grant_permissions",
+        lambda call: call.env.testdata.grant_permissions(call.body, call.now),
+    ),
+    _operation(
+        "testdata.revoke_permissions",
+        lambda call: call.env.testdata.revoke_permissions(call.body),
+    ),
+    _operation(
+        "testdata.allow_attachments",
+        lambda call: call.env.testdata.allow_attachments(call.body["nip"]),
+    ),
+    _operation(
+        "testdata.revoke_attachments",
+        lambda call: call.env.testdata.revoke_attachments(
+            call.body["nip"], call.body.get("expectedEndDate"), call.now
+        ),
+    ),
+    # The spec lists no security here; clients that send their access token anyway are not refused.
+    _operation("testdata.block_context", lambda call: call.env.testdata.block_context(call.body)),
+    _operation(
+        "testdata.unblock_context", lambda call: call.env.testdata.unblock_context(call.body)
+    ),
+    # -- limits of the current context / subject (access token) --
+    _operation(
+        "testdata.set_session_limits",
+        lambda call: call.env.limits.set_session_limits(call.context, call.body),
+        auth="access",
+    ),
+    _operation(
+        "testdata.reset_session_limits",
+        lambda call: call.env.limits.reset_session_limits(call.context),
+        auth="access",
+        body="none",
+    ),
+    _operation(
+        "testdata.set_certificate_limits",
+        lambda call: call.env.limits.set_certificate_limits(call.subject, call.body or {}),
+        auth="access",
+    ),
+    _operation(
+        "testdata.reset_certificate_limits",
+        lambda call: call.env.limits.reset_certificate_limits(call.subject),
+        auth="access",
+        body="none",
+    ),
+    _operation(
+        "testdata.set_rate_limits",
+        lambda call: call.env.limits.set_rate_limits(call.context, call.body.get("rateLimits")),
+        auth="access",
+    ),
+    _operation(
+        "testdata.reset_rate_limits",
+        lambda call: call.env.limits.reset_rate_limits(call.context),
+        auth="access",
+        body="none",
+    ),
+    _operation(
+        "testdata.set_production_rate_limits",
+        lambda call: call.env.limits.set_production_rate_limits(call.context),
+        auth="access",
+        body="none",
+    ),
+    # -- KSeF certificates (API 2.7.0) --
+    _operation(
+        "testdata.update_certificate",
+        lambda call: call.env.certificates.update_validity(
+            call.me, call.path["serialNumber"], call.body["validTo"], call.now
+        ),
+        auth="access",
+    ),
 ]
