@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -34,6 +35,7 @@ from typing import Any
 from mockksef.clock import format_datetime
 
 WALL_CLOCK_FIELDS = ("durationMs",)
+log = logging.getLogger("mockksef")
 
 Entry = dict[str, Any]
 Listener = Callable[[Entry], None]
@@ -70,10 +72,15 @@ class Journal:
             self._entries.append(entry)
             if self._listeners:
                 # Under the lock: listeners see entries in seq order, whatever the thread.
-                rendered = _rendered(entry)
-                for listener in self._listeners:
-                    listener(rendered)
+                self._notify(_rendered(entry))
         return entry
+
+    def _notify(self, entry: Entry) -> None:
+        for listener in self._listeners:
+            try:
+                listener(entry)
+            except Exception:  # a broken reader must not fail the request being recorded
+                log.exception("journal listener %r failed", listener)
 
     def event(self, time: datetime | str, event: str, **fields: Any) -> Entry:
         return self.record({"kind": "event", "time": time, "event": event, **fields})
@@ -173,14 +180,20 @@ class Subscription:
         self._stop = journal.listen(self._deliver, since=since)
 
     def _deliver(self, entry: Entry) -> None:
+        # Runs under the journal's lock: never calls back into the journal.
+        if self._closed:
+            return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self._loop:
             self._push(entry)
-        elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._push, entry)
+        else:
+            try:
+                self._loop.call_soon_threadsafe(self._push, entry)
+            except RuntimeError:  # the subscriber's loop is closed: nobody is reading
+                self._closed = True
 
     def _push(self, entry: Entry) -> None:
         if self._closed:
@@ -192,10 +205,9 @@ class Subscription:
 
     def close(self) -> None:
         """Stop receiving; a pending ``__anext__`` ends the iteration."""
-        if not self._closed:
-            self._closed = True
-            self._stop()
-            self._ready.set()
+        self._closed = True
+        self._stop()
+        self._ready.set()
 
     def __aiter__(self) -> AsyncIterator[Entry]:
         return self

@@ -76,6 +76,33 @@ def test_a_slow_subscriber_loses_the_oldest_and_counts_them():
     assert asyncio.run(scenario()) == ([3, 4], 3)
 
 
+def test_a_subscriber_whose_loop_ended_never_fails_a_request():
+    journal = Journal()
+
+    async def forgotten():  # type: ignore[no-untyped-def]
+        return journal.subscribe()  # never closed: its loop ends with asyncio.run
+
+    live = asyncio.run(forgotten())
+    journal.record({"kind": "request"})  # from this thread, into a closed loop
+    journal.record({"kind": "request"})
+    assert journal.last_seq == 2 and journal.listeners == 1
+    live.close()
+    assert journal.listeners == 0
+
+
+def test_a_failing_listener_is_logged_and_the_others_still_hear(caplog):
+    journal = Journal()
+    heard: list[int] = []
+
+    def broken(entry: dict) -> None:  # type: ignore[type-arg]
+        raise RuntimeError("console bug")
+
+    journal.listen(broken)
+    journal.listen(lambda entry: heard.append(entry["seq"]))
+    journal.record({"kind": "request"})
+    assert heard == [1] and "journal listener" in caplog.text
+
+
 def test_journal_and_scenarios_are_independent_layers(config, spec):
     off = MockState(replace(config, journal_enabled=False), spec=spec)
     off.scenarios.activate(Scenario.from_str(REFUSE))
