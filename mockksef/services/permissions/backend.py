@@ -2,9 +2,10 @@
 
 One ``PermissionsBackend`` per environment holds every grant (reference A §6.7)
 and the asynchronous grant/revoke operations. The backend is split by entity:
-this module has the store, permission resolution (``resolve``, used by auth),
-the test-data hooks and operation status; ``grants.py`` the grant and revoke
-operations; ``queries.py`` the read-only queries.
+``store.py`` has the state and the operation machinery both halves build on;
+``grants.py`` the grant and revoke operations; ``queries.py`` the read-only
+queries; this module joins them and adds permission resolution (``resolve``,
+used by auth), the test-data hooks and operation status.
 
 Operations progress lazily on the clock: a grant or revoke is accepted at once
 (202, status 100) and takes effect when ``config.permission_processing_seconds``
@@ -14,8 +15,6 @@ that moment, as in the real system.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,30 +22,27 @@ from mockksef.clock import format_datetime
 from mockksef.errors import Gone, InvalidInputData
 from mockksef.models import (
     OWNER,
-    OWNER_PERMISSIONS,
     ContextIdentifier,
     Principal,
     SubjectIdentifier,
     status,
 )
-from mockksef.services.permissions.grants import GrantsMixin
+from mockksef.services.permissions.grants import PermissionGrants
 from mockksef.services.permissions.models import (
     AUTHORIZATION,
     ENTITY,
     INDIRECT,
     OPERATION_RETENTION_DAYS,
     OPERATION_STATUS,
-    OWNER_SCOPE_ORDER,
     SYSTEM,
     SYSTEM_AUTHOR,
     Grant,
-    PermissionOperation,
     norm,
 )
-from mockksef.services.permissions.queries import QueriesMixin
+from mockksef.services.permissions.queries import PermissionQueries
 
 if TYPE_CHECKING:
-    from mockksef.state import EnvironmentState
+    pass
 
 # Grant kinds that give login permissions in ``grant.context`` to ``grant.subject``
 # directly. Authorisation permissions (SelfInvoicing…) do not: the authorised
@@ -54,7 +50,7 @@ if TYPE_CHECKING:
 _DIRECT_KINDS = frozenset({"person", "entity", "subunit", "eu_admin", "eu_rep", SYSTEM})
 
 
-class PermissionsBackend(GrantsMixin, QueriesMixin):
+class PermissionsBackend(PermissionGrants, PermissionQueries):
     """Grants, revocations, queries and permission resolution.
 
     Simplifications (moto-style):
@@ -65,56 +61,6 @@ class PermissionsBackend(GrantsMixin, QueriesMixin):
     - a PeppolId context always resolves to ``PefInvoiceWrite`` (only a Peppol
       provider certificate can authenticate into it, which auth checks).
     """
-
-    def __init__(self, env: EnvironmentState) -> None:
-        self.env = env
-        self.grants: dict[str, Grant] = {}
-        self.operations: dict[str, PermissionOperation] = {}
-        # Names and addresses of EU entities, by NipVatUe context value.
-        self.eu_entities: dict[str, tuple[str, dict[str, Any] | None]] = {}
-        self._pending: list[str] = []
-        self._lock = threading.RLock()
-
-    # -- time ------------------------------------------------------------------
-
-    @property
-    def now(self) -> datetime:
-        return self.env.clock.now()
-
-    def settle(self, now: datetime | None = None) -> None:
-        """Complete every operation whose processing time has come, in order."""
-        now = now or self.now
-        with self._lock:
-            while self._pending:
-                op = self.operations.get(self._pending[0])
-                if op is None:
-                    self._pending.pop(0)
-                    continue
-                if op.ready_at > now:
-                    break
-                self._pending.pop(0)
-                try:
-                    code, details = op.action(op.ready_at) if op.action else (200, [])
-                except Exception:  # an operation never takes the server down
-                    code, details = 500, []
-                op.code, op.details, op.action = code, details, None
-
-    def _submit(
-        self,
-        context: ContextIdentifier,
-        action: Callable[[datetime], tuple[int, list[str]]],
-        now: datetime,
-    ) -> dict[str, str]:
-        delay = max(0.0, float(self.env.config.permission_processing_seconds))
-        ref = self.env.rng.reference_number("EG", now)
-        with self._lock:
-            self.operations[ref] = PermissionOperation(
-                ref, context, now, now + timedelta(seconds=delay), action
-            )
-            self._pending.append(ref)
-        if delay == 0:
-            self.settle(now)
-        return {"referenceNumber": ref}
 
     def operation_status(
         self, me: Principal, reference_number: str, now: datetime
@@ -153,10 +99,6 @@ class PermissionsBackend(GrantsMixin, QueriesMixin):
                     self._pending.remove(reference_number)
 
     # -- who holds what -----------------------------------------------------------
-
-    def identities(self, subject: SubjectIdentifier) -> set[SubjectIdentifier]:
-        """The subject and its NIP–PESEL linked identifiers, normalised."""
-        return {norm(i) for i in self.env.subjects.linked_identifiers(norm(subject))}
 
     def is_owner(self, subject: SubjectIdentifier, context: ContextIdentifier) -> bool:
         if context.type != "Nip":
@@ -213,13 +155,6 @@ class PermissionsBackend(GrantsMixin, QueriesMixin):
             and g.can_delegate
             for g in grants
         )
-
-    def owner_permissions(self, context: ContextIdentifier) -> list[str]:
-        """The implicit set an Owner holds (``ownerPermissions``, reference C §5)."""
-        held = set(OWNER_PERMISSIONS)
-        if self.env.subjects.is_enforcement_context(context.nip):
-            held.add("EnforcementOperations")
-        return [p for p in OWNER_SCOPE_ORDER if p in held]
 
     def has_authorization(
         self, authorizing_nip: str, authorized: SubjectIdentifier, scope: str
@@ -280,29 +215,6 @@ class PermissionsBackend(GrantsMixin, QueriesMixin):
         with self._lock:
             for gid in [g.id for g in self.grants.values() if g.subject in ids]:
                 del self.grants[gid]
-
-    # -- helpers shared by grants/queries ---------------------------------------------------
-
-    def _find(
-        self,
-        kind: str,
-        context: ContextIdentifier,
-        subject: SubjectIdentifier,
-        permission: str,
-        target: Any = None,
-        match_target: bool = False,
-    ) -> Grant | None:
-        for g in self.grants.values():
-            if (
-                g.kind == kind
-                and g.context == context
-                and g.subject == subject
-                and g.permission == permission
-            ):
-                if match_target and g.target != target:
-                    continue
-                return g
-        return None
 
     def attachment_status(self, me: Principal, now: datetime) -> dict[str, Any]:
         """GET /permissions/attachments/status from the test-data consent of the context NIP.

@@ -1,4 +1,4 @@
-"""Grant and revoke operations of the permissions area (mixed into PermissionsBackend).
+"""Grant and revoke operations of the permissions area (a part of PermissionsBackend).
 
 Each method validates synchronously what the real API rejects with 400 21405
 (identifier formats, subject-details variants, duplicates) and then submits an
@@ -10,7 +10,6 @@ grant that already exists is not duplicated (idempotent 200).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from mockksef.services.permissions.models import (
     Target,
     norm,
 )
+from mockksef.services.permissions.store import PermissionStore
 from mockksef.services.permissions.validation import (
     bad,
     check_details,
@@ -41,7 +41,7 @@ from mockksef.services.permissions.validation import (
 )
 
 if TYPE_CHECKING:
-    from mockksef.state import EnvironmentState
+    pass
 
 Action = Callable[[datetime], tuple[int, list[str]]]
 
@@ -69,27 +69,8 @@ class _Request:
     description: str
 
 
-class GrantsMixin:
-    env: EnvironmentState
-    grants: dict[str, Grant]
-    eu_entities: dict[str, tuple[str, dict[str, Any] | None]]
-    _lock: threading.RLock
-
-    if TYPE_CHECKING:
-
-        def settle(self, now: datetime | None = None) -> None: ...
-        def _submit(
-            self, context: ContextIdentifier, action: Action, now: datetime
-        ) -> dict[str, str]: ...
-        def _find(
-            self,
-            kind: str,
-            context: ContextIdentifier,
-            subject: SubjectIdentifier,
-            permission: str,
-            target: Any = None,
-            match_target: bool = False,
-        ) -> Grant | None: ...
+class PermissionGrants(PermissionStore):
+    """Grant and revoke operations (validated at once, applied when their operation runs)."""
 
     # -- helpers ------------------------------------------------------------------
 

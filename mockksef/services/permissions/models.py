@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from mockksef.models import ContextIdentifier, SubjectIdentifier
+from mockksef.spec_overlay import NEW_SCHEMAS
 
 # Grant kinds (reference A §6.7). "system" = /testdata/permissions (ZAW-FA filing).
 PERSON = "person"
@@ -32,17 +33,8 @@ SYSTEM_AUTHOR = SubjectIdentifier("System", "")
 # What the EU-entity administrator grant gives (reference A §6.3).
 EU_ADMIN_PERMISSIONS = ("VatUeManage", "InvoiceWrite", "InvoiceRead", "Introspection")
 
-# `OwnerPermissionScope` order (reference C §5).
-OWNER_SCOPE_ORDER = (
-    "CredentialsManage",
-    "CredentialsRead",
-    "InvoiceWrite",
-    "InvoiceRead",
-    "Introspection",
-    "SubunitManage",
-    "EnforcementOperations",
-    "CollectiveIdentifierManage",
-)
+# `OwnerPermissionScope` order (reference C §5): the enum of the schema the overlay adds.
+OWNER_SCOPE_ORDER: tuple[str, ...] = tuple(NEW_SCHEMAS["OwnerPermissionScope"]["enum"])
 
 # Status table of GET /permissions/operations/{ref} (official PermissionsOperationStatusResponse).
 OPERATION_STATUS: dict[int, str] = {

@@ -1,4 +1,4 @@
-"""Read-only permission queries (mixed into PermissionsBackend), reference A §6.6.
+"""Read-only permission queries (a part of PermissionsBackend), reference A §6.6.
 
 Every query sees only grants managed from, or effective in, the caller's
 current context. Paging: ``pageOffset`` is a page index, ``pageSize`` 10–100,
@@ -8,9 +8,7 @@ then ``id`` asc. Optional fields are left out when absent.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mockksef.clock import format_datetime
@@ -27,11 +25,12 @@ from mockksef.services.permissions.models import (
     Grant,
     norm,
 )
+from mockksef.services.permissions.store import PermissionStore
 from mockksef.services.permissions.validation import render_subject_details
 from mockksef.services.subjects import ENTITY_ROLE_DESCRIPTIONS
 
 if TYPE_CHECKING:
-    from mockksef.state import EnvironmentState
+    pass
 
 
 def _page(items: list[Any], offset: int, size: int) -> tuple[list[Any], bool]:
@@ -84,17 +83,8 @@ def _filtered(body: dict[str, Any], g: Grant) -> bool:
     )
 
 
-class QueriesMixin:
-    env: EnvironmentState
-    grants: dict[str, Grant]
-    eu_entities: dict[str, tuple[str, dict[str, Any] | None]]
-    _lock: threading.RLock
-
-    if TYPE_CHECKING:
-
-        def settle(self, now: datetime | None = None) -> None: ...
-        def identities(self, subject: SubjectIdentifier) -> set[SubjectIdentifier]: ...
-        def owner_permissions(self, context: ContextIdentifier) -> list[str]: ...
+class PermissionQueries(PermissionStore):
+    """The read-only grant queries."""
 
     def _snapshot(self) -> list[Grant]:
         self.settle()
