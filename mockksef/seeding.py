@@ -496,16 +496,9 @@ def add_certificate(
     if self_signed:
         start = start or now - timedelta(days=1)
         end = end or start + timedelta(days=365 * _CA_YEARS)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(dn)
-            .issuer_name(dn)
-            .public_key(key.public_key())
-            .serial_number(int(source.hex(16), 16) or 1)
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .sign(key, hashes.SHA256())
-        )
+        serial = int(source.hex(16), 16) or 1
+        # A bare self-signed certificate (no extensions), as a user's own tool makes one.
+        cert = crypto.issue_certificate(dn, key.public_key(), dn, key, start, end, serial, ca=None)
         return SeededCertificate(cert, key, None, subject, start, end)
     if start is None:
         start = _years_before(end, _CA_YEARS) if end is not None else now

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING
 from starlette.types import Message, Receive, Scope
 
 from mockksef import operations
-from mockksef.environments import Env, env_for_host
+from mockksef.environments import API_PATH, Env, env_for_host
 
 if TYPE_CHECKING:
     from mockksef.state import MockState
 
-_API_PREFIX = re.compile(r"^(?:/(test|demo|prod))?(?:/api)?/v2(/.*)?\Z", re.DOTALL)
 # KSeF 1.0 resources lived under /api/online, /api/batch and /api/common.
 LEGACY_PATH = re.compile(
     r"^(?:/(test|demo|prod))?/api/(?:online|batch|common)(?:/|\Z)", re.IGNORECASE
@@ -58,7 +57,7 @@ class RequestInfo:
         self.host = (host or "").split(":", 1)[0].strip().lower()
         explicit = None
         self.api_path: str | None = None
-        match = _API_PREFIX.match(self.path)
+        match = API_PATH.match(self.path)
         self.legacy = False
         if match:
             explicit = match.group(1)
