@@ -497,7 +497,6 @@ def add_certificate(
         start = start or now - timedelta(days=1)
         end = end or start + timedelta(days=365 * _CA_YEARS)
         serial = int(source.hex(16), 16) or 1
-        # A bare self-signed certificate (no extensions), as a user's own tool makes one.
         cert = crypto.issue_certificate(dn, key.public_key(), dn, key, start, end, serial, ca=None)
         return SeededCertificate(cert, key, None, subject, start, end)
     if start is None:
