@@ -211,16 +211,7 @@ class CollectiveBackend:
             if in_current is not None and mine != in_current:
                 continue
             rows.append(iz)
-        page, next_token = _keyset_page(
-            rows,
-            key=lambda iz: (iz.date_created, iz.number),
-            after=_date_key(after),
-            size=size,
-            token_of=lambda iz: {
-                "DateCreated": format_datetime(iz.date_created),
-                "CollectiveIdentifierNumber": iz.number,
-            },
-        )
+        page, next_token = _by_date_created(rows, after, size)
         return {
             "continuationToken": next_token,
             "collectiveIdentifiers": [
@@ -328,16 +319,7 @@ class CollectiveBackend:
         """Identifiers holding the invoice that the context may see (an empty list, never 400)."""
         after = decode_token(token, ("DateCreated", "CollectiveIdentifierNumber"))
         rows = [iz for iz in self._by_invoice.get(ksef_number, ()) if self._visible(context, iz)]
-        page, next_token = _keyset_page(
-            rows,
-            key=lambda iz: (iz.date_created, iz.number),
-            after=_date_key(after),
-            size=size,
-            token_of=lambda iz: {
-                "DateCreated": format_datetime(iz.date_created),
-                "CollectiveIdentifierNumber": iz.number,
-            },
-        )
+        page, next_token = _by_date_created(rows, after, size)
         return {
             "continuationToken": next_token,
             "collectiveIdentifiers": [
@@ -370,6 +352,22 @@ def _date_key(after: tuple[str, ...] | None) -> tuple[Any, ...] | None:
         return (parse_datetime(after[0]), after[1])
     except ValueError as exc:
         raise _bad_token() from exc
+
+
+def _by_date_created(
+    rows: list[CollectiveIdentifier], after: tuple[str, ...] | None, size: int
+) -> tuple[list[CollectiveIdentifier], str | None]:
+    """One page of identifiers in (dateCreated, number) order, after the token's position."""
+    return _keyset_page(
+        rows,
+        key=lambda iz: (iz.date_created, iz.number),
+        after=_date_key(after),
+        size=size,
+        token_of=lambda iz: {
+            "DateCreated": format_datetime(iz.date_created),
+            "CollectiveIdentifierNumber": iz.number,
+        },
+    )
 
 
 def _keyset_page(
