@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockksef import operations
+from mockksef import console, operations
 from mockksef.admin import routes as admin_routes
 from mockksef.config import MockConfig
 from mockksef.environments import API_PATH, Env, api_prefixes, env_for_host
@@ -191,6 +191,9 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     app.middleware_stack = JournalMiddleware(
         ScenarioMiddleware(app.build_middleware_stack(), state), state
     )
+    # The training console inside the admin plane (and `/` pointing at it), plus its
+    # opt-in capture of bodies for the journal's detail view.
+    console.install(app, state)
     return app
 
 
