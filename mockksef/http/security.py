@@ -11,6 +11,8 @@ from mockksef.errors import Forbidden, MissingPermissions, Unauthorized
 from mockksef.jwts import InvalidJwt, JwtSigner
 from mockksef.models import (
     ACCESS_TOKEN,
+    OPERATION_TOKEN,
+    REFRESH_TOKEN,
     ContextIdentifier,
     Principal,
     SubjectIdentifier,
@@ -139,6 +141,33 @@ def check_ip(principal: Principal, client_ip: str) -> None:
         raise Forbidden("ip-not-allowed", {"clientIp": client_ip})
 
 
+# The claims of the three JWT kinds are built here and nowhere else; ``principal_from_claims``
+# reads them back.
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _with_ip_policy(claims: dict[str, Any], ip_policy: dict[str, Any] | None) -> dict[str, Any]:
+    # No policy, no claim: the C# PersonTokenService turns even "{}" into a policy, and
+    # the real tokens leave ``ipp`` out (csharp AuthorizationE2ETests, IpPolicy null).
+    if ip_policy:
+        claims["ipp"] = _compact(ip_policy)
+    return claims
+
+
+def operation_claims(reference_number: str) -> dict[str, Any]:
+    """The authentication (operation) token: its kind and the operation it names."""
+    return {"typ": OPERATION_TOKEN, "arn": reference_number}
+
+
+def refresh_claims(reference_number: str, ip_policy: dict[str, Any] | None) -> dict[str, Any]:
+    """The refresh token, as the real one reads (reference A §2.10); the IP policy also
+    guards the refresh endpoint."""
+    return _with_ip_policy({"typ": REFRESH_TOKEN, "arn": reference_number}, ip_policy)
+
+
 def access_claims(
     *,
     reference_number: str,
@@ -150,11 +179,13 @@ def access_claims(
     subject_details: dict[str, Any] | None = None,
     ksef_token_reference: str | None = None,
     token_type: str = ACCESS_TOKEN,
+    token_id: str | None = None,
 ) -> dict[str, Any]:
     """The short-name claims of an access token, as the official C# client parses them.
 
     ``sud``, ``per``, ``ipp`` and friends are JSON *strings* (reference A §2.10).
-    The one place that defines the claim shape; ``principal_from_claims`` reads it.
+    ``token_id`` becomes ``jti``: the real service hands out a new access token on every
+    refresh, even within the second that ``iat`` and ``exp`` resolve to.
     """
     details = {"SubjectIdentifier": {"Type": subject.type, "Value": subject.value}}
     details.update(subject_details or {})
@@ -164,13 +195,15 @@ def access_claims(
         "cit": context.type,
         "civ": context.value,
         "aum": auth_method,
-        "sud": json.dumps(details, ensure_ascii=False, separators=(",", ":")),
-        "ipp": json.dumps(ip_policy or {}, separators=(",", ":")),
-        "per": json.dumps(sorted(permissions), separators=(",", ":")),
+        "sud": _compact(details),
+        "per": _compact(sorted(permissions)),
         "pec": "[]",
         "rol": "[]",
-        "pep": json.dumps(sorted(permissions), separators=(",", ":")),
+        "pep": _compact(sorted(permissions)),
     }
+    _with_ip_policy(claims, ip_policy)
     if ksef_token_reference:
         claims["ktr"] = ksef_token_reference
+    if token_id:
+        claims["jti"] = token_id
     return claims

@@ -23,7 +23,6 @@ come from ``security.access_claims``.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -32,11 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from mockksef.clock import format_datetime, to_millis
 from mockksef.errors import Forbidden, Gone, KsefError
-from mockksef.http.security import access_claims
+from mockksef.http.security import access_claims, operation_claims, refresh_claims
 from mockksef.models import (
-    AUTH_METHOD_INFO,
-    OPERATION_TOKEN,
-    REFRESH_TOKEN,
     ContextIdentifier,
     Principal,
     SubjectIdentifier,
@@ -52,6 +48,7 @@ from mockksef.services.auth.models import (
     AuthOperation,
     Challenge,
     Outcome,
+    method_fields,
 )
 from mockksef.services.auth.sessions import SessionsMixin, not_found
 
@@ -102,6 +99,9 @@ class AuthBackend(SessionsMixin, InitiationMixin):
             OrderedDict()
         )
         self.operations: dict[str, AuthOperation] = {}
+        # Access-token ids (``jti``) from a stream of their own: seeded, so replayable, and
+        # drawing them does not shift the environment's reference numbers.
+        self._token_ids = env.rng.child("access-token-ids")
 
     @property
     def challenges(self) -> Mapping[str, Challenge]:
@@ -174,7 +174,7 @@ class AuthBackend(SessionsMixin, InitiationMixin):
 
     def _start(self, operation: AuthOperation, now: datetime) -> dict[str, Any]:
         lifetime = timedelta(minutes=self.env.config.operation_token_minutes)
-        claims = {"typ": OPERATION_TOKEN, "arn": operation.reference_number}
+        claims = operation_claims(operation.reference_number)
         token, valid_until = self.env.jwt.issue(claims, lifetime, now)
         operation.operation_token_expires = valid_until
         with self._lock:
@@ -232,8 +232,7 @@ class AuthBackend(SessionsMixin, InitiationMixin):
             self._settle(operation, now)
             return {
                 "startDate": format_datetime(operation.start_date),
-                "authenticationMethod": operation.method,
-                "authenticationMethodInfo": dict(AUTH_METHOD_INFO[operation.method]),
+                **method_fields(operation.method, now),
                 "status": self._status(operation).as_json(),
                 "isTokenRedeemed": operation.redeemed,
                 "lastTokenRefreshDate": _fmt(operation.last_token_refresh),
@@ -267,6 +266,7 @@ class AuthBackend(SessionsMixin, InitiationMixin):
             ip_policy=operation.authorization_policy,
             subject_details=operation.subject_details,
             ksef_token_reference=operation.ksef_token_reference,
+            token_id=self._token_ids.uuid(),
         )
         token, valid_until = self.env.jwt.issue(
             claims, timedelta(minutes=self.env.config.access_token_minutes), now
@@ -300,10 +300,7 @@ class AuthBackend(SessionsMixin, InitiationMixin):
                 )
             self._check_credentials(operation)
             access = self._access_token(operation, now)
-            claims: dict[str, Any] = {"typ": REFRESH_TOKEN, "arn": ref}
-            if operation.authorization_policy:
-                # The IP policy also guards the refresh endpoint.
-                claims["ipp"] = json.dumps(operation.authorization_policy, separators=(",", ":"))
+            claims = refresh_claims(ref, operation.authorization_policy)
             lifetime = timedelta(days=self.env.config.refresh_token_days)
             refresh, refresh_until = self.env.jwt.issue(claims, lifetime, now)
             operation.redeemed_at = now

@@ -8,11 +8,26 @@ from typing import Any
 
 from cryptography import x509
 
-from mockksef.models import ContextIdentifier, SubjectIdentifier, status
+from mockksef.ids import WARSAW
+from mockksef.models import AUTH_METHOD_INFO, ContextIdentifier, SubjectIdentifier, status
 
 CHALLENGE_LIFETIME = timedelta(minutes=10)
 # GET /auth/{ref} answers for 7 days, then 410 Gone.
 OPERATION_RETENTION = timedelta(days=7)
+
+# ``authenticationMethod`` is deprecated since API 2.1.0 and removed on this day (the spec's
+# deprecation note, reference A §2.7); from then on ``authenticationMethodInfo`` alone names
+# the method, in GET /auth/{referenceNumber} and GET /auth/sessions alike.
+AUTHENTICATION_METHOD_REMOVED = datetime(2026, 11, 16, tzinfo=WARSAW)
+
+
+def method_fields(method: str, now: datetime) -> dict[str, Any]:
+    """How an authentication reports its method at ``now``."""
+    info = {"authenticationMethodInfo": dict(AUTH_METHOD_INFO[method])}
+    if now >= AUTHENTICATION_METHOD_REMOVED:
+        return info
+    return {"authenticationMethod": method, **info}
+
 
 # Status table of AuthenticationOperationStatusResponse (reference A §2.7, C §1.4).
 IN_PROGRESS = 100

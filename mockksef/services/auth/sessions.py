@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from mockksef import paging
 from mockksef.clock import format_datetime
 from mockksef.errors import InvalidInputData, KsefError
-from mockksef.models import AUTH_METHOD_INFO, ContextIdentifier, Principal
-from mockksef.services.auth.models import SUCCESS, AuthOperation, Outcome
+from mockksef.models import ContextIdentifier, Principal
+from mockksef.services.auth.models import SUCCESS, AuthOperation, Outcome, method_fields
 
 if TYPE_CHECKING:
     from mockksef.state import EnvironmentState
@@ -79,18 +79,19 @@ class SessionsMixin:
         order = {ref: n for n, ref in enumerate(self.operations)}
         items.sort(key=lambda op: (op.start_date, order[op.reference_number]), reverse=True)
         page = items[offset : offset + page_size]
-        out: dict[str, Any] = {"items": [self._session_item(op, principal) for op in page]}
+        out: dict[str, Any] = {"items": [self._session_item(op, principal, now) for op in page]}
         if offset + page_size < len(items):
             out["continuationToken"] = _encode_continuation(offset + page_size)
         return out
 
-    def _session_item(self, operation: AuthOperation, principal: Principal) -> dict[str, Any]:
+    def _session_item(
+        self, operation: AuthOperation, principal: Principal, now: datetime
+    ) -> dict[str, Any]:
         item: dict[str, Any] = {
             "referenceNumber": operation.reference_number,
             "isCurrent": operation.reference_number == principal.reference_number,
             "startDate": format_datetime(operation.start_date),
-            "authenticationMethod": operation.method,
-            "authenticationMethodInfo": dict(AUTH_METHOD_INFO[operation.method]),
+            **method_fields(operation.method, now),
             "status": self._status(operation).as_json(),
             "isTokenRedeemed": operation.redeemed,
         }
