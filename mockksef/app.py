@@ -11,6 +11,8 @@ URL layout (the base URL is the only difference a client sees):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -144,24 +146,59 @@ class IndexedRouter(Router):
         await super().app(scope, receive, send)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    error: MockError = MethodNotAllowed() if exc.status_code == 405 else NotFound()
-    if exc.status_code == 404:
-        # Starlette's router does not match parameters holding control characters
-        # (a newline); the operation is still known, so the answer is the 400 the
-        # real API gives for a malformed path parameter, not a 404.
-        # scope["path"], not request.url: the URL drops a decoded newline.
-        match = API_PATH.match(request.scope.get("path", ""))
-        if match and operations.match(request.method, match.group(2) or "/") is not None:
-            error = InvalidInputData("Nieprawidłowa wartość parametru ścieżki.")
+def allowed_methods(routes: Sequence[BaseRoute], path: str) -> set[str]:
+    """Every method some route serves at ``path``, through mounts and their routers.
+
+    Starlette's own 405 names only the first route of the path, and a path such as
+    ``/tokens`` is served by two routes (GET, POST).
+    """
+    found: set[str] = set()
+    for route in routes:
+        if isinstance(route, Mount):
+            if path.startswith(route.path + "/"):
+                inner: object = route.app
+                while not hasattr(inner, "routes") and hasattr(inner, "app"):
+                    inner = inner.app  # the middlewares in front of a router (EnvSelector)
+                found |= allowed_methods(getattr(inner, "routes", ()), path[len(route.path) :])
+        elif isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            found |= route.methods
+    return found
+
+
+class _HttpErrors:
+    """Starlette's 404 and 405 in the official shape; a 405 names what the path serves
+    in ``Allow`` (RFC 9110 §15.5.6), from the routes of the whole app."""
+
+    def __init__(self) -> None:
+        self.routes: Sequence[BaseRoute] = ()
+
+    async def __call__(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            error: MockError = MethodNotAllowed()
+            methods = allowed_methods(self.routes, request.scope.get("path", ""))
+            error.headers = {"Allow": ", ".join(sorted(methods))}
+            return error_response(request, error)
+        return await _not_found(request)
+
+
+async def _not_found(request: Request) -> Response:
+    error: MockError = NotFound()
+    # Starlette's router does not match parameters holding control characters
+    # (a newline); the operation is still known, so the answer is the 400 the
+    # real API gives for a malformed path parameter, not a 404.
+    # scope["path"], not request.url: the URL drops a decoded newline.
+    match = API_PATH.match(request.scope.get("path", ""))
+    if match and operations.match(request.method, match.group(2) or "/") is not None:
+        error = InvalidInputData("Nieprawidłowa wartość parametru ścieżki.")
     return error_response(request, error)
 
 
 def create_app(config: MockConfig | None = None, state: MockState | None = None) -> Starlette:
     state = state or MockState(config)
     config = state.config
-    handlers = {HTTPException: _http_error}
+    http_errors = _HttpErrors()
+    handlers = {HTTPException: http_errors}
     # A bare router, not a nested Starlette app: the outer app already renders
     # errors with the same handlers and carries ``state.mock``; a second
     # middleware stack per request cost ~10% of a cheap request.
@@ -185,6 +222,7 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     mounts += [Mount("/_mock", app=admin), Mount("/storage", app=storage)]
     app = Starlette(routes=mounts, exception_handlers=handlers)
     app.state.mock = state
+    http_errors.routes = app.routes
     # The journal, then the scenario rules, outside Starlette's error middleware: a
     # rule can drop the connection instead of being turned into a 500, and the
     # journal records what the client got, scenario answers included.

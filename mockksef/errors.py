@@ -70,7 +70,11 @@ CATALOGUE: dict[int, CatalogueEntry] = {
             "Invoice count limit of the session exceeded.",
         ),
         _e(21157, "Nieprawidłowy rozmiar części pakietu.", "Invalid batch package part size."),
-        _e(21161, "Przekroczono dozwoloną liczbę części pakietu.", "Too many batch package parts."),
+        # The spec's table says "pakietu"; the service answers "pakietów" (java
+        # BatchIntegrationTest.shouldThrowWhileSendWithExceededPartCount, TEST 2026-04).
+        _e(
+            21161, "Przekroczono dozwoloną liczbę części pakietów.", "Too many batch package parts."
+        ),
         _e(
             21164,
             "Faktura o podanym identyfikatorze nie istnieje.",

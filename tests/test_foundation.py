@@ -36,8 +36,17 @@ def test_reference_number_checksum_matches_official_examples():
     assert crc8(b"") == 0
 
 
+# Codes whose description the real service words otherwise than the spec's 400 tables,
+# each with the observation that shows it.
+SERVICE_WORDING = {
+    71001: "reworded in API 2.8.1 (reference C, collective identifiers 400 table)",
+    21161: "java BatchIntegrationTest.shouldThrowWhileSendWithExceededPartCount (…pakietów.)",
+}
+
+
 def test_catalogue_texts_match_the_official_spec(spec):
-    """Every catalogue description equals the one in the spec's 400 tables."""
+    """Every catalogue description equals the one in the spec's 400 tables, except the
+    few the real service is seen to word otherwise (and those do differ)."""
     import re
 
     seen: dict[int, set[str]] = {}
@@ -50,4 +59,5 @@ def test_catalogue_texts_match_the_official_spec(spec):
     assert seen, "no codes parsed from the spec"
     for code, descriptions in seen.items():
         assert code in CATALOGUE, f"{code} missing from the catalogue"
-        assert CATALOGUE[code].description in descriptions or code == 71001, (code, descriptions)
+        documented = CATALOGUE[code].description in descriptions
+        assert documented != (code in SERVICE_WORDING), (code, descriptions)

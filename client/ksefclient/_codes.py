@@ -76,7 +76,7 @@ EXCEPTION_CODES: dict[int, CodeInfo] = {
         "Split the archive into smaller parts; declare the sizes of the encrypted parts.",
     ),
     21161: CodeInfo(
-        "Przekroczono dozwoloną liczbę części pakietu.",
+        "Przekroczono dozwoloną liczbę części pakietów.",
         "The batch declares more than 50 parts.",
         "Use larger parts (up to 100 MB) or several batch sessions.",
     ),
