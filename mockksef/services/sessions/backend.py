@@ -3,10 +3,10 @@
 One ``SessionsBackend`` per environment. Entities live in ``models.py``; the
 shared state and the rules every operation applies (lookup, settling on the
 clock, recording invoices) in ``registry.py``; the operations are split by
-entity into collaborators holding that registry: ``online.py`` (open/send/close
-online), ``batch.py`` (open/upload/close batch and package processing),
-``status.py`` (lists, statuses, UPO). Checks on invoice content are in
-``validation.py``.
+entity into groups that hold that registry (``SessionOperations``): ``online.py``
+(open/send/close online), ``batch.py`` (open/upload/close batch and package
+processing), ``status.py`` (lists, statuses, UPO). Checks on invoice content are
+in ``validation.py``.
 
 Timing (moto-style note): outcomes are decided when the request that makes them
 possible arrives and are filed in the invoice store at once, dated on the clock
@@ -31,36 +31,14 @@ if TYPE_CHECKING:
     from mockksef.state import EnvironmentState
 
 
-class SessionsBackend:
-    """The verbs of the sessions area; each group works on the one shared registry."""
+class SessionsBackend(OnlineSessions, BatchSessions, SessionReads):
+    """The verbs of the sessions area: the three operation groups on one shared
+    registry, plus the registry's own verbs (fault injection, expiry, counts)."""
 
     def __init__(self, env: EnvironmentState) -> None:
-        self.env = env
-        self.registry = registry = SessionRegistry(env)
-        self.sessions = registry.sessions
-        self.urls = registry.urls
-        self.arm_fault = registry.arm_fault
-        self.disarm_faults = registry.disarm_faults
-        self.expire_sessions = registry.expire_sessions
-        self.receiver_name = registry.receiver_name
-        self.summary = registry.summary
-
-        online = OnlineSessions(registry)
-        self.open_online = online.open_online
-        self.send_invoice = online.send_invoice
-        self.close_online = online.close_online
-
-        batch = BatchSessions(registry)
-        self.open_batch = batch.open_batch
-        self.upload_part = batch.upload_part
-        self.close_batch = batch.close_batch
-
-        reads = SessionReads(registry)
-        self.list_sessions = reads.list_sessions
-        self.session_status = reads.session_status
-        self.session_invoices = reads.session_invoices
-        self.invoice_status = reads.invoice_status
-        self.invoice_upo_by_ksef = reads.invoice_upo_by_ksef
-        self.invoice_upo = reads.invoice_upo
-        self.session_upo = reads.session_upo
-        self.download = reads.download
+        super().__init__(SessionRegistry(env))
+        self.sessions = self.registry.sessions
+        self.arm_fault = self.registry.arm_fault
+        self.disarm_faults = self.registry.disarm_faults
+        self.expire_sessions = self.registry.expire_sessions
+        self.summary = self.registry.summary

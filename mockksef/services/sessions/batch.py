@@ -22,7 +22,7 @@ from mockksef.services.sessions.models import (
     Outcome,
     Session,
 )
-from mockksef.services.sessions.registry import SessionRegistry
+from mockksef.services.sessions.registry import SessionOperations
 from mockksef.services.sessions.validation import Verdict, check_invoice
 
 PART_HEADERS = {"x-ms-blob-type": "BlockBlob"}
@@ -51,12 +51,8 @@ def _get(data: dict[str, Any], name: str) -> Any:
     return None
 
 
-class BatchSessions:
+class BatchSessions(SessionOperations):
     """Open batch sessions, take part uploads, close and process the package."""
-
-    def __init__(self, registry: SessionRegistry) -> None:
-        self.registry = registry
-        self.env = registry.env
 
     def open_batch(
         self,

@@ -18,7 +18,7 @@ from mockksef.services.sessions.models import (
     Outcome,
     Session,
 )
-from mockksef.services.sessions.registry import SessionRegistry
+from mockksef.services.sessions.registry import SessionOperations
 from mockksef.services.sessions.validation import Verdict, check_invoice
 
 _FA_WRITERS = ("InvoiceWrite", "EnforcementOperations")
@@ -32,12 +32,8 @@ def check_form_permission(principal: Principal, pef: bool) -> None:
         raise MissingPermissions(list(required), sorted(held))
 
 
-class OnlineSessions:
+class OnlineSessions(SessionOperations):
     """Open, send to and close online sessions kept in the shared registry."""
-
-    def __init__(self, registry: SessionRegistry) -> None:
-        self.registry = registry
-        self.env = registry.env
 
     def open_online(
         self,

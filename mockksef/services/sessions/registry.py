@@ -445,6 +445,14 @@ class SessionRegistry:
             }
 
 
+class SessionOperations:
+    """A group of the area's operations (online, batch, reads) on the shared registry."""
+
+    def __init__(self, registry: SessionRegistry) -> None:
+        self.registry = registry
+        self.env = registry.env
+
+
 def _b64(value: Any, where: str) -> bytes:
     if not isinstance(value, str):
         raise InvalidInputData(f"{where}: wartość jest wymagana.")

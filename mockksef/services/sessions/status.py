@@ -18,7 +18,7 @@ from mockksef.services.sessions.models import (
     invoice_description,
     session_description,
 )
-from mockksef.services.sessions.registry import SessionRegistry
+from mockksef.services.sessions.registry import SessionOperations
 from mockksef.xml.upo import render_invoice_upo, render_session_upo
 
 _ALL_SESSIONS = frozenset({"Introspection", "EnforcementOperations"})
@@ -51,12 +51,8 @@ def decode_token(token: str | None) -> list[Any] | None:
     return cursor
 
 
-class SessionReads:
+class SessionReads(SessionOperations):
     """Lists, statuses and UPOs of the sessions kept in the shared registry."""
-
-    def __init__(self, registry: SessionRegistry) -> None:
-        self.registry = registry
-        self.env = registry.env
 
     # -- counts and dates -----------------------------------------------------------------
 
