@@ -8,22 +8,14 @@ the way KSeF fails.
 
 from __future__ import annotations
 
-import random
-
-from mockksef.models import nip_checksum_ok
-from tests.flows import create_ksef_token, token_login, token_login_init, xades_login
-
-
-def random_nip(seed: int) -> str:
-    rng = random.Random(seed)
-    while True:
-        nip = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(9))
-        if nip_checksum_ok(nip) and nip[1:3] != "00":
-            return nip
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.kit import (
+    bearer,
+    create_ksef_token,
+    random_nip,
+    token_login,
+    token_login_init,
+    xades_login,
+)
 
 
 def test_xades_then_ksef_token_lifecycle(lane):

@@ -15,9 +15,9 @@ from lxml import etree
 
 from mockksef.ids import crc8
 from mockksef.xml import xsd
-from tests import sessions_kit as kit
+from tests import kit
 from tests.conftest import OFFICIAL
-from tests.flows import create_ksef_token, token_login, xades_login
+from tests.kit import create_ksef_token, token_login, xades_login
 
 U = f"{{{xsd.UPO_NS}}}"
 

@@ -24,25 +24,19 @@ never from a failed response.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import padding as sym_padding
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ksefclient import FA3, PublicKeyCertificate, SymmetricKey
 from ksefclient.xades import auth_token_request, personal_certificate, sign_auth_token_request
+from ksefcontract import wire
 from ksefcontract.report import Finding, FlowResult, StepResult, excerpt
 from mockksef import operations
 from mockksef.clock import format_datetime, parse_datetime
@@ -291,13 +285,14 @@ def _login(ctx: FlowContext, *, token: str | None = None) -> Tokens:
     server_now = parse_datetime(challenge["timestamp"])
     h.server_time = server_now
     if token is not None or credentials.kind == "ksef-token":
-        certificate, key_id = _public_key(ctx, "KsefTokenEncryption")
-        plain = f"{token or credentials.token}|{challenge['timestampMs']}".encode()
+        certificate = _public_key(ctx, "KsefTokenEncryption")
         body = {
             "challenge": challenge["challenge"],
             "contextIdentifier": {"type": "Nip", "value": nip},
-            "encryptedToken": _rsa_encrypt(certificate, plain),
-            "publicKeyId": key_id,
+            "encryptedToken": wire.encrypt_token(
+                certificate, token or credentials.token or "", challenge["timestampMs"]
+            ),
+            "publicKeyId": certificate.public_key_id,
         }
         init = ctx.call(
             "authenticate (KSeF token)", "auth.ksef_token", json_body=body, expect=(202,)
@@ -448,50 +443,16 @@ TOKEN = Flow(
 
 # -- online session ---------------------------------------------------------------------------------
 
-FA3 = {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"}
 _FINAL_INVOICE = lambda body: body.get("status", {}).get("code") not in (100, 150)  # noqa: E731
 _FINAL_SESSION = lambda body: body.get("status", {}).get("code") not in (100, 150, 170)  # noqa: E731
 
 
-def sample_invoice(official_dir: Path, nip: str, number: str, issue_date: str) -> bytes:
-    """The official FA(3) sample with the placeholders filled in."""
-    template = (official_dir / "sample-invoices" / "invoice-template-fa-3.xml").read_text(
-        encoding="utf-8"
-    )
-    text = template.replace("#nip#", nip).replace("#invoice_number#", number)
-    text = text.replace("<P_1>2025-09-01</P_1>", f"<P_1>{issue_date}</P_1>")
-    return text.encode("utf-8")
-
-
-def _sha256_b64(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-def _rsa_encrypt(certificate: x509.Certificate, data: bytes) -> str:
-    ciphertext = certificate.public_key().encrypt(  # type: ignore[union-attr]
-        data,
-        padding.OAEP(
-            mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
-        ),
-    )
-    return base64.b64encode(ciphertext).decode()
-
-
-def _aes_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
-    padder = sym_padding.PKCS7(128).padder()
-    padded = padder.update(data) + padder.finalize()
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    return encryptor.update(padded) + encryptor.finalize()
-
-
-def _public_key(ctx: FlowContext, usage: str) -> tuple[x509.Certificate, str]:
-    keys = ctx.call("public keys", "certificates.public_keys").json()
-    usable = [k for k in keys if usage in (k.get("usage") or [])]
-    if not usable:
+def _public_key(ctx: FlowContext, usage: str) -> PublicKeyCertificate:
+    listing = ctx.call("public keys", "certificates.public_keys").json()
+    chosen = wire.public_key(listing, usage, ctx.harness.server_time)
+    if chosen is None:
         ctx.fail("public keys", f"no certificate with usage {usage}")
-    newest = max(usable, key=lambda k: k.get("validFrom", ""))
-    certificate = x509.load_der_x509_certificate(base64.b64decode(newest["certificate"]))
-    return certificate, newest["publicKeyId"]
+    return chosen
 
 
 def _download_link(ctx: FlowContext, name: str, url: str | None) -> None:
@@ -512,7 +473,7 @@ def _download_link(ctx: FlowContext, name: str, url: str | None) -> None:
     if response.status_code != 200:
         problems.append(f"answered {response.status_code}")
     else:
-        digest = _sha256_b64(response.content)
+        digest = wire.sha256_b64(response.content)
         if response.headers.get("x-ms-meta-hash") != digest:
             problems.append(
                 f"x-ms-meta-hash {response.headers.get('x-ms-meta-hash')!r} ≠ {digest!r}"
@@ -530,18 +491,13 @@ def _online_flow(ctx: FlowContext) -> None:
     assert h.tokens is not None and h.spec.source is not None
     access = h.tokens.access_token
     nip = h.credentials.nip or ""
-    certificate, key_id = _public_key(ctx, "SymmetricKeyEncryption")
-    key, iv = os.urandom(32), os.urandom(16)
+    key = SymmetricKey.generate()
     opened = ctx.call(
         "open session",
         "sessions.open_online",
         json_body={
-            "formCode": FA3,
-            "encryption": {
-                "encryptedSymmetricKey": _rsa_encrypt(certificate, key),
-                "initializationVector": base64.b64encode(iv).decode(),
-                "publicKeyId": key_id,
-            },
+            "formCode": FA3.to_json(),
+            "encryption": key.encryption_info(_public_key(ctx, "SymmetricKeyEncryption")),
         },
         bearer=access,
         expect=(201,),
@@ -550,20 +506,12 @@ def _online_flow(ctx: FlowContext) -> None:
     now = ctx.server_now()
     # Unique per run: KSeF rejects a second invoice with the same seller and number (440).
     number = f"MOCKKSEF-{os.urandom(6).hex().upper()}"
-    invoice = sample_invoice(h.spec.source.parent, nip, number, now.date().isoformat())
-    encrypted = _aes_encrypt(key, iv, invoice)
+    invoice = wire.sample_invoice(h.spec.source.parent, nip, number, now.date().isoformat())
     sent = ctx.call(
         "send invoice",
         "sessions.send_invoice",
         path={"referenceNumber": session},
-        json_body={
-            "invoiceHash": _sha256_b64(invoice),
-            "invoiceSize": len(invoice),
-            "encryptedInvoiceHash": _sha256_b64(encrypted),
-            "encryptedInvoiceSize": len(encrypted),
-            "encryptedInvoiceContent": base64.b64encode(encrypted).decode(),
-            "offlineMode": False,
-        },
+        json_body=wire.invoice_body(key, invoice, offlineMode=False),
         bearer=access,
         expect=(202,),
     ).json()
@@ -575,7 +523,7 @@ def _online_flow(ctx: FlowContext) -> None:
     if status["status"]["code"] != 200:
         ctx.fail("the sample FA(3) invoice was not accepted", f"status {status['status']}")
     ksef_number = status["ksefNumber"]
-    if status.get("invoiceHash") != _sha256_b64(invoice):
+    if status.get("invoiceHash") != wire.sha256_b64(invoice):
         ctx.fail("invoice status: invoiceHash", "is not the hash that was sent")
     ctx.data.update(ksef_number=ksef_number, invoice=invoice)
     h.shared["invoice"] = {"ksefNumber": ksef_number, "content": invoice, "sent": now}
@@ -688,7 +636,7 @@ def _query_flow(ctx: FlowContext) -> None:
             "GET /invoices/ksef/{ksefNumber} must return the invoice exactly as submitted",
             downloaded,
         )
-    if meta.get("invoiceHash") != _sha256_b64(invoice["content"]):
+    if meta.get("invoiceHash") != wire.sha256_b64(invoice["content"]):
         ctx.fail("query metadata: invoiceHash", "is not the hash of the invoice sent", downloaded)
 
 

@@ -9,6 +9,7 @@ client (``ksefclient.xades``), as an integrator would on KSeF TEST.
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import re
@@ -27,19 +28,20 @@ from ksefclient.xades import (
     SigningCredentials,
     auth_token_request,
     personal_certificate,
-    seal_certificate,
     sign_auth_token_request,
 )
+from ksefcontract import wire
 from mockksef import MockState, create_app
 from mockksef.clock import Clock, parse_datetime, to_millis
 from mockksef.environments import Env
 from mockksef.models import nip_checksum_ok
+from tests import kit
 from tests.conftest import START, bearer, legacy_codes, mint_access_token, problem_codes
 
 NOT_BEFORE = START - timedelta(hours=1)
-XML = {"Content-Type": "application/xml"}
+XML = kit.XML
+INVOICES = ("InvoiceRead", "InvoiceWrite")
 _counter = itertools.count(1)
-_CREDENTIALS: dict[tuple[str, str], SigningCredentials] = {}
 
 
 def new_nip() -> str:
@@ -57,45 +59,37 @@ def new_nip() -> str:
 def person(
     nip: str | None = None, *, pesel: str | None = None, serial: str | None = None
 ) -> SigningCredentials:
-    key = ("person", nip or pesel or serial or "")
-    if key not in _CREDENTIALS:
-        _CREDENTIALS[key] = personal_certificate(
-            nip=nip, pesel=pesel, serial_number=serial, not_before=NOT_BEFORE
-        )
-    return _CREDENTIALS[key]
+    return kit.person(nip, pesel=pesel, serial=serial, not_before=NOT_BEFORE)
 
 
 def seal(nip: str) -> SigningCredentials:
-    if ("seal", nip) not in _CREDENTIALS:
-        _CREDENTIALS[("seal", nip)] = seal_certificate(nip=nip, not_before=NOT_BEFORE)
-    return _CREDENTIALS[("seal", nip)]
+    return kit.seal(nip, not_before=NOT_BEFORE)
 
 
+@functools.cache
 def anonymous() -> SigningCredentials:
     """A certificate with neither serialNumber nor organizationIdentifier (only CN and C)."""
-    if ("anonymous", "") not in _CREDENTIALS:
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
 
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COMMON_NAME, "Bez identyfikatora"),
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
-            ]
-        )
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(NOT_BEFORE)
-            .not_valid_after(NOT_BEFORE + timedelta(days=365))
-            .sign(key, hashes.SHA256())
-        )
-        _CREDENTIALS[("anonymous", "")] = SigningCredentials(cert, key)
-    return _CREDENTIALS[("anonymous", "")]
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "Bez identyfikatora"),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(NOT_BEFORE + timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return SigningCredentials(cert, key)
 
 
 def schema_errors(spec, method: str, path: str, status: str, body: Any) -> list[str]:  # type: ignore[no-untyped-def]
@@ -108,97 +102,8 @@ def claims(token: str) -> dict[str, Any]:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def signed_request(
-    client,  # type: ignore[no-untyped-def]
-    creds: SigningCredentials,
-    context: tuple[str, str],
-    *,
-    subject_type: str = "certificateSubject",
-    version: str = "2.0",
-    allowed_ips: dict[str, list[str]] | None = None,
-    challenge: str | None = None,
-) -> bytes:
-    challenge = challenge or client.post("/auth/challenge").json()["challenge"]
-    xml = auth_token_request(
-        challenge,
-        *context,
-        subject_identifier_type=subject_type,
-        allowed_ips=allowed_ips,
-        version=version,
-    )
-    return sign_auth_token_request(xml, creds)
-
-
-def start_xades(client, creds, context, *, query: str = "", **kw):  # type: ignore[no-untyped-def]
-    return client.post(
-        f"/auth/xades-signature{query}",
-        content=signed_request(client, creds, context, **kw),
-        headers=XML,
-    )
-
-
-def auth_status(client, started: httpx.Response) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    body = started.json()
-    response = client.get(
-        f"/auth/{body['referenceNumber']}", headers=bearer(body["authenticationToken"]["token"])
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def login(client, creds, context, **kw) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """XAdES authentication through redeem; returns reference, operation/access/refresh tokens."""
-    started = start_xades(client, creds, context, **kw)
-    assert started.status_code == 202, started.text
-    assert auth_status(client, started)["status"]["code"] == 200
-    operation = started.json()["authenticationToken"]["token"]
-    tokens = client.post("/auth/token/redeem", headers=bearer(operation))
-    assert tokens.status_code == 200, tokens.text
-    return {
-        "ref": started.json()["referenceNumber"],
-        "operation": operation,
-        "access": tokens.json()["accessToken"]["token"],
-        "refresh": tokens.json()["refreshToken"]["token"],
-        "tokens": tokens.json(),
-    }
-
-
-def public_key(client, usage: str = "KsefTokenEncryption"):  # type: ignore[no-untyped-def]
-    for item in client.get("/security/public-key-certificates").json():
-        if usage in item["usage"]:
-            cert = x509.load_der_x509_certificate(base64.b64decode(item["certificate"]))
-            return cert.public_key(), item["publicKeyId"]
-    raise AssertionError(usage)
-
-
-def encrypt(public, plaintext: str) -> str:  # type: ignore[no-untyped-def]
-    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-    return base64.b64encode(public.encrypt(plaintext.encode(), oaep)).decode()
-
-
-def start_token(
-    client, token: str, nip: str, *, timestamp_delta: int = 0, key_id: bool = True, **body: Any
-):  # type: ignore[no-untyped-def]
-    challenge = client.post("/auth/challenge").json()
-    public, key_id_value = public_key(client)
-    payload = {
-        "challenge": challenge["challenge"],
-        "contextIdentifier": {"type": "Nip", "value": nip},
-        "encryptedToken": encrypt(public, f"{token}|{challenge['timestampMs'] + timestamp_delta}"),
-        **({"publicKeyId": key_id_value} if key_id else {}),
-        **body,
-    }
-    return client.post("/auth/ksef-token", json=payload)
-
-
-def ksef_token(client, access: str, permissions=("InvoiceRead", "InvoiceWrite")) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    response = client.post(
-        "/tokens",
-        json={"permissions": list(permissions), "description": "Token do testów."},
-        headers=bearer(access),
-    )
-    assert response.status_code == 202, response.text
-    return response.json()  # type: ignore[no-any-return]
+def login(client, creds, context, **kw) -> kit.Session:  # type: ignore[no-untyped-def]
+    return kit.xades_login(client, context[1], creds, context_type=context[0], **kw)
 
 
 def details(response: httpx.Response) -> list[str]:
@@ -232,7 +137,7 @@ def test_challenge_shape_and_millisecond_floor(client, mock, spec):  # type: ign
 
 def test_xades_personal_full_flow(client, mock, spec):  # type: ignore[no-untyped-def]
     nip = new_nip()
-    started = start_xades(client, person(nip), ("Nip", nip))
+    started = kit.start_xades(client, person(nip), ("Nip", nip))
     assert started.status_code == 202, started.text
     body = started.json()
     assert schema_errors(spec, "POST", "/auth/xades-signature", "202", body) == []
@@ -241,7 +146,7 @@ def test_xades_personal_full_flow(client, mock, spec):  # type: ignore[no-untype
     assert op_claims["exp"] - op_claims["iat"] == 45 * 60
     assert parse_datetime(body["authenticationToken"]["validUntil"]).timestamp() == op_claims["exp"]
 
-    status = auth_status(client, started)
+    status = kit.auth_status(client, started)
     assert schema_errors(spec, "GET", "/auth/{referenceNumber}", "200", status) == []
     assert status["status"] == {"code": 200, "description": "Uwierzytelnianie zakończone sukcesem"}
     assert status["authenticationMethod"] == "QualifiedSignature"
@@ -281,23 +186,23 @@ def test_xades_personal_full_flow(client, mock, spec):  # type: ignore[no-untype
 
     # The access token works on the API.
     assert client.get("/auth/sessions", headers=bearer(access["token"])).status_code == 200
-    status = auth_status(client, started)
+    status = kit.auth_status(client, started)
     assert status["isTokenRedeemed"] is True
     assert status["refreshTokenValidUntil"] == refresh["validUntil"]
 
 
 def test_xades_seal_and_fingerprint_and_namespace_21(client, mock):  # type: ignore[no-untyped-def]
     nip = new_nip()
-    sealed = start_xades(client, seal(nip), ("Nip", nip), version="2.1")
-    status = auth_status(client, sealed)
+    sealed = kit.start_xades(client, seal(nip), ("Nip", nip), version="2.1")
+    status = kit.auth_status(client, sealed)
     assert status["status"]["code"] == 200
     assert status["authenticationMethod"] == "QualifiedSeal"
     assert status["authenticationMethodInfo"]["code"] == "xades.qualified-seal"
 
     # Fingerprint identity: no permissions until one is granted to the fingerprint.
     stranger = person(serial="brak-identyfikatora")
-    started = start_xades(client, stranger, ("Nip", nip), subject_type="certificateFingerprint")
-    assert auth_status(client, started)["status"] == {
+    started = kit.start_xades(client, stranger, ("Nip", nip), subject_type="certificateFingerprint")
+    assert kit.auth_status(client, started)["status"] == {
         "code": 415,
         "description": "Uwierzytelnianie zakończone niepowodzeniem",
         "details": ["Brak przypisanych uprawnień"],
@@ -314,7 +219,7 @@ def test_xades_seal_and_fingerprint_and_namespace_21(client, mock):  # type: ign
     )
     assert grant.status_code == 200, grant.text
     session = login(client, stranger, ("Nip", nip), subject_type="certificateFingerprint")
-    granted = claims(session["access"])
+    granted = claims(session.access_token)
     assert json.loads(granted["per"]) == ["InvoiceRead"]
     assert json.loads(granted["sud"])["SubjectIdentifier"] == {
         "Type": "Fingerprint",
@@ -334,20 +239,20 @@ def test_dotnet_signed_document_authenticates(client):  # type: ignore[no-untype
         headers={"Content-Type": "application/xml; charset=utf-8"},
     )
     assert started.status_code == 202, started.text
-    assert auth_status(client, started)["status"]["code"] == 200
+    assert kit.auth_status(client, started)["status"]["code"] == 200
 
 
 def test_pesel_owner_through_testdata_person_and_deceased(client):  # type: ignore[no-untyped-def]
     nip, pesel = new_nip(), "30112206276"
-    started = start_xades(client, person(pesel=pesel), ("Nip", nip))
-    assert auth_status(client, started)["status"]["code"] == 415
+    started = kit.start_xades(client, person(pesel=pesel), ("Nip", nip))
+    assert kit.auth_status(client, started)["status"]["code"] == 415
     created = client.post(
         "/testdata/person",
         json={"nip": nip, "pesel": pesel, "isBailiff": False, "description": "Osoba testowa"},
     )
     assert created.status_code == 200, created.text
     session = login(client, person(pesel=pesel), ("Nip", nip))
-    assert "Owner" in json.loads(claims(session["access"])["per"])
+    assert "Owner" in json.loads(claims(session.access_token)["per"])
 
     other_nip, dead = new_nip(), "02070803628"
     client.post(
@@ -360,8 +265,8 @@ def test_pesel_owner_through_testdata_person_and_deceased(client):  # type: igno
             "description": "Osoba zmarła",
         },
     )
-    started = start_xades(client, person(pesel=dead), ("Nip", other_nip))
-    status = auth_status(client, started)["status"]
+    started = kit.start_xades(client, person(pesel=dead), ("Nip", other_nip))
+    status = kit.auth_status(client, started)["status"]
     assert status == {
         "code": 470,
         "description": "Uwierzytelnianie zakończone niepowodzeniem",
@@ -381,8 +286,8 @@ def test_blocked_context_is_480(client):  # type: ignore[no-untyped-def]
         ).status_code
         == 200
     )
-    started = start_xades(client, person(nip), ("Nip", nip))
-    assert auth_status(client, started)["status"] == {
+    started = kit.start_xades(client, person(nip), ("Nip", nip))
+    assert kit.auth_status(client, started)["status"] == {
         "code": 480,
         "description": "Uwierzytelnienie zablokowane",
         "details": [
@@ -393,31 +298,36 @@ def test_blocked_context_is_480(client):  # type: ignore[no-untyped-def]
         "/testdata/context/unblock", json={"contextIdentifier": {"type": "Nip", "value": nip}}
     )
     assert (
-        auth_status(client, start_xades(client, person(nip), ("Nip", nip)))["status"]["code"] == 200
+        kit.auth_status(client, kit.start_xades(client, person(nip), ("Nip", nip)))["status"][
+            "code"
+        ]
+        == 200
     )
 
 
 def test_certificate_trust_and_validity_460(client, mock):  # type: ignore[no-untyped-def]
     nip = new_nip()
-    chained = start_xades(client, person(nip), ("Nip", nip), query="?verifyCertificateChain=true")
-    assert auth_status(client, chained)["status"] == {
+    chained = kit.start_xades(
+        client, person(nip), ("Nip", nip), params={"verifyCertificateChain": "true"}
+    )
+    assert kit.auth_status(client, chained)["status"] == {
         "code": 460,
         "description": "Uwierzytelnianie zakończone niepowodzeniem z powodu błędu certyfikatu",
         "details": ["Niezaufany łańcuch certyfikatów"],
     }
-    explicit_false = start_xades(
-        client, person(nip), ("Nip", nip), query="?verifyCertificateChain=false"
+    explicit_false = kit.start_xades(
+        client, person(nip), ("Nip", nip), params={"verifyCertificateChain": "false"}
     )
-    assert auth_status(client, explicit_false)["status"]["code"] == 200
+    assert kit.auth_status(client, explicit_false)["status"]["code"] == 200
 
     expired = personal_certificate(nip=nip, not_before=START - timedelta(days=10), valid_days=5)
-    assert auth_status(client, start_xades(client, expired, ("Nip", nip)))["status"]["details"] == [
-        "Nieważny certyfikat"
-    ]
+    assert kit.auth_status(client, kit.start_xades(client, expired, ("Nip", nip)))["status"][
+        "details"
+    ] == ["Nieważny certyfikat"]
     future = personal_certificate(nip=nip, not_before=START + timedelta(days=1))
-    assert auth_status(client, start_xades(client, future, ("Nip", nip)))["status"]["details"] == [
-        "Nieważny certyfikat"
-    ]
+    assert kit.auth_status(client, kit.start_xades(client, future, ("Nip", nip)))["status"][
+        "details"
+    ] == ["Nieważny certyfikat"]
 
 
 @pytest.mark.parametrize("env", ["demo", "prod"])
@@ -426,9 +336,9 @@ def test_self_signed_is_untrusted_on_demo_and_prod(app, env):  # type: ignore[no
 
     nip = "5265877635"
     with TestClient(app, base_url=f"http://testserver/{env}/v2") as other:
-        started = start_xades(other, person(nip), ("Nip", nip))
+        started = kit.start_xades(other, person(nip), ("Nip", nip))
         assert started.status_code == 202
-        assert auth_status(other, started)["status"]["details"] == [
+        assert kit.auth_status(other, started)["status"]["details"] == [
             "Niezaufany łańcuch certyfikatów"
         ]
 
@@ -441,8 +351,8 @@ def test_status_stays_100_while_processing(mock, spec):  # type: ignore[no-untyp
     )
     with TestClient(create_app(state=slow), base_url="http://testserver/v2") as client:
         nip = new_nip()
-        started = start_xades(client, person(nip), ("Nip", nip))
-        assert auth_status(client, started)["status"] == {
+        started = kit.start_xades(client, person(nip), ("Nip", nip))
+        assert kit.auth_status(client, started)["status"] == {
             "code": 100,
             "description": "Uwierzytelnianie w toku",
         }
@@ -451,7 +361,7 @@ def test_status_stays_100_while_processing(mock, spec):  # type: ignore[no-untyp
         assert legacy_codes(early) == [21301]
         assert details(early) == ["Status uwierzytelniania (100) nie pozwala na pobranie tokenów."]
         slow.clock.advance(5)
-        assert auth_status(client, started)["status"]["code"] == 200
+        assert kit.auth_status(client, started)["status"]["code"] == 200
         assert client.post("/auth/token/redeem", headers=operation).status_code == 200
 
 
@@ -464,7 +374,7 @@ def test_stale_used_and_foreign_challenges_are_21111(client, mock, app):  # type
     nip = new_nip()
     challenge = client.post("/auth/challenge").json()["challenge"]
     mock.clock.advance(11 * 60)
-    stale = start_xades(client, person(nip), ("Nip", nip), challenge=challenge)
+    stale = kit.start_xades(client, person(nip), ("Nip", nip), challenge_value=challenge)
     assert stale.status_code == 400 and legacy_codes(stale) == [21111]
     assert (
         stale.json()["exception"]["exceptionDetailList"][0]["exceptionDescription"]
@@ -472,17 +382,19 @@ def test_stale_used_and_foreign_challenges_are_21111(client, mock, app):  # type
     )
 
     fresh = client.post("/auth/challenge").json()["challenge"]
-    assert start_xades(client, person(nip), ("Nip", nip), challenge=fresh).status_code == 202
-    reused = start_xades(client, person(nip), ("Nip", nip), challenge=fresh)
+    assert (
+        kit.start_xades(client, person(nip), ("Nip", nip), challenge_value=fresh).status_code == 202
+    )
+    reused = kit.start_xades(client, person(nip), ("Nip", nip), challenge_value=fresh)
     assert legacy_codes(reused) == [21111]
 
     with TestClient(app, base_url="http://testserver/demo/v2") as demo:
         foreign = demo.post("/auth/challenge").json()["challenge"]
-    other_env = start_xades(client, person(nip), ("Nip", nip), challenge=foreign)
+    other_env = kit.start_xades(client, person(nip), ("Nip", nip), challenge_value=foreign)
     assert legacy_codes(other_env) == [21111]
     problem = client.post(
         "/auth/xades-signature",
-        content=signed_request(client, person(nip), ("Nip", nip), challenge=foreign),
+        content=kit.signed_request(client, person(nip), ("Nip", nip), challenge_value=foreign),
         headers={**XML, "X-Error-Format": "problem-details"},
     )
     assert problem.headers["content-type"] == "application/problem+json" and problem_codes(
@@ -507,7 +419,7 @@ def test_garbage_dtd_encoding_and_content_type(client):  # type: ignore[no-untyp
         ),
         (b"<Faktura xmlns='http://crd.gov.pl/wzor/2025/06/25/13775/'/>", XML, 9101),
         (
-            signed_request(client, person(nip), ("Nip", nip)),
+            kit.signed_request(client, person(nip), ("Nip", nip)),
             {"Content-Type": "application/json"},
             21001,
         ),
@@ -556,13 +468,16 @@ def test_schema_signature_and_certificate_errors(client):  # type: ignore[no-unt
     ]
 
     # The challenge is checked only after the signature: it is still unused.
-    malformed = start_xades(
-        client, person(serial="TINPL-111111"), ("Nip", nip), challenge=challenge
+    malformed = kit.start_xades(
+        client, person(serial="TINPL-111111"), ("Nip", nip), challenge_value=challenge
     )
     assert legacy_codes(malformed) == [21115]
-    no_identifier = start_xades(client, anonymous(), ("Nip", nip), challenge=challenge)
+    no_identifier = kit.start_xades(client, anonymous(), ("Nip", nip), challenge_value=challenge)
     assert legacy_codes(no_identifier) == [21406]
-    assert start_xades(client, person(nip), ("Nip", nip), challenge=challenge).status_code == 202
+    assert (
+        kit.start_xades(client, person(nip), ("Nip", nip), challenge_value=challenge).status_code
+        == 202
+    )
 
 
 def test_context_checksum_is_21117_on_prod(app):  # type: ignore[no-untyped-def]
@@ -570,10 +485,10 @@ def test_context_checksum_is_21117_on_prod(app):  # type: ignore[no-untyped-def]
 
     bad_checksum = "5265877636"
     with TestClient(app, base_url="http://testserver/prod/v2") as prod:
-        response = start_xades(prod, person(bad_checksum), ("Nip", bad_checksum))
+        response = kit.start_xades(prod, person(bad_checksum), ("Nip", bad_checksum))
         assert legacy_codes(response) == [21117]
     with TestClient(app, base_url="http://testserver/test/v2") as test:
-        assert start_xades(test, person(bad_checksum), ("Nip", bad_checksum)).status_code == 202
+        assert kit.start_xades(test, person(bad_checksum), ("Nip", bad_checksum)).status_code == 202
 
 
 # -- status, redeem, refresh -------------------------------------------------------------------
@@ -581,8 +496,8 @@ def test_context_checksum_is_21117_on_prod(app):  # type: ignore[no-untyped-def]
 
 def test_status_access_rules_and_410(client, mock, spec):  # type: ignore[no-untyped-def]
     nip = new_nip()
-    first = start_xades(client, person(nip), ("Nip", nip)).json()
-    second = start_xades(client, person(nip), ("Nip", nip)).json()
+    first = kit.start_xades(client, person(nip), ("Nip", nip)).json()
+    second = kit.start_xades(client, person(nip), ("Nip", nip)).json()
     op = bearer(first["authenticationToken"]["token"])
     unknown = "20260302-AU-0000000000-0000000000-00"
     response = client.get(f"/auth/{unknown}", headers=op)
@@ -606,7 +521,7 @@ def test_status_access_rules_and_410(client, mock, spec):  # type: ignore[no-unt
     from starlette.testclient import TestClient
 
     with TestClient(create_app(state=long_lived), base_url="http://testserver/v2") as c:
-        started = start_xades(c, person(nip), ("Nip", nip))
+        started = kit.start_xades(c, person(nip), ("Nip", nip))
         long_lived.clock.advance(7 * 86400)
         gone = c.get(
             f"/auth/{started.json()['referenceNumber']}",
@@ -620,38 +535,44 @@ def test_status_access_rules_and_410(client, mock, spec):  # type: ignore[no-unt
 def test_redeem_once_refresh_and_revocation(client, mock, spec):  # type: ignore[no-untyped-def]
     nip = new_nip()
     session = login(client, person(nip), ("Nip", nip))
-    again = client.post("/auth/token/redeem", headers=bearer(session["operation"]))
+    again = client.post("/auth/token/redeem", headers=bearer(session.operation_token))
     assert legacy_codes(again) == [21301]
     assert details(again) == [
-        f"Tokeny dla operacji uwierzytelniania {session['ref']} zostały już pobrane."
+        f"Tokeny dla operacji uwierzytelniania {session.reference_number} zostały już pobrane."
     ]
 
     mock.clock.advance(60)
-    refreshed = client.post("/auth/token/refresh", headers=bearer(session["refresh"]))
+    refreshed = client.post("/auth/token/refresh", headers=bearer(session.refresh_token))
     assert refreshed.status_code == 200
     assert schema_errors(spec, "POST", "/auth/token/refresh", "200", refreshed.json()) == []
     assert set(refreshed.json()) == {"accessToken"}
     new_access = refreshed.json()["accessToken"]["token"]
-    assert claims(new_access)["iat"] == claims(session["access"])["iat"] + 60
-    status = client.get(f"/auth/{session['ref']}", headers=bearer(session["operation"])).json()
+    assert claims(new_access)["iat"] == claims(session.access_token)["iat"] + 60
+    status = client.get(
+        f"/auth/{session.reference_number}", headers=bearer(session.operation_token)
+    ).json()
     assert status["lastTokenRefreshDate"] == "2026-03-02T09:01:00.0000000+00:00"
 
     # Wrong kinds of token: 403; access token on refresh, refresh on the API.
-    assert client.post("/auth/token/refresh", headers=bearer(session["access"])).status_code == 403
-    assert client.get("/auth/sessions", headers=bearer(session["refresh"])).status_code == 403
+    assert (
+        client.post("/auth/token/refresh", headers=bearer(session.access_token)).status_code == 403
+    )
+    assert client.get("/auth/sessions", headers=bearer(session.refresh_token)).status_code == 403
 
     assert (
-        client.delete("/auth/sessions/current", headers=bearer(session["refresh"])).status_code
+        client.delete("/auth/sessions/current", headers=bearer(session.refresh_token)).status_code
         == 204
     )
-    revoked = client.post("/auth/token/refresh", headers=bearer(session["refresh"]))
+    revoked = client.post("/auth/token/refresh", headers=bearer(session.refresh_token))
     assert legacy_codes(revoked) == [21301]
     assert details(revoked) == [
         "Status uwierzytelnienia (425) nie pozwala na odświeżenie tokenu dostępowego."
     ]
     # Access tokens keep working until exp; the status turns to 425.
     assert client.get("/auth/sessions", headers=bearer(new_access)).status_code == 200
-    status = client.get(f"/auth/{session['ref']}", headers=bearer(session["operation"])).json()
+    status = client.get(
+        f"/auth/{session.reference_number}", headers=bearer(session.operation_token)
+    ).json()
     assert status["status"] == {
         "code": 425,
         "description": "Uwierzytelnienie unieważnione",
@@ -678,12 +599,12 @@ def test_refresh_recomputes_permissions(client, mock):  # type: ignore[no-untype
     }
     assert client.post("/testdata/permissions", json=body).status_code == 200
     session = login(client, stranger, ("Nip", nip), subject_type="certificateFingerprint")
-    assert json.loads(claims(session["access"])["per"]) == ["InvoiceRead"]
+    assert json.loads(claims(session.access_token)["per"]) == ["InvoiceRead"]
     body["permissions"].append(
         {"permissionType": "InvoiceWrite", "description": "Wysyłka faktur testowych."}
     )
     assert client.post("/testdata/permissions", json=body).status_code == 200
-    refreshed = client.post("/auth/token/refresh", headers=bearer(session["refresh"])).json()
+    refreshed = client.post("/auth/token/refresh", headers=bearer(session.refresh_token)).json()
     assert json.loads(claims(refreshed["accessToken"]["token"])["per"]) == [
         "InvoiceRead",
         "InvoiceWrite",
@@ -727,9 +648,9 @@ def test_reset_kills_every_jwt(client, mock):  # type: ignore[no-untyped-def]
     session = login(client, person(nip), ("Nip", nip))
     mock.reset(Env.TEST)
     for method, path, token in (
-        ("GET", "/auth/sessions", session["access"]),
-        ("POST", "/auth/token/refresh", session["refresh"]),
-        ("GET", f"/auth/{session['ref']}", session["operation"]),
+        ("GET", "/auth/sessions", session.access_token),
+        ("POST", "/auth/token/refresh", session.refresh_token),
+        ("GET", f"/auth/{session.reference_number}", session.operation_token),
     ):
         assert client.request(method, path, headers=bearer(token)).status_code == 401, path
 
@@ -743,20 +664,20 @@ def test_sessions_list_paging_and_revoke(client, mock, spec):  # type: ignore[no
     for _ in range(11):
         sessions.append(login(client, person(nip), ("Nip", nip)))
         mock.clock.advance(1)
-    me = bearer(sessions[-1]["access"])
+    me = bearer(sessions[-1].access_token)
     first = client.get("/auth/sessions", headers=me)
     assert first.status_code == 200
     assert schema_errors(spec, "GET", "/auth/sessions", "200", first.json()) == []
     page = first.json()
     assert len(page["items"]) == 10 and page["continuationToken"]
-    assert [i["referenceNumber"] for i in page["items"]] == [s["ref"] for s in reversed(sessions)][
-        :10
-    ]
+    assert [i["referenceNumber"] for i in page["items"]] == [
+        s.reference_number for s in reversed(sessions)
+    ][:10]
     assert [i["isCurrent"] for i in page["items"]] == [True] + [False] * 9
     second = client.get(
         "/auth/sessions", headers={**me, "x-continuation-token": page["continuationToken"]}
     ).json()
-    assert [i["referenceNumber"] for i in second["items"]] == [sessions[0]["ref"]]
+    assert [i["referenceNumber"] for i in second["items"]] == [sessions[0].reference_number]
     assert "continuationToken" not in second
     everything = client.get("/auth/sessions?pageSize=20", headers=me).json()
     assert len(everything["items"]) == 11
@@ -771,31 +692,37 @@ def test_sessions_list_paging_and_revoke(client, mock, spec):  # type: ignore[no
     other = login(client, person(other_nip), ("Nip", other_nip))
     assert [
         i["referenceNumber"]
-        for i in client.get("/auth/sessions", headers=bearer(other["access"])).json()["items"]
-    ] == [other["ref"]]
+        for i in client.get("/auth/sessions", headers=bearer(other.access_token)).json()["items"]
+    ] == [other.reference_number]
     assert legacy_codes(
-        client.delete(f"/auth/sessions/{sessions[0]['ref']}", headers=bearer(other["access"]))
+        client.delete(
+            f"/auth/sessions/{sessions[0].reference_number}", headers=bearer(other.access_token)
+        )
     ) == [21405]
     unknown = client.delete("/auth/sessions/20260302-AU-0000000000-0000000000-00", headers=me)
     assert legacy_codes(unknown) == [21405]
 
-    assert client.delete(f"/auth/sessions/{sessions[0]['ref']}", headers=me).status_code == 204
+    assert (
+        client.delete(f"/auth/sessions/{sessions[0].reference_number}", headers=me).status_code
+        == 204
+    )
     assert legacy_codes(
-        client.post("/auth/token/refresh", headers=bearer(sessions[0]["refresh"]))
+        client.post("/auth/token/refresh", headers=bearer(sessions[0].refresh_token))
     ) == [21301]
     assert (
-        client.post("/auth/token/refresh", headers=bearer(sessions[1]["refresh"])).status_code
+        client.post("/auth/token/refresh", headers=bearer(sessions[1].refresh_token)).status_code
         == 200
     )
     remaining = client.get("/auth/sessions?pageSize=20", headers=me).json()["items"]
-    assert sessions[0]["ref"] not in {i["referenceNumber"] for i in remaining}
-    refreshed = next(i for i in remaining if i["referenceNumber"] == sessions[1]["ref"])
+    assert sessions[0].reference_number not in {i["referenceNumber"] for i in remaining}
+    refreshed = next(i for i in remaining if i["referenceNumber"] == sessions[1].reference_number)
     assert refreshed["lastTokenRefreshDate"]
 
     # A refresh token can revoke its own session too.
     assert (
         client.delete(
-            f"/auth/sessions/{sessions[2]['ref']}", headers=bearer(sessions[2]["refresh"])
+            f"/auth/sessions/{sessions[2].reference_number}",
+            headers=bearer(sessions[2].refresh_token),
         ).status_code
         == 204
     )
@@ -804,10 +731,10 @@ def test_sessions_list_paging_and_revoke(client, mock, spec):  # type: ignore[no
 def test_ip_policy_goes_into_the_ipp_claim(client):  # type: ignore[no-untyped-def]
     nip = new_nip()
     session = login(client, person(nip), ("Nip", nip), allowed_ips={"ip4Addresses": ["10.1.2.3"]})
-    assert json.loads(claims(session["access"])["ipp"]) == {
+    assert json.loads(claims(session.access_token)["ipp"]) == {
         "allowedIps": {"ip4Addresses": ["10.1.2.3"]}
     }
-    blocked = client.get("/auth/sessions", headers=bearer(session["access"]))
+    blocked = client.get("/auth/sessions", headers=bearer(session.access_token))
     assert blocked.status_code == 403 and blocked.json()["reasonCode"] == "ip-not-allowed"
 
 
@@ -863,26 +790,28 @@ def enroll(
 def test_ksef_certificate_authenticates_as_internal_certificate(client):  # type: ignore[no-untyped-def]
     nip = new_nip()
     owner = login(client, person(nip), ("Nip", nip))
-    ksef_cert, serial = enroll(client, owner["access"])
-    session = login(client, ksef_cert, ("Nip", nip), query="?verifyCertificateChain=true")
-    status = client.get(f"/auth/{session['ref']}", headers=bearer(session["operation"])).json()
+    ksef_cert, serial = enroll(client, owner.access_token)
+    session = login(client, ksef_cert, ("Nip", nip), params={"verifyCertificateChain": "true"})
+    status = client.get(
+        f"/auth/{session.reference_number}", headers=bearer(session.operation_token)
+    ).json()
     assert status["authenticationMethod"] == "InternalCertificate"
     assert status["authenticationMethodInfo"]["code"] == "xades.internal-certificate"
-    assert claims(session["access"])["aum"] == "InternalCertificate"
-    assert "Owner" in json.loads(claims(session["access"])["per"])
+    assert claims(session.access_token)["aum"] == "InternalCertificate"
+    assert "Owner" in json.loads(claims(session.access_token)["per"])
 
-    offline, _ = enroll(client, owner["access"], "Offline")
-    assert auth_status(client, start_xades(client, offline, ("Nip", nip)))["status"]["details"] == [
-        "Niepoprawny certyfikat"
-    ]
+    offline, _ = enroll(client, owner.access_token, "Offline")
+    assert kit.auth_status(client, kit.start_xades(client, offline, ("Nip", nip)))["status"][
+        "details"
+    ] == ["Niepoprawny certyfikat"]
 
     revoked = client.post(
         f"/certificates/{serial}/revoke",
         json={"revocationReason": "KeyCompromise"},
-        headers=bearer(owner["access"]),
+        headers=bearer(owner.access_token),
     )
     assert revoked.status_code == 204, revoked.text
-    status = auth_status(client, start_xades(client, ksef_cert, ("Nip", nip)))["status"]
+    status = kit.auth_status(client, kit.start_xades(client, ksef_cert, ("Nip", nip)))["status"]
     assert status["code"] == 460 and status["details"] == ["Certyfikat odwołany"]
 
 
@@ -895,14 +824,15 @@ def test_ksef_certificate_is_trusted_on_demo(app, mock):  # type: ignore[no-unty
     with TestClient(app, base_url="http://testserver/demo/v2") as demo:
         ksef_cert, _ = enroll(demo, access)
         session = login(demo, ksef_cert, ("Nip", nip))
-        assert claims(session["access"])["aum"] == "InternalCertificate"
+        assert claims(session.access_token)["aum"] == "InternalCertificate"
         assert (
-            auth_status(demo, start_xades(demo, seal(nip), ("Nip", nip)))["status"]["code"] == 460
+            kit.auth_status(demo, kit.start_xades(demo, seal(nip), ("Nip", nip)))["status"]["code"]
+            == 460
         )
     with TestClient(app, base_url="http://testserver/prod/v2") as prod:
         # Another environment's CA is not trusted there.
-        started = start_xades(prod, ksef_cert, ("Nip", nip))
-        assert auth_status(prod, started)["status"]["details"] == [
+        started = kit.start_xades(prod, ksef_cert, ("Nip", nip))
+        assert kit.auth_status(prod, started)["status"]["details"] == [
             "Błąd weryfikacji łańcucha certyfikatów"
         ]
 
@@ -913,13 +843,13 @@ def test_ksef_certificate_is_trusted_on_demo(app, mock):  # type: ignore[no-unty
 def test_ksef_token_full_flow(client, mock, spec):  # type: ignore[no-untyped-def]
     nip = new_nip()
     owner = login(client, seal(nip), ("Nip", nip))
-    token = ksef_token(client, owner["access"])
-    started = start_token(
+    token = kit.create_ksef_token(client, owner, INVOICES)
+    started = kit.start_token(
         client, token["token"], nip, authorizationPolicy={"allowedIps": {"ip4Masks": ["0.0.0.0/0"]}}
     )
     assert started.status_code == 202, started.text
     assert schema_errors(spec, "POST", "/auth/ksef-token", "202", started.json()) == []
-    status = auth_status(client, started)
+    status = kit.auth_status(client, started)
     assert status["status"]["code"] == 200
     assert status["authenticationMethod"] == "Token"
     assert status["authenticationMethodInfo"] == {
@@ -936,14 +866,14 @@ def test_ksef_token_full_flow(client, mock, spec):  # type: ignore[no-untyped-de
     assert json.loads(access["sud"])["SubjectIdentifier"] == {"Type": "Nip", "Value": nip}
     assert json.loads(access["ipp"]) == {"allowedIps": {"ip4Masks": ["0.0.0.0/0"]}}
     listed = client.get(
-        f"/tokens/{token['referenceNumber']}", headers=bearer(owner["access"])
+        f"/tokens/{token['referenceNumber']}", headers=bearer(owner.access_token)
     ).json()
     assert listed["lastUseDate"] == "2026-03-02T09:00:00.0000000+00:00"
     # Without publicKeyId the current key is used.
     assert (
-        auth_status(client, start_token(client, token["token"], nip, key_id=False))["status"][
-            "code"
-        ]
+        kit.auth_status(client, kit.start_token(client, token["token"], nip, key_id=False))[
+            "status"
+        ]["code"]
         == 200
     )
 
@@ -951,11 +881,11 @@ def test_ksef_token_full_flow(client, mock, spec):  # type: ignore[no-untyped-de
 def test_ksef_token_450_variants(client, mock):  # type: ignore[no-untyped-def]
     nip, other = new_nip(), new_nip()
     owner = login(client, seal(nip), ("Nip", nip))
-    token = ksef_token(client, owner["access"])["token"]
+    token = kit.create_ksef_token(client, owner, INVOICES)["token"]
 
     def outcome(response: httpx.Response) -> list[str]:
         assert response.status_code == 202, response.text
-        status = auth_status(client, response)["status"]
+        status = kit.auth_status(client, response)["status"]
         assert status["code"] == 450
         assert (
             status["description"]
@@ -963,21 +893,22 @@ def test_ksef_token_450_variants(client, mock):  # type: ignore[no-untyped-def]
         )
         return status["details"]  # type: ignore[no-any-return]
 
-    assert outcome(start_token(client, token, nip, timestamp_delta=1)) == [
+    assert outcome(kit.start_token(client, token, nip, timestamp_delta=1)) == [
         "Nieprawidłowy czas tokena"
     ]
     reference, _, secret = token.split("|")
     unknown = f"{reference}|nip-{nip}|{'0' * 64}"
-    assert outcome(start_token(client, unknown, nip)) == ["Nieprawidłowy token"]
-    assert outcome(start_token(client, "a" * 64, nip)) == [
+    assert outcome(kit.start_token(client, unknown, nip)) == ["Nieprawidłowy token"]
+    assert outcome(kit.start_token(client, "a" * 64, nip)) == [
         "Nieprawidłowe kodowanie tokena"
     ]  # KSeF 1.0 style
-    assert outcome(start_token(client, token, other)) == [
+    assert outcome(kit.start_token(client, token, other)) == [
         f"Token nie może być użyty w kontekście {other}"
     ]
 
     challenge = client.post("/auth/challenge").json()
-    public, key_id = public_key(client)
+    certificate = kit.public_key(client)
+    public, key_id = certificate.public_key(), certificate.public_key_id
     for plaintext, expected in (
         (b"no separator at all", "Nieprawidłowe kodowanie tokena"),
         (b"\xff\xfe|" + str(challenge["timestampMs"]).encode(), "Nieprawidłowe kodowanie tokena"),
@@ -1007,16 +938,16 @@ def test_ksef_token_450_variants(client, mock):  # type: ignore[no-untyped-def]
     ]
 
     # Revoked token: new authentications fail, and redeem/refresh of earlier ones too.
-    ready = start_token(client, token, nip)
-    assert auth_status(client, ready)["status"]["code"] == 200
-    redeemed = start_token(client, token, nip)
-    assert auth_status(client, redeemed)["status"]["code"] == 200
+    ready = kit.start_token(client, token, nip)
+    assert kit.auth_status(client, ready)["status"]["code"] == 200
+    redeemed = kit.start_token(client, token, nip)
+    assert kit.auth_status(client, redeemed)["status"]["code"] == 200
     pair = client.post(
         "/auth/token/redeem", headers=bearer(redeemed.json()["authenticationToken"]["token"])
     ).json()
-    revoke = client.delete(f"/tokens/{reference}", headers=bearer(owner["access"]))
+    revoke = client.delete(f"/tokens/{reference}", headers=bearer(owner.access_token))
     assert revoke.status_code == 204, revoke.text
-    assert outcome(start_token(client, token, nip)) == ["Token unieważniony"]
+    assert outcome(kit.start_token(client, token, nip)) == ["Token unieważniony"]
     late = client.post(
         "/auth/token/redeem", headers=bearer(ready.json()["authenticationToken"]["token"])
     )
@@ -1048,14 +979,14 @@ def test_ksef_token_pending_and_lost_permissions(mock, spec):  # type: ignore[no
         }
         assert client.post("/testdata/permissions", json=grant).status_code == 200
         session = login(client, stranger, ("Nip", nip), subject_type="certificateFingerprint")
-        token = ksef_token(client, session["access"], permissions=("InvoiceRead",))["token"]
-        pending = auth_status(client, start_token(client, token, nip))["status"]
+        token = kit.create_ksef_token(client, session, permissions=("InvoiceRead",))["token"]
+        pending = kit.auth_status(client, kit.start_token(client, token, nip))["status"]
         assert pending["code"] == 450 and pending["details"] == ["Token nieaktywny"]
         state.clock.advance(30)
-        assert auth_status(client, start_token(client, token, nip))["status"]["code"] == 200
+        assert kit.auth_status(client, kit.start_token(client, token, nip))["status"]["code"] == 200
         revoke = {k: grant[k] for k in ("contextIdentifier", "authorizedIdentifier")}
         assert client.post("/testdata/permissions/revoke", json=revoke).status_code == 200
-        lost = auth_status(client, start_token(client, token, nip))["status"]
+        lost = kit.auth_status(client, kit.start_token(client, token, nip))["status"]
         assert lost == {
             "code": 415,
             "description": "Uwierzytelnianie zakończone niepowodzeniem",
@@ -1066,12 +997,12 @@ def test_ksef_token_pending_and_lost_permissions(mock, spec):  # type: ignore[no
 def test_ksef_token_synchronous_errors(client, mock):  # type: ignore[no-untyped-def]
     nip = new_nip()
     challenge = client.post("/auth/challenge").json()
-    public, key_id = public_key(client)
-    _, symmetric_id = public_key(client, "SymmetricKeyEncryption")
+    certificate = kit.public_key(client)
+    symmetric_id = kit.public_key(client, "SymmetricKeyEncryption").public_key_id
     base = {
         "challenge": challenge["challenge"],
         "contextIdentifier": {"type": "Nip", "value": nip},
-        "encryptedToken": encrypt(public, f"x|{challenge['timestampMs']}"),
+        "encryptedToken": wire.encrypt_token(certificate, "x", challenge["timestampMs"]),
     }
     for bad in (symmetric_id, base64.b64encode(b"\0" * 32).decode()):
         response = client.post("/auth/ksef-token", json={**base, "publicKeyId": bad})
@@ -1084,10 +1015,15 @@ def test_ksef_token_synchronous_errors(client, mock):  # type: ignore[no-untyped
     assert legacy_codes(client.post("/auth/ksef-token", json={**base, "challenge": "x" * 36})) == [
         21111
     ]
-    assert client.post("/auth/ksef-token", json={**base, "publicKeyId": key_id}).status_code == 202
-    assert legacy_codes(client.post("/auth/ksef-token", json={**base, "publicKeyId": key_id})) == [
-        21111
-    ]
+    assert (
+        client.post(
+            "/auth/ksef-token", json={**base, "publicKeyId": certificate.public_key_id}
+        ).status_code
+        == 202
+    )
+    assert legacy_codes(
+        client.post("/auth/ksef-token", json={**base, "publicKeyId": certificate.public_key_id})
+    ) == [21111]
     mock.clock.advance(11 * 60)
     late = client.post("/auth/challenge").json()
     mock.clock.advance(10 * 60)
@@ -1102,10 +1038,10 @@ def test_ksef_token_synchronous_errors(client, mock):  # type: ignore[no-untyped
 def test_reset_makes_every_ksef_token_fail(client, mock):  # type: ignore[no-untyped-def]
     nip = new_nip()
     owner = login(client, seal(nip), ("Nip", nip))
-    token = ksef_token(client, owner["access"])["token"]
-    assert auth_status(client, start_token(client, token, nip))["status"]["code"] == 200
+    token = kit.create_ksef_token(client, owner, INVOICES)["token"]
+    assert kit.auth_status(client, kit.start_token(client, token, nip))["status"]["code"] == 200
     mock.reset(Env.TEST)
-    status = auth_status(client, start_token(client, token, nip))["status"]
+    status = kit.auth_status(client, kit.start_token(client, token, nip))["status"]
     assert status["code"] == 450 and status["details"] == ["Nieprawidłowy token"]
 
 
@@ -1118,37 +1054,44 @@ def test_xades_personal_and_seal_over_a_real_socket(server):  # type: ignore[no-
         nip = new_nip()
         for creds in (person(nip), seal(nip)):
             session = login(client, creds, ("Nip", nip))
-            assert "Owner" in json.loads(claims(session["access"])["per"])
+            assert "Owner" in json.loads(claims(session.access_token)["per"])
             assert (
-                client.post("/auth/token/redeem", headers=bearer(session["operation"])).status_code
+                client.post(
+                    "/auth/token/redeem", headers=bearer(session.operation_token)
+                ).status_code
                 == 400
             )
-            refreshed = client.post("/auth/token/refresh", headers=bearer(session["refresh"]))
+            refreshed = client.post("/auth/token/refresh", headers=bearer(session.refresh_token))
             assert refreshed.status_code == 200
-        listed = client.get("/auth/sessions", headers=bearer(session["access"])).json()["items"]
+        listed = client.get("/auth/sessions", headers=bearer(session.access_token)).json()["items"]
         assert len(listed) == 2 and listed[0]["isCurrent"]
         assert (
-            client.delete("/auth/sessions/current", headers=bearer(session["access"])).status_code
+            client.delete(
+                "/auth/sessions/current", headers=bearer(session.access_token)
+            ).status_code
             == 204
         )
         assert (
             client.delete(
-                f"/auth/sessions/{listed[1]['referenceNumber']}", headers=bearer(session["access"])
+                f"/auth/sessions/{listed[1]['referenceNumber']}",
+                headers=bearer(session.access_token),
             ).status_code
             == 204
         )
-        gone = client.post("/auth/token/refresh", headers=bearer(session["refresh"]))
+        gone = client.post("/auth/token/refresh", headers=bearer(session.refresh_token))
         assert gone.status_code == 400 and legacy_codes(gone) == [21301]
         challenge = client.post("/auth/challenge").json()
         assert challenge["clientIp"] == "127.0.0.1"
         server.state.clock.advance(11 * 60)
-        stale = start_xades(client, person(nip), ("Nip", nip), challenge=challenge["challenge"])
+        stale = kit.start_xades(
+            client, person(nip), ("Nip", nip), challenge_value=challenge["challenge"]
+        )
         assert legacy_codes(stale) == [21111]
         bomb = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>'
         assert legacy_codes(client.post("/auth/xades-signature", content=bomb, headers=XML)) == [
             21001
         ]
-        forged = client.get("/auth/sessions", headers=bearer(session["access"] + "x"))
+        forged = client.get("/auth/sessions", headers=bearer(session.access_token + "x"))
         assert (
             forged.status_code == 401
             and forged.headers["content-type"] == "application/problem+json"
@@ -1160,15 +1103,17 @@ def test_ksef_token_over_a_real_socket(server):  # type: ignore[no-untyped-def]
     with httpx.Client(base_url=server.url + "/v2", timeout=10) as client:
         nip = new_nip()
         owner = login(client, seal(nip), ("Nip", nip))
-        token = ksef_token(client, owner["access"])["token"]
-        started = start_token(client, token, nip)
-        assert auth_status(client, started)["status"]["code"] == 200
+        token = kit.create_ksef_token(client, owner, INVOICES)["token"]
+        started = kit.start_token(client, token, nip)
+        assert kit.auth_status(client, started)["status"]["code"] == 200
         tokens = client.post(
             "/auth/token/redeem", headers=bearer(started.json()["authenticationToken"]["token"])
         )
         assert claims(tokens.json()["accessToken"]["token"])["aum"] == "Token"
-        wrong_time = start_token(client, token, nip, timestamp_delta=-1)
-        assert auth_status(client, wrong_time)["status"]["details"] == ["Nieprawidłowy czas tokena"]
+        wrong_time = kit.start_token(client, token, nip, timestamp_delta=-1)
+        assert kit.auth_status(client, wrong_time)["status"]["details"] == [
+            "Nieprawidłowy czas tokena"
+        ]
 
 
 def test_new_nip_gives_distinct_valid_nips() -> None:

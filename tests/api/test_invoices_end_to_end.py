@@ -20,8 +20,8 @@ from starlette.testclient import TestClient
 
 from mockksef.clock import format_datetime
 from mockksef.services.invoices.store import is_valid_ksef_number
-from tests import sessions_kit as kit
-from tests.flows import xades_login
+from tests import kit
+from tests.kit import xades_login
 
 
 def subject3_invoice(seller: str, buyer: str, third: str, number: str) -> bytes:
@@ -164,7 +164,7 @@ def test_send_find_sync_download_export(lane):  # type: ignore[no-untyped-def]
                 resp = storage.get(part["url"])  # a plain HTTP client, no token
             assert resp.status_code == 200, resp.text
             assert resp.headers["x-ms-meta-hash"] == part["encryptedPartHash"]
-            archive += _decrypt(crypto, resp.content)
+            archive += crypto.decrypt(resp.content)
     with zipfile.ZipFile(io.BytesIO(archive)) as unpacked:
         files = {name: unpacked.read(name) for name in unpacked.namelist()}
     assert set(files) == {f"{n}.xml" for n in sent} | {"_metadata.json"}
@@ -172,13 +172,3 @@ def test_send_find_sync_download_export(lane):  # type: ignore[no-untyped-def]
     listed = json.loads(files["_metadata.json"])["invoices"]
     assert sorted(m["ksefNumber"] for m in listed) == sorted(sent)
     assert all(m["buyer"]["identifier"] == {"type": "Nip", "value": buyer_nip} for m in listed)
-
-
-def _decrypt(crypto: kit.Crypto, data: bytes) -> bytes:
-    from cryptography.hazmat.primitives import padding
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    decryptor = Cipher(algorithms.AES(crypto.key), modes.CBC(crypto.iv)).decryptor()
-    padded = decryptor.update(data) + decryptor.finalize()
-    unpadder = padding.PKCS7(128).unpadder()
-    return unpadder.update(padded) + unpadder.finalize()

@@ -11,10 +11,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from starlette.testclient import TestClient
 
+from ksefcontract import wire
 from mockksef.clock import parse_datetime
 from mockksef.environments import Env
 from mockksef.services.certificates.keys import KSEF_TOKEN_ENCRYPTION, SYMMETRIC_KEY_ENCRYPTION
-from tests.api.test_auth import encrypt, public_key
+from tests import kit
 from tests.conftest import START, legacy_codes, problem_codes
 
 
@@ -94,7 +95,7 @@ def test_environments_have_their_own_keys_and_keys_survive_a_reset(app, mock):  
         assert test_ids.isdisjoint({i["publicKeyId"] for i in listing(demo)})
         mock.reset(Env.TEST)
         assert {i["publicKeyId"] for i in listing(test)} == test_ids
-        _, demo_key = public_key(demo)
+        demo_key = kit.public_key(demo).public_key_id
         assert not key_accepted(test, demo_key)
 
 
@@ -118,14 +119,15 @@ def test_planned_rotation_keeps_the_old_key_until_withdrawn(client, mock):  # ty
 
 
 def test_emergency_rotation_rejects_the_old_key_at_once(client, mock):  # type: ignore[no-untyped-def]
-    old_public, old_id = public_key(client)
+    old = kit.public_key(client)
+    old_id = old.public_key_id
     mock.env(Env.TEST).public_keys.rotate(KSEF_TOKEN_ENCRYPTION, emergency=True)
     assert old_id not in {i["publicKeyId"] for i in listing(client)}
     challenge = client.post("/auth/challenge").json()
     body = {
         "challenge": challenge["challenge"],
         "contextIdentifier": {"type": "Nip", "value": "5265877635"},
-        "encryptedToken": encrypt(old_public, f"t|{challenge['timestampMs']}"),
+        "encryptedToken": wire.encrypt_token(old, "t", challenge["timestampMs"]),
         "publicKeyId": old_id,
     }
     response = client.post(

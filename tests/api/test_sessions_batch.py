@@ -15,7 +15,7 @@ from mockksef.clock import Clock
 from mockksef.models import ContextIdentifier
 from mockksef.services.invoices.store import is_valid_ksef_number
 from mockksef.xml import xsd
-from tests import sessions_kit as kit
+from tests import kit
 from tests.api.test_sessions_online import assert_conforms, limits_body
 from tests.conftest import OFFICIAL, START, bearer, legacy_codes, mint_access_token
 
@@ -367,7 +367,7 @@ def test_430_wrong_iv_gives_a_package_hash_mismatch(client, h):
 )
 def test_430_archives_that_do_not_unpack(client, h, archive, fragment):
     crypto = kit.Crypto()
-    pkg = kit.Package(archive, [kit.aes_encrypt(crypto.key, crypto.iv, archive)], crypto)
+    pkg = kit.Package(archive, [crypto.encrypt(archive)], crypto)
     ref = opened_and_uploaded(client, h, pkg)
     assert close(client, h, ref).status_code == 204
     status = _final(client, h, ref)
@@ -381,7 +381,7 @@ def test_430_archives_that_do_not_unpack(client, h, archive, fragment):
 def test_435_a_part_that_does_not_decrypt(client, h):
     crypto = kit.Crypto()
     archive = kit.build_zip(invoices(1))
-    bogus = kit.aes_encrypt(crypto.key, crypto.iv, archive)[:-16] + bytes(16)  # bad padding
+    bogus = crypto.encrypt(archive)[:-16] + bytes(16)  # bad padding
     pkg = kit.Package(archive, [bogus], crypto)
     ref = opened_and_uploaded(client, h, pkg)
     assert close(client, h, ref).status_code == 204

@@ -13,7 +13,7 @@ from lxml import etree
 from mockksef.models import ContextIdentifier, SubjectIdentifier
 from mockksef.services.invoices.store import is_valid_ksef_number
 from mockksef.xml import xsd
-from tests import sessions_kit as kit
+from tests import kit
 from tests.conftest import OFFICIAL, bearer, legacy_codes, mint_access_token, problem_codes
 
 NIP = "5265877635"

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from mockksef.models import SubjectIdentifier
-from tests import sessions_kit as kit
+from tests import kit
 from tests.api.test_sessions_online import assert_conforms
 from tests.conftest import bearer, legacy_codes, mint_access_token
 

@@ -16,7 +16,7 @@ from ksefcontract.client_hook import (
     request_problems,
     validating,
 )
-from tests import flows
+from tests import kit
 
 
 def _request(method: str, url: str, **kwargs) -> httpx.Request:  # type: ignore[no-untyped-def]
@@ -150,7 +150,7 @@ def test_the_test_flows_validate_their_requests(make_mock, monkeypatch):  # type
         return real(spec, request)
 
     monkeypatch.setattr(client_hook, "request_problems", spy)
-    flows.xades_login(client, "5265877635")
+    kit.xades_login(client, "5265877635")
     assert seen[:2] == ["POST /auth/challenge", "POST /auth/xades-signature"]
     assert "POST /auth/token/redeem" in seen
     # The hook is gone after the flow: the client is free for bad-input tests.

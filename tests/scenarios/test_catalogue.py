@@ -3,7 +3,7 @@
 Each test activates one scenario from ``scenarios/`` (the catalogue) on an
 in-process app with a virtual clock and then does what a connector does
 (challenge, token or XAdES login, sessions, queries), over raw HTTP through the
-helpers of ``tests/flows.py`` and ``tests/sessions_kit.py`` or the bundled
+helpers of ``tests/kit.py`` or the bundled
 ``ksefclient``. The assertions are the scenario's ``explain.symptom``: status,
 exception code, Polish text, header.
 """
@@ -43,7 +43,7 @@ from mockksef.invoicegen import InvoiceGenerator
 from mockksef.scenarios.faults import NetworkFault
 from mockksef.scenarios.model import Scenario, catalogue_dir, catalogue_names
 from mockksef.seeding import add_certificate, make_token
-from tests import flows, sessions_kit, spec_check
+from tests import kit, spec_check
 from tests.conftest import bearer, legacy_codes
 
 NIP = "5265877635"
@@ -111,7 +111,7 @@ def token_login_status(
     client: Any, token: str, nip: str = NIP, context: str | None = None
 ) -> dict[str, Any]:
     """What GET /auth/{ref} ends with after a KSeF-token login (the connector's view)."""
-    return auth_status(client, flows.token_login_init(client, token, nip, context_value=context))
+    return auth_status(client, kit.token_login_init(client, token, nip, context_value=context))
 
 
 def xades_init(client: Any, nip: str, credentials: SigningCredentials) -> httpx.Response:
@@ -207,7 +207,7 @@ def test_token_unauthorized(mock: MockState, api) -> None:  # type: ignore[no-un
     unknown = token_login_status(api, before_switch)
     assert (unknown["code"], unknown["details"]) == (450, ["Nieprawidłowy token"])
 
-    session = flows.token_login(api, tokens["valid"], NIP)
+    session = kit.token_login(api, tokens["valid"], NIP)
     assert api.get("/tokens", headers=session.headers).status_code == 200
     mock.clock.advance(16 * 60)
     expired = api.get("/tokens", headers=session.headers)
@@ -226,7 +226,7 @@ def test_token_unauthorized(mock: MockState, api) -> None:  # type: ignore[no-un
 
 def test_token_write_only(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
     mock.scenarios.activate("token-write-only")
-    session = flows.token_login(api, tokens_of("token-write-only")["write-only"], NIP)
+    session = kit.token_login(api, tokens_of("token-write-only")["write-only"], NIP)
     query = api.post(
         "/invoices/query/metadata",
         json={
@@ -248,7 +248,7 @@ def test_token_write_only(mock: MockState, api) -> None:  # type: ignore[no-unty
     download = api.get(f"/invoices/ksef/{some_invoice}", headers=session.headers)
     assert download.status_code == 403 and problem(download)["reasonCode"] == "missing-permissions"
     # Sending still works: the token can issue invoices.
-    sessions_kit.open_online(api, session.headers, sessions_kit.Crypto())
+    kit.open_online(api, session.headers, kit.Crypto())
 
 
 # -- 4. connector NIP differs from the token's context --------------------------------------------------
@@ -274,7 +274,7 @@ def test_nip_context_mismatch(mock: MockState, api) -> None:  # type: ignore[no-
 def test_rate_limit_invoices(mock: MockState, app, api) -> None:  # type: ignore[no-untyped-def]
     mock.scenarios.activate("rate-limit-invoices")
     token = tokens_of("rate-limit-invoices")["erp"]
-    session = flows.token_login(api, token, NIP)
+    session = kit.token_login(api, token, NIP)
     query = {
         "subjectType": "Subject1",
         "dateRange": {"dateType": "PermanentStorage", "from": "2026-02-01T00:00:00Z"},
@@ -398,7 +398,7 @@ def test_demo_reset_overnight(mock: MockState, app) -> None:  # type: ignore[no-
         "dateRange": {"dateType": "PermanentStorage", "from": "2026-02-01T00:00:00Z"},
     }
     with env_client(app, "demo") as demo:
-        yesterday = flows.token_login(demo, token, NIP)
+        yesterday = kit.token_login(demo, token, NIP)
         listed = demo.post("/invoices/query/metadata", json=query, headers=yesterday.headers)
         assert listed.status_code == 200 and listed.json()["invoices"]
         mock.clock.set(datetime(2026, 3, 3, 7, 30, tzinfo=UTC))  # 08:30 in Warsaw, after 03:00
@@ -408,7 +408,7 @@ def test_demo_reset_overnight(mock: MockState, app) -> None:  # type: ignore[no-
         assert (again["code"], again["details"]) == (450, ["Nieprawidłowy token"])
         # A certificate login still works (here: a KSeF certificate issued after the reset).
         seal = add_certificate(mock.env("demo"), NIP)
-        fresh = flows.xades_login(demo, NIP, SigningCredentials(seal.certificate, seal.private_key))
+        fresh = kit.xades_login(demo, NIP, SigningCredentials(seal.certificate, seal.private_key))
         empty = demo.post("/invoices/query/metadata", json=query, headers=fresh.headers)
         assert empty.status_code == 200 and empty.json()["invoices"] == []
 
@@ -421,7 +421,7 @@ def test_token_before_go_live(mock: MockState, api) -> None:  # type: ignore[no-
     token = tokens_of("token-before-go-live")["early"]
     early = token_login_status(api, token)
     assert early["code"] == 450 and early["details"] == ["Token nieaktywny"]
-    owner = flows.xades_login(api, NIP)
+    owner = kit.xades_login(api, NIP)
     reference = token.split("|")[0]
     assert api.get(f"/tokens/{reference}", headers=owner.headers).json()["status"] == "Pending"
     mock.clock.set(datetime(2026, 2, 1, 7, 0, tzinfo=UTC))
@@ -495,16 +495,16 @@ def test_token_owner_lost_permissions(mock: MockState, api) -> None:  # type: ig
     assert lost["description"] == "Uwierzytelnianie zakończone niepowodzeniem"
     assert lost["details"] == ["Brak przypisanych uprawnień"]
 
-    partial = flows.token_login(api, tokens["piotr"], NIP)
+    partial = kit.token_login(api, tokens["piotr"], NIP)
     opened = api.post(
         "/sessions/online",
-        json={"formCode": sessions_kit.FA3, "encryption": sessions_kit.Crypto().encryption(api)},
+        json={"formCode": kit.FA3, "encryption": kit.Crypto().encryption(api)},
         headers=partial.headers,
     )
     assert opened.status_code == 403 and problem(opened)["reasonCode"] == "missing-permissions"
 
     # Granting the permission again (as the owner would) brings the token back.
-    owner = flows.xades_login(api, NIP)
+    owner = kit.xades_login(api, NIP)
     granted = api.post(
         "/testdata/permissions",
         json={
@@ -524,9 +524,9 @@ def test_token_owner_lost_permissions(mock: MockState, api) -> None:  # type: ig
 def test_invoice_rejections(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
     mock.scenarios.activate("invoice-rejections")
     env = mock.env("test")
-    session = flows.xades_login(api, NIP)
-    crypto = sessions_kit.Crypto()
-    ref = sessions_kit.open_online(api, session.headers, crypto)
+    session = kit.xades_login(api, NIP)
+    crypto = kit.Crypto()
+    ref = kit.open_online(api, session.headers, crypto)
     generator = InvoiceGenerator(13)
     today = date(2026, 3, 2)
     seeded = env.invoices.invoices.row(0)
@@ -534,8 +534,8 @@ def test_invoice_rejections(mock: MockState, api) -> None:  # type: ignore[no-un
     assert original.status_code == 200
 
     def sent(xml: bytes) -> dict[str, Any]:
-        invoice_ref = sessions_kit.send_ok(api, session.headers, ref, crypto, xml)
-        return sessions_kit.invoice_status(api, session.headers, ref, invoice_ref)["status"]
+        invoice_ref = kit.send_ok(api, session.headers, ref, crypto, xml)
+        return kit.invoice_status(api, session.headers, ref, invoice_ref)["status"]
 
     duplicate = sent(original.content)
     assert (duplicate["code"], duplicate["description"]) == (440, "Duplikat faktury")
@@ -569,16 +569,14 @@ def test_invoice_rejections(mock: MockState, api) -> None:  # type: ignore[no-un
         f"Podmiot {NIP} nie posiada uprawnień do wystawienia faktury w imieniu sprzedawcy {BETA}."
     ]
 
-    with_attachment = sessions_kit.fa3(
-        NIP, "ZAL-1", today, name="invoice-template-fa-3-with-attachment.xml"
-    )
+    with_attachment = kit.fa3(NIP, "ZAL-1", today, name="invoice-template-fa-3-with-attachment.xml")
     online = sent(with_attachment)
     assert (online["code"], online["description"]) == (
         415,
         "Brak możliwości wysyłania faktury z załącznikiem",
     )
 
-    batch_ref = sessions_kit.send_batch(api, session.headers, {"zal.xml": with_attachment})
+    batch_ref = kit.send_batch(api, session.headers, {"zal.xml": with_attachment})
     failed = api.get(f"/sessions/{batch_ref}/invoices/failed", headers=session.headers).json()
     [entry] = failed["invoices"]
     assert (entry["status"]["code"], entry["status"]["description"]) == (
@@ -596,7 +594,7 @@ def test_invoice_rejections(mock: MockState, api) -> None:  # type: ignore[no-un
 def test_import_large_growing(mock: MockState, app, api) -> None:  # type: ignore[no-untyped-def]
     mock.scenarios.activate("import-large-growing")
     token = tokens_of("import-large-growing")["importer"]
-    session = flows.token_login(api, token, NIP)
+    session = kit.token_login(api, token, NIP)
     february = {
         "subjectType": "Subject2",
         "dateRange": {
@@ -663,7 +661,7 @@ def test_dataset_small_serves_a_connector(mock: MockState, api) -> None:  # type
     report = mock.scenarios.activate("dataset-small")
     setup = report["setup"]["test"]
     assert setup["invoices"][0]["count"] == 150
-    session = flows.token_login(api, tokens_of("dataset-small")["erp"], NIP)
+    session = kit.token_login(api, tokens_of("dataset-small")["erp"], NIP)
     answer = api.post(
         "/invoices/query/metadata?pageSize=250",
         json={

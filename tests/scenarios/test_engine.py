@@ -297,11 +297,11 @@ def test_data_reset_effect_kills_old_credentials(raw, engine, mock):
 
 
 def test_expire_tokens_revoke_tokens_and_revoke_sessions(raw, engine, mock):
-    from tests import flows
+    from tests import kit
 
     api = _api(raw)
-    session = flows.xades_login(api, NIP)
-    made = flows.create_ksef_token(api, session, ["InvoiceRead"])
+    session = kit.xades_login(api, NIP)
+    made = kit.create_ksef_token(api, session, ["InvoiceRead"])
     engine.activate(
         rules(
             "{name: revoke, when: {operation: limits.context, nth: 1}, then: {revoke_tokens: {context: '"
@@ -342,15 +342,15 @@ def test_expire_tokens_after_a_reset_never_revives_old_jwts(raw, engine, mock):
 
 
 def test_expire_sessions_closes_open_online_sessions(raw, engine, mock):
-    from tests import flows, sessions_kit
+    from tests import kit
 
     api = _api(raw)
-    session = flows.xades_login(api, NIP)
-    crypto = sessions_kit.Crypto()
-    ref = sessions_kit.open_online(api, session.headers, crypto)
+    session = kit.xades_login(api, NIP)
+    crypto = kit.Crypto()
+    ref = kit.open_online(api, session.headers, crypto)
     engine.activate(rules("{when: {operation: limits.context}, then: {expire_sessions: true}}"))
     api.get("/limits/context", headers=session.headers)
-    status = sessions_kit.session_status(api, session.headers, ref)
+    status = kit.session_status(api, session.headers, ref)
     assert status["status"]["code"] != 100
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from mockksef.environments import Env
 from mockksef.events import EVENTS, EventBus
 from mockksef.scenarios import schema
-from tests import flows
-from tests import sessions_kit as kit
+from tests import kit
 from tests.conftest import bearer
 
 NIP = "5265877635"
@@ -28,8 +27,8 @@ def test_the_bus_counts_and_forwards_to_the_root_sinks():
 def test_a_working_day_emits_the_domain_events(client, mock):
     seen: list[str] = []
     mock.event_sinks.append(lambda env, name, fields: seen.append(name))
-    session = flows.xades_login(client, NIP)
-    token = flows.create_ksef_token(client, session, ["InvoiceRead"])
+    session = kit.xades_login(client, NIP)
+    token = kit.create_ksef_token(client, session, ["InvoiceRead"])
     assert (
         client.delete(f"/tokens/{token['referenceNumber']}", headers=session.headers).status_code
         == 204

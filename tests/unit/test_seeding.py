@@ -17,7 +17,7 @@ from mockksef.models import ContextIdentifier, SubjectIdentifier, pesel_checksum
 from mockksef.scenarios import model
 from mockksef.services.invoices.store import is_valid_ksef_number
 from mockksef.services.tokens.models import TokenAuthError
-from tests import flows
+from tests import kit
 from tests.conftest import START, bearer, mint_access_token
 
 NIP = "5265877635"
@@ -177,12 +177,12 @@ def test_a_token_of_an_author_without_permissions_logs_in_with_415(mock, client)
     seeding.add_person(env, PERSON_NIP, PESEL)
     orphan = seeding.add_token(env, NIP, ["InvoiceRead"], owner={"pesel": PESEL})
     status = client.get(
-        f"/auth/{(init := flows.token_login_init(client, orphan.token, NIP))['referenceNumber']}",
+        f"/auth/{(init := kit.token_login_init(client, orphan.token, NIP))['referenceNumber']}",
         headers=bearer(init["authenticationToken"]["token"]),
     ).json()["status"]
     assert (status["code"], status["details"]) == (415, ["Brak przypisanych uprawnień"])
     seeding.grant(env, NIP, {"pesel": PESEL}, ["InvoiceRead"])
-    session = flows.token_login(client, orphan.token, NIP)
+    session = kit.token_login(client, orphan.token, NIP)
     listed = client.get("/tokens", headers=session.headers)
     assert listed.status_code == 200
 
@@ -198,7 +198,7 @@ def test_ca_certificates_log_in_and_are_listed(mock, client) -> None:  # type: i
     assert record is not None and record.status == "Active" and record.owner.value == NIP
     assert seeded.valid_to == seeded.valid_from.replace(year=seeded.valid_from.year + 2)
     credentials = SigningCredentials.from_pem(seeded.certificate_pem, seeded.private_key_pem)
-    session = flows.xades_login(client, NIP, credentials)
+    session = kit.xades_login(client, NIP, credentials)
     assert session.status["authenticationMethod"] == "InternalCertificate"
     listed = client.post("/certificates/query", json={}, headers=session.headers).json()
     assert [c["certificateSerialNumber"] for c in listed["certificates"]] == [seeded.serial_number]

@@ -15,7 +15,7 @@ from mockksef.services.sessions.archive import (
     TooManyEntries,
     read_archive,
 )
-from tests import sessions_kit as kit
+from tests import kit
 
 BOUNDS = Bounds(
     max_entries=10, max_entry_bytes=1_000_000, max_total_bytes=50_000_000, max_ratio=500

@@ -14,7 +14,7 @@ from mockksef.http.security import access_claims, principal_from_claims
 from mockksef.models import ContextIdentifier, Principal, SubjectIdentifier
 from mockksef.services.sessions import registry as registry_module
 from mockksef.xml import xsd
-from tests import sessions_kit as kit
+from tests import kit
 from tests.conftest import OFFICIAL
 
 NIP = "5265877635"

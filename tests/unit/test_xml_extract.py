@@ -9,7 +9,7 @@ import pytest
 
 from mockksef.xml import xsd
 from mockksef.xml.extract import ExtractionError, extract
-from tests import sessions_kit as kit
+from tests import kit
 
 NIP = "5265877635"
 

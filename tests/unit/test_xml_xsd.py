@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from mockksef.xml import xsd
-from tests import sessions_kit as kit
+from tests import kit
 from tests.conftest import OFFICIAL
 
 NIP = "5265877635"
