@@ -7,7 +7,7 @@ See ``client/README.md`` for examples.
 
 from ksefclient._async import AsyncKsefClient
 from ksefclient._auth import AuthTokens, CertificateCredentials, KsefTokenCredentials
-from ksefclient._base import RetryPolicy
+from ksefclient._core import RetryPolicy
 from ksefclient._crypto import PublicKeyCertificate, SymmetricKey
 from ksefclient._environments import DEMO, ENVIRONMENTS, PROD, TEST, Environment
 from ksefclient._exceptions import (

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,17 +33,32 @@ from ksefclient import _codes
 from ksefclient._crypto import KSEF_TOKEN_ENCRYPTION, encrypt_ksef_token
 from ksefclient._environments import Environment, environment_of_issuer
 from ksefclient._exceptions import (
+    TRANSIENT_ERRORS,
     KsefAuthenticationError,
     KsefBadRequestError,
     KsefConfigurationError,
+    KsefError,
     KsefUnauthorizedError,
-    status_error,
 )
 from ksefclient._models import AuthenticationStatus, ContextIdentifier, TokenInfo, parse_datetime
+from ksefclient._responses import parse
 from ksefclient.xades import SigningCredentials, auth_token_request, sign_auth_token_request
 
 if TYPE_CHECKING:
-    from ksefclient._base import BaseKsefClient, Effect
+    from ksefclient._core import Flow, ProtocolCore
+
+__all__ = [
+    "AuthTokens",
+    "CertificateCredentials",
+    "Credentials",
+    "KsefTokenCredentials",
+    "authenticate",
+    "check_context",
+    "check_credentials",
+    "check_environment_of_jwt",
+    "jwt_claims",
+    "refresh",
+]
 
 _REFERENCE = r"\d{8}-[0-9A-Z]{2}-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}"
 _TOKEN_2_0 = re.compile(rf"^({_REFERENCE})\|(nip|internalId)-([0-9A-Za-z-]+)\|([0-9a-fA-F]+)$")
@@ -159,10 +173,10 @@ Credentials = KsefTokenCredentials | CertificateCredentials
 def jwt_claims(token: str) -> dict[str, Any]:
     """The payload of a KSeF JWT (not verified: only KSeF holds the key)."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
+        # PyJWT refuses a payload that is not a JSON object (DecodeError).
+        return jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError as exc:
         raise KsefConfigurationError(f"not a KSeF JWT: {exc}") from exc
-    return claims if isinstance(claims, dict) else {}
 
 
 @dataclass
@@ -253,30 +267,34 @@ def check_credentials(
 # -- the flow -----------------------------------------------------------------------------
 
 
-def authenticate(client: BaseKsefClient) -> Generator[Effect, Any, AuthTokens]:
+# Transient failures, and a 401: the operation token died under us (e.g. a data
+# reset). Both restart the sequence within the retry budget.
+_RESTARTING: tuple[type[KsefError], ...] = (*TRANSIENT_ERRORS, KsefUnauthorizedError)
+
+
+def authenticate(core: ProtocolCore) -> Flow[AuthTokens]:
     """Challenge → init → poll → redeem; restarts from a fresh challenge on transient failures."""
-    credentials = client.credentials
+    credentials = core.credentials
     if credentials is None:
         raise KsefConfigurationError(
             "no credentials: pass credentials=KsefTokenCredentials(...) or "
             "CertificateCredentials(...), or resume saved tokens with client.resume(...)"
         )
-    budget = client._budget()
+    budget = core.budget()
     # Restarts for answers that a fresh start heals (not transient, so not in the budget).
     restarts = 2
     while True:
         try:
-            return (yield from _attempt(client, credentials))
-        except (*client._transient_errors, KsefUnauthorizedError) as error:
-            # 401 here: the operation token died under us (e.g. a data reset); start over.
-            yield from client._wait_or_raise(budget, error)
+            return (yield from _attempt(core, credentials))
+        except _RESTARTING as error:
+            yield from core.wait_or_raise(budget, error)
         except KsefBadRequestError as error:
             # 21470: the Ministry key rotated under us; 21111: the challenge went stale
             # while we waited; 21301 at redeem: the operation was revoked meanwhile.
             if not any(error.has(c) for c in (21470, 21111, 21301)) or restarts == 0:
                 raise
             restarts -= 1
-            client._keys.invalidate(_rejected_key(error))
+            core.keys.invalidate(_rejected_key(error))
         except KsefAuthenticationError as error:
             # 425: the new authentication was revoked before we redeemed it (sessions
             # revoked wholesale); the credentials are fine, so one more try.
@@ -294,40 +312,38 @@ def _rejected_key(error: KsefBadRequestError) -> str | None:
     return None
 
 
-def _attempt(
-    client: BaseKsefClient, credentials: Credentials
-) -> Generator[Effect, Any, AuthTokens]:
-    challenge = yield from client._json_call(
+def _attempt(core: ProtocolCore, credentials: Credentials) -> Flow[AuthTokens]:
+    challenge = yield from core.json_call(
         "POST", "/auth/challenge", auth=None, replay=True, expected=(200,)
     )
     value = str(challenge["challenge"])
     if isinstance(credentials, KsefTokenCredentials):
-        certificate = yield from client._public_key(KSEF_TOKEN_ENCRYPTION)
+        certificate = yield from core.public_key(KSEF_TOKEN_ENCRYPTION)
         body: dict[str, Any] = {
             "challenge": value,
-            "contextIdentifier": client.context.to_json(),
+            "contextIdentifier": core.context.to_json(),
             "encryptedToken": encrypt_ksef_token(
                 certificate.public_key(), credentials.token, int(challenge["timestampMs"])
             ),
             "publicKeyId": certificate.public_key_id,
         }
-        init = yield from client._json_call(
+        init = yield from core.json_call(
             "POST", "/auth/ksef-token", auth=None, json=body, replay=False, expected=(202,)
         )
     else:
         # Date the signature by KSeF's clock (the challenge timestamp): immune to local skew.
-        server_now = client._parse(parse_datetime, challenge["timestamp"])
+        server_now = parse(parse_datetime, challenge["timestamp"])
         document = auth_token_request(
             value,
-            client.context.type,
-            client.context.value,
+            core.context.type,
+            core.context.value,
             subject_identifier_type=credentials.subject_identifier_type,
         )
         signed = sign_auth_token_request(document, credentials.signing, signing_time=server_now)
         params = {}
         if credentials.verify_certificate_chain is not None:
             params["verifyCertificateChain"] = str(credentials.verify_certificate_chain).lower()
-        init = yield from client._json_call(
+        init = yield from core.json_call(
             "POST",
             "/auth/xades-signature",
             auth=None,
@@ -339,23 +355,16 @@ def _attempt(
         )
     reference = str(init["referenceNumber"])
     operation_token = str(init["authenticationToken"]["token"])
-    status = yield from client._poll(
-        lambda: _status(client, reference, operation_token),
+    status = yield from core.poll(
+        lambda: _status(core, reference, operation_token),
         lambda s: s.status.code != 100,
         what=f"authentication {reference}",
         reference_number=reference,
     )
     if status.status.code != 200:
-        raise status_error(
-            KsefAuthenticationError,
-            f"authentication {reference}",
-            _codes.AUTH_STATUSES,
-            status.status.code,
-            status.status.description,
-            status.status.details,
-            reference,
-        )
-    redeemed = yield from client._json_call(
+        what = f"authentication {reference}"
+        raise status.status.error(KsefAuthenticationError, what, _codes.AUTH_STATUSES, reference)
+    redeemed = yield from core.json_call(
         "POST",
         "/auth/token/redeem",
         auth=None,
@@ -368,24 +377,22 @@ def _attempt(
         TokenInfo.from_json(redeemed["refreshToken"]),
         reference,
     )
-    check_environment_of_jwt(tokens.access_token.token, client.environment)
-    check_context(tokens.context, client.context, "the access token KSeF issued")
+    check_environment_of_jwt(tokens.access_token.token, core.environment)
+    check_context(tokens.context, core.context, "the access token KSeF issued")
     return tokens
 
 
-def _status(
-    client: BaseKsefClient, reference: str, operation_token: str
-) -> Generator[Effect, Any, AuthenticationStatus]:
-    data = yield from client._json_call(
+def _status(core: ProtocolCore, reference: str, operation_token: str) -> Flow[AuthenticationStatus]:
+    data = yield from core.json_call(
         "GET", f"/auth/{reference}", auth=None, bearer=operation_token, expected=(200,)
     )
-    return client._parse(AuthenticationStatus.from_json, data)
+    return parse(AuthenticationStatus.from_json, data)
 
 
-def refresh(client: BaseKsefClient, tokens: AuthTokens) -> Generator[Effect, Any, AuthTokens]:
+def refresh(core: ProtocolCore, tokens: AuthTokens) -> Flow[AuthTokens]:
     """``POST /auth/token/refresh``: a new access token; the refresh token stays."""
     assert tokens.refresh_token is not None
-    data = yield from client._json_call(
+    data = yield from core.json_call(
         "POST",
         "/auth/token/refresh",
         auth=None,
@@ -394,5 +401,5 @@ def refresh(client: BaseKsefClient, tokens: AuthTokens) -> Generator[Effect, Any
         expected=(200,),
     )
     access = TokenInfo.from_json(data["accessToken"])
-    check_environment_of_jwt(access.token, client.environment)
+    check_environment_of_jwt(access.token, core.environment)
     return AuthTokens(access, tokens.refresh_token, tokens.reference_number)

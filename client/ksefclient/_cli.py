@@ -31,6 +31,8 @@ from ksefclient._exceptions import (
 from ksefclient._models import FA2, FA3, FA_RR, Checkpoint, FormCode, parse_datetime
 from ksefclient._sync import KsefClient
 
+__all__ = ["FORMS", "main"]
+
 FORMS: dict[str, FormCode] = {"FA3": FA3, "FA2": FA2, "FA_RR": FA_RR}
 
 
@@ -173,16 +175,18 @@ def _run(args: argparse.Namespace, client: KsefClient, out: TextIO) -> None:
                 parse_datetime(args.since) if args.since else datetime.now(UTC) - timedelta(days=30)
             )
             checkpoint = Checkpoint.start(since, args.subject_type)
-        result = client.import_new(checkpoint, use_export=args.use_export)
+        imported = client.import_new(checkpoint, use_export=args.use_export)
         args.out.mkdir(parents=True, exist_ok=True)
-        for item in result.invoices:
+        for item in imported.invoices:
             if item.xml is not None:
                 (args.out / f"{item.ksef_number}.xml").write_bytes(item.xml)
             _emit(out, ksefNumber=item.ksef_number, invoiceNumber=item.metadata.invoice_number)
         # Saved only after the invoices are on disk: a crash re-imports, never skips.
-        args.checkpoint.write_text(result.checkpoint.to_json(), encoding="utf-8")
+        args.checkpoint.write_text(imported.checkpoint.to_json(), encoding="utf-8")
         _emit(
-            out, imported=len(result.invoices), checkpoint=json.loads(result.checkpoint.to_json())
+            out,
+            imported=len(imported.invoices),
+            checkpoint=json.loads(imported.checkpoint.to_json()),
         )
     elif args.command == "download":
         data = client.download_invoice(args.ksef_number)

@@ -14,6 +14,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+__all__ = [
+    "AUTH_STATUSES",
+    "CodeInfo",
+    "EXCEPTION_CODES",
+    "EXPORT_STATUSES",
+    "FORBIDDEN_REASONS",
+    "HTTP_STATUSES",
+    "INVOICE_STATUSES",
+    "SESSION_STATUSES",
+    "unknown",
+]
+
 
 class CodeInfo(NamedTuple):
     polish: str

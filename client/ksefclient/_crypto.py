@@ -30,6 +30,23 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ksefclient._exceptions import KsefConfigurationError, KsefIntegrityError
 
+__all__ = [
+    "KSEF_TOKEN_ENCRYPTION",
+    "MAX_BATCH_PARTS",
+    "MAX_BATCH_PART_BYTES",
+    "MAX_UNPACKED_BYTES",
+    "PublicKeyCache",
+    "PublicKeyCertificate",
+    "SYMMETRIC_KEY_ENCRYPTION",
+    "SymmetricKey",
+    "build_zip",
+    "encrypt_ksef_token",
+    "rsa_oaep_encrypt",
+    "sha256_b64",
+    "split",
+    "unpack",
+]
+
 _OAEP = padding.OAEP(
     mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
 )

@@ -7,6 +7,16 @@ from urllib.parse import urlsplit
 
 from ksefclient._exceptions import KsefConfigurationError
 
+__all__ = [
+    "DEMO",
+    "ENVIRONMENTS",
+    "Environment",
+    "PROD",
+    "TEST",
+    "environment_of_issuer",
+    "resolve_environment",
+]
+
 
 @dataclass(frozen=True)
 class Environment:

@@ -42,6 +42,29 @@ import httpx
 
 from ksefclient import _codes
 
+__all__ = [
+    "ExceptionDetail",
+    "KsefApiError",
+    "KsefAuthenticationError",
+    "KsefBadRequestError",
+    "KsefConfigurationError",
+    "KsefDamagedAnswerError",
+    "KsefError",
+    "KsefForbiddenError",
+    "KsefGoneError",
+    "KsefIntegrityError",
+    "KsefInvoiceRejectedError",
+    "KsefProtocolError",
+    "KsefRateLimitError",
+    "KsefServerError",
+    "KsefStatusError",
+    "KsefTimeoutError",
+    "KsefTransportError",
+    "KsefUnauthorizedError",
+    "TRANSIENT_ERRORS",
+    "status_error",
+]
+
 
 @dataclass(frozen=True)
 class ExceptionDetail:

@@ -17,7 +17,49 @@ from typing import Any
 
 from ksefclient import _codes
 from ksefclient._crypto import PublicKeyCertificate, SymmetricKey
-from ksefclient._exceptions import KsefInvoiceRejectedError, status_error
+from ksefclient._exceptions import KsefInvoiceRejectedError, KsefStatusError, status_error
+
+__all__ = [
+    "AuthenticationStatus",
+    "Checkpoint",
+    "ContextIdentifier",
+    "ContextLimits",
+    "DateRange",
+    "ExportPart",
+    "ExportResult",
+    "ExportStatus",
+    "FA2",
+    "FA3",
+    "FA_RR",
+    "FormCode",
+    "GeneratedToken",
+    "ImportResult",
+    "ImportedInvoice",
+    "InvoiceMetadata",
+    "InvoiceQueryFilters",
+    "Json",
+    "KsefTokenInfo",
+    "MetadataPage",
+    "OnlineSession",
+    "PEF3",
+    "PEF_KOR3",
+    "PersonalPermission",
+    "RateLimit",
+    "RateLimits",
+    "SentInvoice",
+    "SessionInvoice",
+    "SessionLimits",
+    "SessionResult",
+    "SessionStatus",
+    "SessionSummary",
+    "StatusInfo",
+    "SubjectLimits",
+    "TokenInfo",
+    "UpoPage",
+    "format_datetime",
+    "parse_datetime",
+    "parse_public_keys",
+]
 
 Json = dict[str, Any]
 
@@ -124,6 +166,18 @@ class StatusInfo:
             str(data.get("description") or ""),
             tuple(str(d) for d in data.get("details") or ()),
             dict(data.get("extensions") or {}),
+        )
+
+    def error(
+        self,
+        cls: type[KsefStatusError],
+        what: str,
+        table: Mapping[int, _codes.CodeInfo],
+        reference_number: str | None,
+    ) -> KsefStatusError:
+        """The exception for this failure status, explained in English from ``table``."""
+        return status_error(
+            cls, what, table, self.code, self.description, self.details, reference_number
         )
 
 
@@ -291,13 +345,10 @@ class SessionInvoice:
     def raise_for_status(self) -> SessionInvoice:
         """Return self when accepted or pending; raise when KSeF rejected the invoice."""
         if self.status.code >= 400:
-            raise status_error(
+            raise self.status.error(
                 KsefInvoiceRejectedError,
                 f"invoice {self.reference_number}",
                 _codes.INVOICE_STATUSES,
-                self.status.code,
-                self.status.description,
-                self.status.details,
                 self.reference_number,
             )
         return self

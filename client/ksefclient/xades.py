@@ -44,11 +44,12 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.util import namespaces as _sx_namespaces
-from signxml.xades import XAdESSigner
+from signxml.xades.xades import XAdESSigner  # the defining module: signxml.xades has no __all__
 
 __all__ = [
     "AUTH_NAMESPACE_V20",
     "AUTH_NAMESPACE_V21",
+    "PrivateKey",
     "SigningCredentials",
     "auth_token_request",
     "certificate_fingerprint",
@@ -130,7 +131,7 @@ def _new_key(key_type: str) -> PrivateKey:
 
 
 def _self_signed(
-    attributes: list[x509.NameAttribute],
+    attributes: list[x509.NameAttribute[str]],
     key: PrivateKey,
     not_before: datetime | None,
     valid_days: int,
@@ -257,7 +258,8 @@ def auth_token_request(
         ):
             for value in allowed_ips.get(key) or ():
                 etree.SubElement(ips, f"{{{ns}}}{tag}").text = value
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
+    document: bytes = etree.tostring(root, xml_declaration=True, encoding="utf-8")
+    return document
 
 
 # -- the signature ----------------------------------------------------------------------------
@@ -392,4 +394,5 @@ def sign_auth_token_request(
     when = signing_time or datetime.now(UTC) - timedelta(minutes=1)
     signer = _KsefXadesSigner(when, algorithm, methods[signed_info_c14n])
     signed = signer.sign(root, key=key, cert=[credentials.certificate], always_add_key_value=False)
-    return etree.tostring(signed, xml_declaration=True, encoding="utf-8")
+    document: bytes = etree.tostring(signed, xml_declaration=True, encoding="utf-8")
+    return document

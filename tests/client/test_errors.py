@@ -127,7 +127,7 @@ def test_401_without_credentials_to_recover_is_raised() -> None:
     body = {"title": "Unauthorized", "status": 401, "detail": "Wymagane jest uwierzytelnienie."}
     client = _client(_answer(401, body))
     with pytest.raises(KsefUnauthorizedError, match="Wymagane jest uwierzytelnienie"):
-        client._run(client._call("GET", "/limits/context", auth=None))
+        client._run(client._core.call("GET", "/limits/context", auth=None))
 
 
 def test_429_beyond_the_budget_keeps_retry_after() -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from ksefclient._base import BaseKsefClient
+from ksefclient._areas import online, tokens
 from mockksef.config import MockConfig
 from mockksef.server import ThreadedServer
 from mockksef.services.invoices.store import InvoiceStore
@@ -72,14 +72,14 @@ def test_machines_over_a_real_socket(
     run_state_machine_as_test(with_kind(machine, kind, socket_server), settings=lane)
 
 
-def _no_lookup(self, session_reference, invoice_hash):  # type: ignore[no-untyped-def]
+def _no_lookup(core, session_reference, invoice_hash):  # type: ignore[no-untyped-def]
     return None
     yield  # a flow that finds nothing
 
 
 def test_retrying_without_idempotency_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """A client that re-sends after a lost answer without looking first sends twice."""
-    monkeypatch.setattr(BaseKsefClient, "_find_in_session", _no_lookup)
+    monkeypatch.setattr(online, "find_in_session", _no_lookup)
     with pytest.raises(AssertionError, match="twice"):
         run_state_machine_as_test(hunting(with_kind(InvoiceMachine, "sync")), settings=HUNT)
 
@@ -99,7 +99,7 @@ def test_the_double_send_trap_directly(
     sync_harness.plan.load(lost, target=only_sends)
     client.send_invoice(session, invoice(NIP_A, "FV/trap"))
     machine.no_invoice_is_submitted_twice_in_a_session()  # the real client: fine
-    monkeypatch.setattr(BaseKsefClient, "_find_in_session", _no_lookup)
+    monkeypatch.setattr(online, "find_in_session", _no_lookup)
     sync_harness.plan.load(lost, target=only_sends)
     client.send_invoice(session, invoice(NIP_A, "FV/trap-2"))
     with pytest.raises(AssertionError, match="twice"):
@@ -109,11 +109,11 @@ def test_the_double_send_trap_directly(
 def test_forgetting_orphaned_tokens_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """A client that retries token generation without cleaning up leaves a live token behind."""
 
-    def nothing_known(self, description):  # type: ignore[no-untyped-def]
+    def nothing_known(core, description):  # type: ignore[no-untyped-def]
         return set()
         yield
 
-    monkeypatch.setattr(BaseKsefClient, "_token_references", nothing_known)
+    monkeypatch.setattr(tokens, "references", nothing_known)
     with pytest.raises(AssertionError, match="orphaned"):
         run_state_machine_as_test(hunting(with_kind(CredentialsMachine, "sync")), settings=HUNT)
 
