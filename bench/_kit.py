@@ -1,165 +1,40 @@
-"""What a KSeF client does, for the benchmarks (the same steps as ``tests/sessions_kit.py``).
+"""The benchmarks' client side: the bundled client for set-up, one lean path for the hot loops.
 
-Invoices are the official FA(3) sample (``sample-invoices/invoice-template-fa-3.xml``,
-read at run time from the official directory) with its placeholders filled in.
-Encryption follows the KSeF rules: AES-256-CBC/PKCS#7, the key wrapped with
-RSA-OAEP SHA-256 under the ``SymmetricKeyEncryption`` certificate. Requests go
-through httpx (an ``AsyncClient`` over ``ASGITransport`` in-process or over a
-socket) or Starlette's ``TestClient``, as integrators' tests do.
+Set-up that is not timed (XAdES login, opening an online session) goes through
+the bundled client, ``ksefclient.AsyncKsefClient``, as an integrator's code
+would. What is timed per invoice needs a client that costs less CPU than the
+server, or the client would set the pace: :class:`LeanClient` sends requests
+with no client library, either as ASGI calls straight into the app
+(in-process) or over keep-alive HTTP/1.1 connections to 127.0.0.1. Request
+bodies, invoices and batch packages come from the test kit (``tests/kit.py``),
+itself built on ``ksefclient``.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
-import base64
-import hashlib
-import io
 import json
-import os
-import random
-import zipfile
-from dataclasses import dataclass, field
-from datetime import date, timedelta
-from functools import cache
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, padding
-from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+import httpx
 
-from mockksef import official
-from mockksef.clock import parse_datetime
-from mockksef.models import nip_checksum_ok
+from ksefclient import AsyncKsefClient, CertificateCredentials, OnlineSession, SymmetricKey
+from tests import kit
 
-FA3 = {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"}
-BUYER = "1111111111"
+# -- the lean path --------------------------------------------------------------------------
 
 
-def sha(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+class LeanResponse:
+    """What the benchmarks read of an answer: status, body, and the request for messages."""
 
-
-def nip(seed: int) -> str:
-    """A valid-checksum NIP, the same for the same seed."""
-    rng = random.Random(seed)
-    while True:
-        value = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(9))
-        if nip_checksum_ok(value) and value[1:3] != "00":
-            return value
-
-
-@cache
-def template() -> str:
-    path = official.locate() / "sample-invoices" / "invoice-template-fa-3.xml"
-    return path.read_text(encoding="utf-8")
-
-
-def fa3(seller: str, number: str, issue: date, buyer: str = BUYER) -> bytes:
-    """The official FA(3) sample: seller ``seller``, invoice number ``FA/GRQMB-{number}/05/2025``."""
-    text = (
-        template()
-        .replace("#nip#", seller)
-        .replace("#invoice_number#", number)
-        .replace("<P_1>2025-09-01</P_1>", f"<P_1>{issue.isoformat()}</P_1>")
-        .replace("<NIP>1111111111</NIP>", f"<NIP>{buyer}</NIP>")
-    )
-    return text.encode("utf-8")
-
-
-def aes_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
-    padder = padding.PKCS7(128).padder()
-    padded = padder.update(data) + padder.finalize()
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    return encryptor.update(padded) + encryptor.finalize()
-
-
-def symmetric_key_entry(listing: list[dict[str, Any]]) -> tuple[x509.Certificate, str]:
-    entry = next(k for k in listing if "SymmetricKeyEncryption" in k["usage"])
-    certificate = x509.load_der_x509_certificate(base64.b64decode(entry["certificate"]))
-    return certificate, entry["publicKeyId"]
-
-
-@dataclass
-class Crypto:
-    """A session key and IV, wrapped for the Ministry key as a client does it."""
-
-    key: bytes = field(default_factory=lambda: os.urandom(32))
-    iv: bytes = field(default_factory=lambda: os.urandom(16))
-
-    def encryption(self, listing: list[dict[str, Any]]) -> dict[str, str]:
-        certificate, key_id = symmetric_key_entry(listing)
-        wrapped = certificate.public_key().encrypt(  # type: ignore[union-attr]
-            self.key,
-            asym_padding.OAEP(
-                mgf=asym_padding.MGF1(algorithm=hashes.SHA256()),
-                algorithm=hashes.SHA256(),
-                label=None,
-            ),
-        )
-        return {
-            "encryptedSymmetricKey": base64.b64encode(wrapped).decode(),
-            "initializationVector": base64.b64encode(self.iv).decode(),
-            "publicKeyId": key_id,
-        }
-
-    def invoice_body(self, xml: bytes) -> dict[str, Any]:
-        encrypted = aes_encrypt(self.key, self.iv, xml)
-        return {
-            "invoiceHash": sha(xml),
-            "invoiceSize": len(xml),
-            "encryptedInvoiceHash": sha(encrypted),
-            "encryptedInvoiceSize": len(encrypted),
-            "encryptedInvoiceContent": base64.b64encode(encrypted).decode(),
-        }
-
-
-def build_zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-@dataclass
-class Package:
-    """A batch package: the ZIP, its encrypted parts and what ``POST /sessions/batch`` declares."""
-
-    archive: bytes
-    parts: list[bytes]
-    crypto: Crypto
-
-    def batch_file(self) -> dict[str, Any]:
-        return {
-            "fileSize": len(self.archive),
-            "fileHash": sha(self.archive),
-            "compressionType": "Zip",
-            "fileParts": [
-                {"ordinalNumber": n, "fileSize": len(part), "fileHash": sha(part)}
-                for n, part in enumerate(self.parts, start=1)
-            ],
-        }
-
-
-def package(files: dict[str, bytes], part_bytes: int = 50_000_000) -> Package:
-    crypto = Crypto()
-    archive = build_zip(files)
-    count = max(1, -(-len(archive) // part_bytes))
-    size = -(-len(archive) // count)
-    plain = [archive[i * size : (i + 1) * size] for i in range(count)]
-    return Package(archive, [aes_encrypt(crypto.key, crypto.iv, p) for p in plain], crypto)
-
-
-# -- a client with no HTTP library: ASGI calls straight into the app -------------------------
-
-
-class AsgiResponse:
     def __init__(self, method: str, url: str, status: int, body: bytes) -> None:
         self.status_code = status
         self.content = body
-        self.request = _Req(method, url)
+        self.request = _Request(method, url)
 
     @property
     def text(self) -> str:
@@ -169,25 +44,21 @@ class AsgiResponse:
         return json.loads(self.content)
 
 
-class _Req:
-    def __init__(self, method: str, url: str) -> None:
-        self.method = method
-        self.url = url
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    url: str
 
 
-class AsgiClient:
-    """Requests as ASGI calls, no client library: what the server alone costs in-process.
+class LeanClient(abc.ABC):
+    """Requests with no client library: a base path, JSON or raw bodies, query, headers.
 
-    Only what the benchmarks need: a base path, JSON or raw bodies, query
-    parameters, headers; answers are read whole.
+    Subclasses only carry the bytes (:meth:`_exchange`); answers are read whole.
     """
 
-    def __init__(
-        self, app: Any, base: str = "/v2", client: tuple[str, int] = ("127.0.0.1", 50000)
-    ) -> None:
-        self.app = app
+    def __init__(self, host: str, base: str) -> None:
+        self.host = host
         self.base = base
-        self.client = client
 
     async def request(
         self,
@@ -198,32 +69,59 @@ class AsgiClient:
         content: bytes | None = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> AsgiResponse:
+    ) -> LeanResponse:
         body = content if content is not None else b""
-        raw = [(b"host", b"testserver")]
+        head = [("host", self.host)]
         if json_body is not None:
             body = json.dumps(json_body).encode()
-            raw.append((b"content-type", b"application/json"))
-        raw.append((b"content-length", str(len(body)).encode()))
-        for name, value in (headers or {}).items():
-            raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-        full = path if path.startswith(("http://", "https://")) else self.base + path
-        if full.startswith(("http://", "https://")):
-            full = "/" + full.split("/", 3)[3]
-        target, _, query = full.partition("?")
+            head.append(("content-type", "application/json"))
+        head += [(name.lower(), value) for name, value in (headers or {}).items()]
+        head.append(("content-length", str(len(body))))
+        # Pre-signed links are absolute: only their path goes on the wire.
+        target = "/" + path.split("/", 3)[3] if "://" in path else self.base + path
         if params:
-            query = urlencode(params)
+            target = target.split("?", 1)[0] + "?" + urlencode(params)
+        status, data = await self._exchange(method, target, head, body)
+        return LeanResponse(method, target, status, data)
+
+    @abc.abstractmethod
+    async def _exchange(
+        self, method: str, target: str, head: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, bytes]:
+        """Send one request, return the answer's status and body."""
+
+    async def get(self, path: str, **kw: Any) -> LeanResponse:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> LeanResponse:
+        return await self.request("POST", path, json_body=json, **kw)
+
+
+class AsgiClient(LeanClient):
+    """ASGI calls straight into the app: what the server alone costs in-process."""
+
+    def __init__(
+        self, app: Any, base: str = "/v2", client: tuple[str, int] = ("127.0.0.1", 50000)
+    ) -> None:
+        super().__init__("testserver", base)
+        self.app = app
+        self.client = client
+
+    async def _exchange(
+        self, method: str, target: str, head: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, bytes]:
+        path, _, query = target.partition("?")
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
             "method": method,
             "scheme": "http",
-            "path": unquote(target),
-            "raw_path": target.encode(),
+            "path": unquote(path),
+            "raw_path": path.encode(),
             "root_path": "",
             "query_string": query.encode(),
-            "headers": raw,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in head],
             "client": self.client,
             "server": ("testserver", 80),
         }
@@ -246,28 +144,32 @@ class AsgiClient:
                 chunks.append(message.get("body", b""))
 
         await self.app(scope, receive, send)
-        return AsgiResponse(method, full, status, b"".join(chunks))
-
-    async def get(self, path: str, **kw: Any) -> AsgiResponse:
-        return await self.request("GET", path, **kw)
-
-    async def post(self, path: str, json: Any = None, **kw: Any) -> AsgiResponse:
-        return await self.request("POST", path, json_body=json, **kw)
+        return status, b"".join(chunks)
 
 
-class SocketClient:
-    """The same calls over real keep-alive HTTP/1.1 connections to 127.0.0.1, without a
-    client library: a Python client like httpx costs more CPU per request than the
-    server does, so it, not the server, would set the pace of a socket benchmark.
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 answer from a keep-alive connection; it must carry Content-Length."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+            break
+    return int(head[9:12]), await reader.readexactly(length) if length else b""
 
-    Answers must carry Content-Length (the mock's always do).
-    """
+
+class SocketClient(LeanClient):
+    """The same calls over keep-alive HTTP/1.1 connections to 127.0.0.1 (the mock's
+    answers always carry Content-Length)."""
 
     def __init__(self, base: str, connections: int = 1) -> None:
         parts = urlsplit(base)
         if parts.hostname != "127.0.0.1":
             raise ValueError("benchmarks talk to 127.0.0.1 only")
-        self.host, self.port, self.base = parts.hostname, parts.port or 80, parts.path
+        port = parts.port or 80
+        super().__init__(f"{parts.hostname}:{port}", parts.path)
+        self.address = (parts.hostname, port)
         self.size = connections
         self._pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None = None
 
@@ -277,7 +179,7 @@ class SocketClient:
         if self._pool is None:
             pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
             for _ in range(self.size):
-                pool.put_nowait(await asyncio.open_connection(self.host, self.port))
+                pool.put_nowait(await asyncio.open_connection(*self.address))
             self._pool = pool
         return self._pool
 
@@ -287,69 +189,18 @@ class SocketClient:
                 _, writer = self._pool.get_nowait()
                 writer.close()
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        content: bytes | None = None,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> AsgiResponse:
-        body = content if content is not None else b""
-        head = {"Host": f"{self.host}:{self.port}"}
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            head["Content-Type"] = "application/json"
-        head.update(headers or {})
-        head["Content-Length"] = str(len(body))
-        if path.startswith(("http://", "https://")):
-            target = "/" + path.split("/", 3)[3]
-        else:
-            target = self.base + path
-        if params:
-            target = target.split("?", 1)[0] + "?" + urlencode(params)
-        lines = "".join(f"{k}: {v}\r\n" for k, v in head.items())
+    async def _exchange(
+        self, method: str, target: str, head: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, bytes]:
+        lines = "".join(f"{k}: {v}\r\n" for k, v in head)
         raw = f"{method} {target} HTTP/1.1\r\n{lines}\r\n".encode("latin-1") + body
         pool = await self._connections()
         reader, writer = await pool.get()
         try:
             writer.write(raw)
-            answer = await reader.readuntil(b"\r\n\r\n")
-            status = int(answer[9:12])
-            length = 0
-            for line in answer.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            data = await reader.readexactly(length) if length else b""
+            return await read_answer(reader)
         finally:
             pool.put_nowait((reader, writer))
-        return AsgiResponse(method, target, status, data)
-
-    async def get(self, path: str, **kw: Any) -> AsgiResponse:
-        return await self.request("GET", path, **kw)
-
-    async def post(self, path: str, json: Any = None, **kw: Any) -> AsgiResponse:
-        return await self.request("POST", path, json_body=json, **kw)
-
-
-# -- authentication ---------------------------------------------------------------------------
-
-
-def xades_request(challenge: dict[str, Any], seller: str) -> bytes:
-    """A signed ``AuthTokenRequest`` with a fresh self-signed certificate (TEST accepts it)."""
-    from ksefclient.xades import auth_token_request, personal_certificate, sign_auth_token_request
-
-    server_now = parse_datetime(challenge["timestamp"])
-    credentials = personal_certificate(nip=seller, not_before=server_now - timedelta(days=1))
-    xml = auth_token_request(challenge["challenge"], "Nip", seller)
-    return sign_auth_token_request(xml, credentials, signing_time=server_now)  # type: ignore[no-any-return]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def ok(response: Any, status: int) -> Any:
@@ -360,45 +211,45 @@ def ok(response: Any, status: int) -> Any:
     return response.json() if response.content else None
 
 
-def login(client: Any, seller: str, polls: int = 50) -> str:
-    """XAdES login over a sync client: challenge -> signature -> status -> redeem; the access token."""
-    challenge = ok(client.post("/auth/challenge"), 200)
-    init = ok(
-        client.post(
-            "/auth/xades-signature",
-            content=xades_request(challenge, seller),
-            headers={"Content-Type": "application/xml"},
-        ),
-        202,
-    )
-    operation = bearer(init["authenticationToken"]["token"])
-    for _ in range(polls):
-        status = ok(client.get(f"/auth/{init['referenceNumber']}", headers=operation), 200)
-        if status["status"]["code"] != 100:
-            break
-    if status["status"]["code"] != 200:
-        raise RuntimeError(f"authentication failed: {status}")
-    redeemed = ok(client.post("/auth/token/redeem", headers=operation), 200)
-    return redeemed["accessToken"]["token"]  # type: ignore[no-any-return]
+# -- set-up through the bundled client -------------------------------------------------------
 
 
-async def alogin(client: Any, seller: str, polls: int = 50) -> str:
-    """``login`` over an ``httpx.AsyncClient``."""
-    challenge = ok(await client.post("/auth/challenge"), 200)
-    init = ok(
-        await client.post(
-            "/auth/xades-signature",
-            content=xades_request(challenge, seller),
-            headers={"Content-Type": "application/xml"},
-        ),
-        202,
+@dataclass
+class Opened:
+    """An authenticated seller with an open online session, ready for the timed loop."""
+
+    ksef: AsyncKsefClient
+    headers: dict[str, str]
+    session: OnlineSession
+
+    @property
+    def reference_number(self) -> str:
+        return self.session.reference_number
+
+    @property
+    def key(self) -> SymmetricKey:
+        return self.session.key
+
+    async def close(self) -> None:
+        await self.ksef.close_online_session(self.session)
+
+
+def seller_client(http: httpx.AsyncClient, seller: str) -> AsyncKsefClient:
+    """The bundled client for ``seller`` with a self-signed certificate (TEST accepts it);
+    the benchmark apps run on the real clock."""
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    signing = kit.person(seller, not_before=day - timedelta(days=1))
+    return AsyncKsefClient(
+        base_url=str(http.base_url).rstrip("/"),
+        http_client=http,
+        nip=seller,
+        credentials=CertificateCredentials(signing),
     )
-    operation = bearer(init["authenticationToken"]["token"])
-    for _ in range(polls):
-        status = ok(await client.get(f"/auth/{init['referenceNumber']}", headers=operation), 200)
-        if status["status"]["code"] != 100:
-            break
-    if status["status"]["code"] != 200:
-        raise RuntimeError(f"authentication failed: {status}")
-    redeemed = ok(await client.post("/auth/token/redeem", headers=operation), 200)
-    return redeemed["accessToken"]["token"]  # type: ignore[no-any-return]
+
+
+async def open_online(http: httpx.AsyncClient, seller: str) -> Opened:
+    """XAdES login and an online FA(3) session, through the bundled client."""
+    ksef = seller_client(http, seller)
+    tokens = await ksef.authenticate()
+    session = await ksef.open_online_session()
+    return Opened(ksef, kit.bearer(tokens.access_token.token), session)

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench._common import percentile
+from bench._kit import read_answer
 
 
 @dataclass
@@ -149,16 +150,7 @@ async def _python_load(
                 budget[0] -= 1
                 started = time.perf_counter()
                 writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                        break
-                if length:
-                    await reader.readexactly(length)
+                status, _ = await read_answer(reader)
                 latencies.append(time.perf_counter() - started)
                 if not 200 <= status < 400:
                     errors += 1

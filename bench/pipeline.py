@@ -27,8 +27,9 @@ import argparse
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -36,34 +37,27 @@ import httpx
 from bench import _kit
 from bench._common import Deadline, Report, load1
 from bench._procs import start_bench_server
-from mockksef.clock import parse_datetime
+from ksefcontract import wire
+from tests import kit
 
 SECTION = "2. Invoice pipeline"
 POLLS = 50  # status reads per invoice at most (the default config settles at once)
 _runs = itertools.count(1)
 
 
-def _issue_day(challenge: dict[str, Any]) -> date:
-    return (parse_datetime(challenge["timestamp"]) - timedelta(days=1)).date()
+def _issue_day() -> date:
+    # The benchmark apps run on the real clock: yesterday is a valid issue date.
+    return (datetime.now(UTC) - timedelta(days=1)).date()
 
 
-async def _aprepare(client: httpx.AsyncClient, seller: str) -> tuple[dict[str, str], Any, date]:
-    token = await _kit.alogin(client, seller)
-    listing = _kit.ok(await client.get("/security/public-key-certificates"), 200)
-    issue = _issue_day(_kit.ok(await client.post("/auth/challenge"), 200))
-    return _kit.bearer(token), listing, issue
-
-
-async def _asend_one(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    ref: str,
-    crypto: _kit.Crypto,
-    xml: bytes,
-) -> str:
+async def _send_one(client: Any, opened: _kit.Opened, xml: bytes) -> str:
+    """Send one invoice and read its status until it has a KSeF number: the timed step."""
+    ref, headers = opened.reference_number, opened.headers
     sent = _kit.ok(
         await client.post(
-            f"/sessions/online/{ref}/invoices", json=crypto.invoice_body(xml), headers=headers
+            f"/sessions/online/{ref}/invoices",
+            json=wire.invoice_body(opened.key, xml),
+            headers=headers,
         ),
         202,
     )
@@ -79,24 +73,25 @@ async def _asend_one(
             return status["ksefNumber"]  # type: ignore[no-any-return]
         if code >= 300:
             raise RuntimeError(f"invoice refused: {status['status']}")
-    raise RuntimeError("invoice not processed after {POLLS} status reads")
+    raise RuntimeError(f"invoice not processed after {POLLS} status reads")
 
 
 async def online_async(
-    client: httpx.AsyncClient, seller: str, count: int, in_flight: int, seconds: float
-) -> tuple[int, float]:
-    """``count`` invoices through one online session; returns (invoices done, seconds)."""
-    headers, listing, issue = await _aprepare(client, seller)
-    crypto = _kit.Crypto()
-    opened = _kit.ok(
-        await client.post(
-            "/sessions/online",
-            json={"formCode": _kit.FA3, "encryption": crypto.encryption(listing)},
-            headers=headers,
-        ),
-        201,
-    )
-    ref = opened["referenceNumber"]
+    client: Any,
+    setup: httpx.AsyncClient,
+    seller: str,
+    count: int,
+    in_flight: int,
+    seconds: float,
+    cpu_clock: Callable[[], float] = time.thread_time,
+) -> tuple[int, float, float]:
+    """``count`` invoices through one online session: (invoices done, seconds, CPU seconds).
+
+    The session is opened through the bundled client over ``setup`` (not
+    timed); the invoices go through ``client``.
+    """
+    opened = await _kit.open_online(setup, seller)
+    issue = _issue_day()
     run = next(_runs)
     numbers = iter(range(count))
     deadline = Deadline(seconds)
@@ -107,88 +102,48 @@ async def online_async(
         for i in numbers:
             if deadline.passed():
                 return
-            await _asend_one(client, headers, ref, crypto, _kit.fa3(seller, f"{run}-{i}", issue))
+            await _send_one(client, opened, kit.fa3(seller, f"{run}-{i}", issue))
             done += 1
 
-    started, cpu = time.perf_counter(), time.thread_time()
+    started, cpu = time.perf_counter(), cpu_clock()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
-    elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu
-    _kit.ok(await client.post(f"/sessions/online/{ref}/close", headers=headers), 204)
+    elapsed, cpu = time.perf_counter() - started, cpu_clock() - cpu
+    await opened.close()
     return done, elapsed, cpu
 
 
-def online_testclient(
-    app: Any, seller: str, count: int, seconds: float
-) -> tuple[int, float, float]:
-    """The same, one invoice at a time, through Starlette's ``TestClient``."""
-    import warnings
+class _Awaiting:
+    """Starlette's (sync) ``TestClient`` behind the awaitable calls the send loop makes."""
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Starlette's note about httpx versions
-        from starlette.testclient import TestClient
+    def __init__(self, client: Any) -> None:
+        self.client = client
 
-    with TestClient(app, base_url="http://testserver/v2") as client:
-        headers = _kit.bearer(_kit.login(client, seller))
-        listing = _kit.ok(client.get("/security/public-key-certificates"), 200)
-        issue = _issue_day(_kit.ok(client.post("/auth/challenge"), 200))
-        crypto = _kit.Crypto()
-        opened = _kit.ok(
-            client.post(
-                "/sessions/online",
-                json={"formCode": _kit.FA3, "encryption": crypto.encryption(listing)},
-                headers=headers,
-            ),
-            201,
-        )
-        ref = opened["referenceNumber"]
-        run = next(_runs)
-        deadline = Deadline(seconds)
-        done = 0
-        # The TestClient runs the app in a second thread: CPU time of the process.
-        started, cpu = time.perf_counter(), time.process_time()
-        for i in range(count):
-            if deadline.passed():
-                break
-            xml = _kit.fa3(seller, f"{run}-{i}", issue)
-            sent = _kit.ok(
-                client.post(
-                    f"/sessions/online/{ref}/invoices",
-                    json=crypto.invoice_body(xml),
-                    headers=headers,
-                ),
-                202,
-            )
-            for _ in range(POLLS):
-                status = _kit.ok(
-                    client.get(
-                        f"/sessions/{ref}/invoices/{sent['referenceNumber']}", headers=headers
-                    ),
-                    200,
-                )
-                if status["status"]["code"] == 200 and status.get("ksefNumber"):
-                    break
-            else:
-                raise RuntimeError("invoice not processed")
-            done += 1
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        _kit.ok(client.post(f"/sessions/online/{ref}/close", headers=headers), 204)
-    return done, elapsed, cpu
+    async def get(self, path: str, **kw: Any) -> Any:
+        return self.client.get(path, **kw)
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.post(path, json=json, **kw)
 
 
 async def batch_async(
     client: httpx.AsyncClient, seller: str, count: int, seconds: float
 ) -> tuple[float, float]:
     """One batch session of ``count`` invoices; returns (client build seconds, server seconds)."""
-    headers, listing, issue = await _aprepare(client, seller)
+    tokens = await _kit.seller_client(client, seller).authenticate()
+    headers = kit.bearer(tokens.access_token.token)
+    listing = _kit.ok(await client.get("/security/public-key-certificates"), 200)
+    certificate = wire.public_key(listing, "SymmetricKeyEncryption")
+    assert certificate is not None
+    issue = _issue_day()
     run = next(_runs)
     built = time.perf_counter()
-    files = {f"faktura-{i:05d}.xml": _kit.fa3(seller, f"B{run}-{i}", issue) for i in range(count)}
-    pkg = _kit.package(files)
+    files = {f"faktura-{i:05d}.xml": kit.fa3(seller, f"B{run}-{i}", issue) for i in range(count)}
+    pkg = kit.package(files)
     del files
     body = {
-        "formCode": _kit.FA3,
+        "formCode": kit.FA3,
         "batchFile": pkg.batch_file(),
-        "encryption": pkg.crypto.encryption(listing),
+        "encryption": pkg.crypto.encryption_info(certificate),
     }
     started = time.perf_counter()
     opened = _kit.ok(await client.post("/sessions/batch", json=body, headers=headers), 201)
@@ -241,24 +196,37 @@ def _app() -> Any:
     return create_app(replace(MockConfig(), rate_limits_enabled=False))
 
 
-def _raw_asgi(coroutine_factory: Any) -> Any:
-    """In-process with no client library: the server's own cost plus the client's crypto."""
-
-    async def go() -> Any:
-        return await coroutine_factory(_kit.AsgiClient(_app()))
-
-    return asyncio.run(go())
-
-
 def _in_process(coroutine_factory: Any) -> Any:
+    """``coroutine_factory(client, app)`` with an ``httpx.AsyncClient`` over ASGI (no socket)."""
+    app = _app()
+
     async def go() -> Any:
-        transport = httpx.ASGITransport(app=_app())
+        transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://testserver/v2", timeout=120
         ) as client:
-            return await coroutine_factory(client)
+            return await coroutine_factory(client, app)
 
     return asyncio.run(go())
+
+
+def _test_client(
+    setup: httpx.AsyncClient, app: Any, seller: str, count: int, seconds: float
+) -> Any:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Starlette's note about httpx versions
+        from starlette.testclient import TestClient
+
+    async def go() -> tuple[int, float, float]:
+        with TestClient(app, base_url="http://testserver/v2") as client:
+            # The TestClient runs the app in a second thread: CPU time of the process.
+            return await online_async(
+                _Awaiting(client), setup, seller, count, 1, seconds, time.process_time
+            )
+
+    return go()
 
 
 def run(
@@ -273,8 +241,8 @@ def run(
         f"batches of {', '.join(str(b) for b in batches)}",
         flush=True,
     )
-    seller = _kit.nip(8)
-    _kit.template()  # read the official sample before any timing
+    seller = kit.random_nip(8)
+    kit.fa3(seller)  # read the official sample before any timing
 
     def lane(
         name: str, measure: Any, target: tuple[str, Any] | None = None, cpu_of: str = ""
@@ -296,42 +264,47 @@ def run(
 
     lane(
         "in-process, ASGI calls (no client library), sequential",
-        lambda: _raw_asgi(lambda c: online_async(c, seller, invoices, 1, seconds)),
+        lambda: _in_process(
+            lambda c, app: online_async(_kit.AsgiClient(app), c, seller, invoices, 1, seconds)
+        ),
         (">= 1000/s", lambda v: v >= 1000),
         "client crypto + server",
     )
     lane(
         "in-process, httpx ASGITransport, sequential",
-        lambda: _in_process(lambda c: online_async(c, seller, invoices, 1, seconds)),
+        lambda: _in_process(lambda c, app: online_async(c, c, seller, invoices, 1, seconds)),
         cpu_of="httpx + client crypto + server",
     )
     lane(
         "in-process, Starlette TestClient, sequential",
-        lambda: online_testclient(_app(), seller, invoices, seconds),
+        lambda: _in_process(lambda c, app: _test_client(c, app, seller, invoices, seconds)),
         cpu_of="TestClient + client crypto + server",
     )
     server = start_bench_server(["mock"], "/v2/security/public-key-certificates")
     try:
 
+        def httpx_client(in_flight: int) -> httpx.AsyncClient:
+            limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+            return httpx.AsyncClient(
+                base_url=server.base + "/v2", timeout=60, limits=limits, trust_env=False
+            )
+
         async def lean(in_flight: int) -> tuple[int, float, float]:
             client = _kit.SocketClient(server.base + "/v2", in_flight)
             try:
-                before = server.cpu_seconds()
-                done, elapsed, _ = await online_async(client, seller, invoices, in_flight, seconds)
-                # Login and session set-up are in the server's CPU too; per invoice it is small.
-                return done, elapsed, server.cpu_seconds() - before
+                async with httpx_client(1) as setup:
+                    before = server.cpu_seconds()
+                    done, elapsed, _ = await online_async(
+                        client, setup, seller, invoices, in_flight, seconds
+                    )
+                    # Login and session set-up are in the server's CPU too; per invoice it is small.
+                    return done, elapsed, server.cpu_seconds() - before
             finally:
                 await client.close()
 
         async def with_httpx(in_flight: int) -> tuple[int, float, float]:
-            limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-            async with httpx.AsyncClient(
-                base_url=server.base + "/v2", timeout=60, limits=limits, trust_env=False
-            ) as client:
-                done, elapsed, cpu = await online_async(
-                    client, seller, invoices, in_flight, seconds
-                )
-                return done, elapsed, cpu
+            async with httpx_client(in_flight) as client:
+                return await online_async(client, client, seller, invoices, in_flight, seconds)
 
         lane(
             "socket (1 uvicorn worker), lean client, sequential",
@@ -358,7 +331,9 @@ def run(
         batch_rounds = rounds if size <= 1000 else max(1, min(rounds, 2))
         for n in range(batch_rounds):
             load = load1()
-            build, elapsed = _in_process(lambda c, size=size: batch_async(c, seller, size, seconds))
+            build, elapsed = _in_process(
+                lambda c, app, size=size: batch_async(c, seller, size, seconds)
+            )
             builds.append(build)
             rates.append(size / elapsed)
             totals.append(elapsed)

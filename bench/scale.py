@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Generator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,33 +56,17 @@ def _fmt_time(value: datetime) -> str:
     return format_datetime(value)
 
 
-def _token(mock: Any, nip: str) -> str:
-    from mockksef.http.security import access_claims
-    from mockksef.models import ContextIdentifier, SubjectIdentifier
-
-    env = mock.env("TEST")
-    claims = access_claims(
-        reference_number=env.rng.reference_number("AU", mock.clock.now()),
-        context=ContextIdentifier("Nip", nip),
-        subject=SubjectIdentifier("Nip", nip),
-        auth_method="QualifiedSeal",
-        permissions=("Owner",),
-        ip_policy=None,
-    )
-    return env.jwt.issue(claims, timedelta(hours=10))[0]  # type: ignore[no-any-return]
-
-
 def _seed(env: Any, count: int) -> tuple[list[str], str, list[str], float]:
     """Load ``count`` invoices through the seeding path; (sellers, big seller, buyers, seconds).
 
     ``mockksef.seeding.add_invoices`` (what a scenario's ``setup.invoices`` runs):
     a fifth from the big seller, the rest from 999 others, one buyer pool.
     """
-    from bench._kit import nip
     from mockksef import seeding
+    from tests.kit import random_nip
 
     window = {"start": START - SPAN, "end": START - timedelta(minutes=1)}
-    big = nip(4242)
+    big = random_nip(4242)
     started = time.perf_counter()
     first = seeding.add_invoices(
         env, count // 5, seller=big, buyers=BUYERS, seed="bench-big", **window
@@ -154,14 +139,13 @@ def _cases(sellers: list[str], big: str, buyers: list[str], rng: random.Random) 
     ]
 
 
-def _hwm_sync(query: Any, since: datetime, deadline: Deadline) -> tuple[int, int, list[float]]:
-    """Every invoice of the context since ``since``: (invoices, pages, page seconds)."""
-    seen: set[str] = set()
-    pages: list[float] = []
+def _hwm_pages(since: datetime) -> Generator[tuple[dict[str, Any], int], dict[str, Any], None]:
+    """The big seller's HWM sync as the docs prescribe: sent each page, yields the next request
+    (body, page offset); restarts from the last ``permanentStorageDate`` when truncated."""
     cursor = since
-    while not deadline.passed():
-        offset, restarted = 0, False
-        while not deadline.passed():
+    while True:
+        offset = 0
+        while True:
             body = {
                 "subjectType": "Subject1",
                 "dateRange": {
@@ -170,22 +154,37 @@ def _hwm_sync(query: Any, since: datetime, deadline: Deadline) -> tuple[int, int
                     "restrictToPermanentStorageHwmDate": True,
                 },
             }
-            t = time.perf_counter()
-            page = query(body, offset, 250)
-            pages.append(time.perf_counter() - t)
-            for item in page["invoices"]:
-                seen.add(item["ksefNumber"])
+            page = yield body, offset
             if page.get("isTruncated"):
-                # The docs' rule: continue from the last permanentStorageDate, dedupe by number.
+                # Continue from the last permanentStorageDate; numbers dedupe the overlap.
                 cursor = datetime.fromisoformat(
                     page["invoices"][-1]["permanentStorageDate"][:26] + "+00:00"
                 )
-                restarted = True
                 break
             if not page.get("hasMore"):
-                break
+                return
             offset += 1
-        if not restarted:
+
+
+async def _hwm_sync(
+    query: Any, since: datetime, deadline: Deadline
+) -> tuple[int, int, list[float]]:
+    """Every invoice of the context since ``since``: (invoices, pages, page seconds).
+
+    ``query(body, offset, size)`` is awaited: the backend's and the HTTP path's alike.
+    """
+    seen: set[str] = set()
+    pages: list[float] = []
+    walk = _hwm_pages(since)
+    body, offset = next(walk)
+    while not deadline.passed():
+        t = time.perf_counter()
+        page = await query(body, offset, 250)
+        pages.append(time.perf_counter() - t)
+        seen.update(item["ksefNumber"] for item in page["invoices"])
+        try:
+            body, offset = walk.send(page)
+        except StopIteration:
             break
     return len(seen), len(pages), pages
 
@@ -222,11 +221,11 @@ def child(size: int, samples: int, out: str) -> None:
     big_context = ContextIdentifier("Nip", big)
     # Twice: a seeded row renders its XML the first time its invoiceHash is read.
     for run in ("first read of the rows", "second sync"):
-        found, pages, page_times = _hwm_sync(
-            lambda body, offset, size_: backend.query_metadata(big_context, body, offset, size_),
-            START - SPAN,
-            Deadline(300),
-        )
+
+        async def query(body: dict[str, Any], offset: int, size_: int) -> Any:
+            return backend.query_metadata(big_context, body, offset, size_)
+
+        found, pages, page_times = asyncio.run(_hwm_sync(query, START - SPAN, Deadline(300)))
         add(
             f"backend: HWM sync of the big seller, {run} ({found:,} invoices, {pages} pages)",
             sum(page_times),
@@ -264,12 +263,15 @@ async def _through_http(
     import httpx
 
     from bench import _kit
+    from ksefcontract import wire
+    from tests import kit
+    from tests.conftest import mint_access_token
 
     tokens: dict[str, dict[str, str]] = {}
 
     def headers(nip: str) -> dict[str, str]:
         if nip not in tokens:
-            tokens[nip] = _kit.bearer(_token(mock, nip))
+            tokens[nip] = kit.bearer(mint_access_token(mock, nip=nip, lifetime=timedelta(hours=10)))
         return tokens[nip]
 
     transport = httpx.ASGITransport(app=app)
@@ -299,40 +301,12 @@ async def _through_http(
             add(f"HTTP: {label} p50", percentile(times, 50) * 1000, "ms")
             add(f"HTTP: {label} p99", percentile(times, 99) * 1000, "ms")
 
-        # HWM sync through HTTP, page by page (the event loop is not re-entered by
-        # the sync helper: collect pages in a loop here instead).
-        page_times: list[float] = []
-        seen: set[str] = set()
-        cursor = START - SPAN
-        deadline = Deadline(300)
-        while not deadline.passed():
-            offset, restarted = 0, False
-            while not deadline.passed():
-                body = {
-                    "subjectType": "Subject1",
-                    "dateRange": {
-                        "dateType": "PermanentStorage",
-                        "from": _fmt_time(cursor),
-                        "restrictToPermanentStorageHwmDate": True,
-                    },
-                }
-                t = time.perf_counter()
-                page = await query(big, body, offset, 250)
-                page_times.append(time.perf_counter() - t)
-                seen.update(item["ksefNumber"] for item in page["invoices"])
-                if page.get("isTruncated"):
-                    cursor = datetime.fromisoformat(
-                        page["invoices"][-1]["permanentStorageDate"][:26] + "+00:00"
-                    )
-                    restarted = True
-                    break
-                if not page.get("hasMore"):
-                    break
-                offset += 1
-            if not restarted:
-                break
+        # HWM sync through HTTP, page by page.
+        found, pages, page_times = await _hwm_sync(
+            lambda body, offset, size: query(big, body, offset, size), START - SPAN, Deadline(300)
+        )
         add(
-            f"HTTP: HWM sync of the big seller ({len(seen):,} invoices, {len(page_times)} pages)",
+            f"HTTP: HWM sync of the big seller ({found:,} invoices, {pages} pages)",
             sum(page_times),
             "s",
         )
@@ -341,9 +315,9 @@ async def _through_http(
 
         # Export of (up to) 10 000 invoices, the package cap: the big seller's last 60 days.
         listing = _kit.ok(await client.get("/security/public-key-certificates"), 200)
-        crypto = _kit.Crypto()
+        key = kit.Crypto()
         body = {
-            "encryption": crypto.encryption(listing),
+            "encryption": key.encryption_info(wire.public_key(listing, "SymmetricKeyEncryption")),
             "filters": {
                 "subjectType": "Subject1",
                 "dateRange": {

@@ -16,11 +16,11 @@ import argparse
 import time
 from collections import defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench import _kit
 from bench._common import Report, load1
+from tests import kit
 
 SECTION = "5. Test-suite speed (in-process)"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -29,6 +29,8 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def one_flow(spec: Any, seed: int) -> dict[str, float]:
     from starlette.testclient import TestClient
 
+    from ksefclient import CertificateCredentials, KsefClient
+    from ksefclient.xades import personal_certificate
     from mockksef import MockConfig, MockState, create_app
     from mockksef.clock import Clock
 
@@ -44,48 +46,35 @@ def one_flow(spec: Any, seed: int) -> dict[str, float]:
     config = replace(MockConfig(seed=seed, clock_mode="virtual"), rate_limits_enabled=False)
     mock = MockState(config, spec=spec, clock=Clock.virtual(START))
     app = create_app(state=mock)
-    with TestClient(app, base_url="http://testserver/v2") as client:
+    seller = kit.random_nip(seed)
+    with (
+        TestClient(app, base_url="http://testserver/v2") as client,
+        KsefClient(
+            base_url="http://testserver/v2",
+            http_client=client,
+            nip=seller,
+            # Token expiry and polling follow the server's virtual clock, not the wall clock.
+            clock=lambda: mock.clock.now().timestamp(),
+            sleep=mock.clock.advance,
+        ) as ksef,
+    ):
         lap("fresh state + app + client")
-        listing = _kit.ok(client.get("/security/public-key-certificates"), 200)
+        ksef.public_keys()
         lap("first public-key listing (certificates for this state)")
-        seller = _kit.nip(seed)
-        headers = _kit.bearer(_kit.login(client, seller))
+        signing = personal_certificate(nip=seller, not_before=START - timedelta(days=1))
+        ksef.credentials = CertificateCredentials(signing)
+        ksef.authenticate()
         lap("XAdES login (new certificate, sign, verify)")
-        crypto = _kit.Crypto()
-        opened = _kit.ok(
-            client.post(
-                "/sessions/online",
-                json={"formCode": _kit.FA3, "encryption": crypto.encryption(listing)},
-                headers=headers,
-            ),
-            201,
-        )
-        ref = opened["referenceNumber"]
-        xml = _kit.fa3(seller, "1", START.date())
-        sent = _kit.ok(
-            client.post(
-                f"/sessions/online/{ref}/invoices", json=crypto.invoice_body(xml), headers=headers
-            ),
-            202,
-        )
-        number = None
-        for _ in range(20):
-            status = _kit.ok(
-                client.get(f"/sessions/{ref}/invoices/{sent['referenceNumber']}", headers=headers),
-                200,
-            )
-            number = status.get("ksefNumber")
-            if number:
-                break
-            mock.clock.advance(1)
-        if not number:
-            raise RuntimeError(f"no KSeF number: {status}")
-        _kit.ok(client.post(f"/sessions/online/{ref}/close", headers=headers), 204)
+        xml = kit.fa3(seller, "1", START.date())
+        with ksef.online_session() as session:
+            sent = ksef.send_invoice(session, xml)
+            number = ksef.wait_for_invoice(sent.session_reference_number, sent.reference_number)
+        if not number.ksef_number:
+            raise RuntimeError(f"no KSeF number: {number}")
         lap("open session, send, status, close")
         mock.clock.advance(10)
-        download = client.get(f"/invoices/ksef/{number}", headers=headers)
-        if download.status_code != 200 or download.content != xml:
-            raise RuntimeError(f"download: {download.status_code} {download.text[:300]}")
+        if ksef.download_invoice(number.ksef_number) != xml:
+            raise RuntimeError("download: not the bytes sent")
         lap("download by KSeF number")
     return steps
 

@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -301,8 +302,13 @@ def create_ksef_token(
 
 
 @functools.cache
+def official_dir() -> Path:
+    return official.locate()
+
+
+@functools.cache
 def template(name: str) -> str:
-    return (official.locate() / "sample-invoices" / name).read_text(encoding="utf-8")
+    return (official_dir() / "sample-invoices" / name).read_text(encoding="utf-8")
 
 
 def fa3(
@@ -314,17 +320,17 @@ def fa3(
 ) -> bytes:
     """An FA(3) invoice from the official template: seller ``nip``, P_2 ``FA/GRQMB-{number}/05/2025``."""
     return wire.sample_invoice(
-        official.locate(), nip, number, issue.isoformat(), buyer=buyer, name=name
+        official_dir(), nip, number, issue.isoformat(), buyer=buyer, name=name
     )
 
 
 def fa2(nip: str, number: str = "1") -> bytes:
-    return wire.sample_invoice(official.locate(), nip, number, name="invoice-template-fa-2.xml")
+    return wire.sample_invoice(official_dir(), nip, number, name="invoice-template-fa-2.xml")
 
 
 def fa_rr(nip: str, number: str = "RR/1", buyer: str = wire.SAMPLE_BUYER) -> bytes:
     return wire.sample_invoice(
-        official.locate(), nip, number, buyer=buyer, name="invoice-template-fa-rr-1.xml"
+        official_dir(), nip, number, buyer=buyer, name="invoice-template-fa-rr-1.xml"
     )
 
 

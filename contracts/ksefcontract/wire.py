@@ -46,8 +46,8 @@ def sha256_b64(data: bytes) -> str:
 
 
 @cache
-def _template(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
+def _template(official_dir: Path, name: str) -> str:
+    return (official_dir / "sample-invoices" / name).read_text(encoding="utf-8")
 
 
 def sample_invoice(
@@ -65,7 +65,7 @@ def sample_invoice(
     ``FA/GRQMB-{number}/05/2025``); ``issue`` replaces the sample's issue date
     (P_1) where it has one.
     """
-    text = _template(official_dir / "sample-invoices" / name)
+    text = _template(official_dir, name)
     for placeholder, value in (
         ("#nip#", seller),
         ("#invoice_number#", number),
