@@ -321,6 +321,8 @@ def code_entries() -> list[CodeEntry]:
 # -- text normalisation --------------------------------------------------------------------------
 
 _WORD = re.compile(r"[a-z]+|[0-9]+")
+MAX_QUERY_CHARS = 4000
+MAX_QUERY_WORDS = 200
 # Words too common in tickets and texts to tell anything apart.
 STOPWORDS = frozenset(
     """
@@ -333,17 +335,25 @@ _FOLD = str.maketrans({"ł": "l", "Ł": "L"})
 
 
 def fold(text: str) -> str:
-    """Lowercase without diacritics (ł has no decomposition, so it is mapped by hand)."""
+    """Lowercase ASCII without diacritics (ł has no decomposition, so it is mapped by hand).
+
+    Whatever is not ASCII after decomposition (dashes, quotes, the combining
+    marks) goes: only ASCII letters and digits make words here anyway.
+    """
     decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return decomposed.encode("ascii", "ignore").decode("ascii").lower()
 
 
 def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+def _content(found: Iterable[str]) -> list[str]:
+    return [w for w in found if not w.isdigit() and len(w) >= 3 and w not in STOPWORDS]
+
+
 def _content_words(text: str) -> list[str]:
-    return [w for w in words(text) if not w.isdigit() and len(w) >= 3 and w not in STOPWORDS]
+    return _content(words(text))
 
 
 def word_match(query: str, word: str) -> float:
@@ -359,8 +369,11 @@ def word_match(query: str, word: str) -> float:
     # Polish inflects at the end: żądań/żądania, sesji/sesja, tokenu/token.
     if prefix >= 4 and prefix / longest >= 0.6:
         return 0.8
-    if shortest >= 6 and SequenceMatcher(None, query, word).ratio() >= 0.85:
-        return 0.8
+    # A typo (same first letter: that is where people look when they type).
+    if shortest >= 6 and query[0] == word[0] and longest <= shortest + 2:
+        matcher = SequenceMatcher(None, query, word)
+        if matcher.quick_ratio() >= 0.85 and matcher.ratio() >= 0.85:
+            return 0.8
     return 0.0
 
 
@@ -375,9 +388,9 @@ class _Doc:
 
 
 def _doc(texts: Iterable[str]) -> _Doc:
-    joined = " ".join(texts)
-    found = _content_words(joined)
-    return _Doc(found, frozenset(found), " ".join(words(joined)))
+    every = words(" ".join(texts))
+    found = _content(every)
+    return _Doc(found, frozenset(found), " ".join(every))
 
 
 @dataclass(frozen=True)
@@ -466,55 +479,64 @@ class Explainer:
             for word in doc.vocabulary:
                 counts[word] = counts.get(word, 0) + 1
         self._idf = {w: math.log(1 + len(docs) / n) for w, n in counts.items()}
-        self._vocabulary = tuple(counts)
+        # By first letter: a stem or a typo of a word starts like it (word_match's rules).
+        self._by_initial: dict[str, list[str]] = {}
+        for word in counts:
+            self._by_initial.setdefault(word[0], []).append(word)
         self._numbers = {
             (e.kind, e.code): i for i, e in enumerate(self.entries) if e.code.isdigit()
         }
 
     # -- query side --------------------------------------------------------------------------
 
-    def _known(self, query_words: Iterable[str]) -> dict[str, float]:
-        """Query words that mean something here, with their weight (best match's idf)."""
-        known: dict[str, float] = {}
-        for word in dict.fromkeys(query_words):
-            best = 0.0
-            for candidate in self._vocabulary:
+    def _matches(self, query_words: Iterable[str]) -> dict[str, dict[str, float]]:
+        """Each query word that means something here -> the index words it matches, with quality."""
+        out: dict[str, dict[str, float]] = {}
+        for word in list(dict.fromkeys(query_words))[:MAX_QUERY_WORDS]:
+            found = {}
+            for candidate in self._by_initial.get(word[0], ()):
+                if abs(len(candidate) - len(word)) > max(3, len(word) // 2):
+                    continue
                 quality = word_match(word, candidate)
                 if quality:
-                    best = max(best, quality * self._idf[candidate])
-            if best:
-                known[word] = best
-        return known
+                    found[candidate] = quality
+            if found:
+                out[word] = found
+        return out
 
-    def _score(self, doc: _Doc, known: Mapping[str, float], phrase: str) -> tuple[float, list[str]]:
-        if not known:
+    def _score(
+        self, doc: _Doc, matches: Mapping[str, Mapping[str, float]], phrase: str
+    ) -> tuple[float, list[str]]:
+        if not matches:
             return 0.0, []
         matched: list[str] = []
-        got = 0.0
-        for word, weight in known.items():
-            quality = max((word_match(word, w) for w in doc.vocabulary), default=0.0)
-            if quality:
-                got += weight * quality
+        got = total = 0.0
+        covered: set[str] = set()
+        for word, found in matches.items():
+            # A word weighs what its best match in the whole index weighs.
+            weight = max(q * self._idf[w] for w, q in found.items())
+            total += weight
+            here = [w for w in found if w in doc.vocabulary]
+            if here:
+                got += weight * max(found[w] for w in here)
                 matched.append(word)
-        total = sum(known.values())
+                covered.update(here)
         score = got / total
-        if len(doc.words) <= 14 and doc.words:
+        if len(doc.words) <= 14 and doc.words and len(matched) >= min(2, len(doc.vocabulary)):
             # A short official text quoted inside a long paste (a JSON body, a log line).
-            covered = sum(1 for w in doc.vocabulary if any(word_match(q, w) for q in known)) / len(
-                doc.vocabulary
-            )
-            score = max(score, 0.95 * covered if len(matched) >= min(2, len(doc.vocabulary)) else 0)
+            score = max(score, 0.95 * len(covered) / len(doc.vocabulary))
         if phrase and len(phrase.split()) >= 2 and phrase in doc.folded:
             score += 0.3
         return min(score, 1.5), matched
 
     def explain(self, text: str, *, limit: int = 8) -> Explanation:
-        query = text.strip()
+        # Bounded: a look-up runs on the server's event loop, and a ticket is not a book.
+        query = text.strip()[:MAX_QUERY_CHARS]
         if not query:
             return Explanation(query)
         folded_words = words(query)
         phrase = " ".join(w for w in folded_words if not w.isdigit())
-        known = self._known(_content_words(query))
+        known = self._matches(_content_words(query))
         numbers = [w for w in folded_words if w.isdigit()]
 
         code_scores: dict[int, tuple[float, list[str]]] = {}
@@ -524,8 +546,8 @@ class Explainer:
                 if index is not None:
                     # An exact code is the strongest signal a ticket can carry.
                     code_scores[index] = (2.0 if kind == "exception" else 1.6, [number])
+        lowered = fold(query)
         for index, entry in enumerate(self.entries):
-            lowered = fold(query)
             if entry.kind == "forbidden" and entry.code in lowered:
                 code_scores[index] = (2.0, [entry.code])
                 continue

@@ -189,6 +189,11 @@ class Drill:
                 )
             )
 
+    async def settled(self) -> None:
+        """Wait until the connector's current day (if any) is over."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
     def messages_since(self, seq: int) -> list[Message]:
         with self._lock:
             return self.messages[seq:]
@@ -398,9 +403,19 @@ class DrillBook:
             if drill.status == "running":
                 drill.status = "ready"
 
-    def launch(self, drill: Drill) -> None:
-        """Run the connector's day as a task of the running event loop."""
+    def launch(self, drill: Drill) -> bool:
+        """Run the connector's day as a task of the running event loop (one at a time)."""
+        if drill._task is not None and not drill._task.done():
+            return False
+        drill.status = "running"
         drill._task = asyncio.get_running_loop().create_task(self.run_connector(drill))
+        return True
+
+    def rerun(self, drill: Drill) -> bool:
+        """Another day of the connector (after the trainer moved the clock, say)."""
+        if drill.status == "finished":
+            return False
+        return self.launch(drill)
 
     def finish(self, drill_id: str) -> Drill:
         drill = self.get(drill_id)

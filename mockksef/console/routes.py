@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -35,7 +36,7 @@ from mockksef.clock import parse_datetime
 from mockksef.console import i18n, live
 from mockksef.console.drills import Drill, DrillError, Pick
 from mockksef.console.runtime import Console, ScenarioRejected
-from mockksef.explain import KIND_LABELS
+from mockksef.explain import KIND_LABELS, Explanation
 from mockksef.scenarios import ScenarioError
 
 LANG_COOKIE = "mockksef_lang"
@@ -130,7 +131,7 @@ async def catalogue(request: Request) -> Response:
     page = Page(request)
     console = _console(request)
     query = request.query_params.get("q", "")
-    result = console.explainer().explain(query) if query.strip() else None
+    result = await _look_up(console, query) if query.strip() else None
     return page.render(
         "catalogue.html",
         nav="catalogue",
@@ -142,7 +143,12 @@ async def catalogue(request: Request) -> Response:
 
 async def explain_api(request: Request) -> Response:
     query = request.query_params.get("q", "")
-    return JSONResponse(_console(request).explainer().explain(query).to_dict())
+    return JSONResponse((await _look_up(_console(request), query)).to_dict())
+
+
+async def _look_up(console: Console, query: str) -> Explanation:
+    # Off the event loop: a long paste takes a few hundred milliseconds to match.
+    return await run_in_threadpool(lambda: console.explainer().explain(query))
 
 
 async def scenario_page(request: Request) -> Response:
@@ -564,9 +570,7 @@ async def drill_rerun(request: Request) -> Response:
     drill = _drill(request)
     if drill is None:
         return _not_found(request)
-    if drill.status != "finished":
-        drill.status = "running"
-        _console(request).drills.launch(drill)
+    _console(request).drills.rerun(drill)
     return Page(request).redirect(f"/drills/{drill.id}")
 
 

@@ -56,6 +56,7 @@ class Console:
             state.journal.size, enabled=bool(state.config.extra.get("console_capture"))
         )
         self.drills = DrillBook(state, app)
+        self._explainer: tuple[tuple[int, ...], Explainer] | None = None
 
     # -- scenarios ----------------------------------------------------------------------------
 
@@ -81,7 +82,13 @@ class Console:
         return yaml.safe_dump(scenario.to_dict(), allow_unicode=True, sort_keys=False)
 
     def explainer(self) -> Explainer:
-        return Explainer(self.scenarios())
+        """The look-up over the catalogue and the loaded scenarios, rebuilt when they change."""
+        scenarios = self.scenarios()
+        # The cached explainer holds these objects, so their ids cannot be reused meanwhile.
+        key = tuple(id(s) for s in scenarios)
+        if self._explainer is None or self._explainer[0] != key:
+            self._explainer = (key, Explainer(scenarios))
+        return self._explainer[1]
 
     def rule_text(self, rule_id: str, lang: str) -> str | None:
         """The explanation of ``scenario/rule`` in ``lang`` (rule's own, else the scenario's cause)."""

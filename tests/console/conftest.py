@@ -55,8 +55,10 @@ def need_a_browser() -> ModuleType:
     return script
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Not session-wide: while Playwright's sync API is up, its event loop is the
+    # thread's running loop, and later tests of the worker could not asyncio.run().
     script = need_a_browser()
     from playwright.sync_api import sync_playwright
 

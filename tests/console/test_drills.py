@@ -154,6 +154,27 @@ def test_a_retry_after_of_minutes_is_reported_not_waited_out(mock: MockState, bo
     assert mock.clock.now() > drill.started
 
 
+def test_a_rerun_after_moving_the_clock_shows_the_overnight_reset(mock: MockState, book: DrillBook):
+    drill = book.start([resolve("demo-reset-overnight")], pool=catalogue())
+    assert drill.environment == "demo"
+
+    async def evening_then_morning() -> None:
+        assert book.launch(drill)
+        assert not book.launch(drill)  # one day at a time
+        await drill.settled()
+        assert drill.status == "ready"
+        mock.scenarios.move_clock(advance="16h")  # the nightly DEMO reset passes
+        assert book.rerun(drill)
+        await drill.settled()
+
+    asyncio.run(evening_then_morning())
+    logins = [m for m in drill.messages if m.operation == "AuthenticateAsync"]
+    assert "Zalogowano" in logins[1].pl
+    assert "status 450" in logins[-2].pl and "Nieprawidłowy token" in logins[-2].pl
+    book.finish(drill.id)
+    assert not book.rerun(drill)
+
+
 def test_pick_credential_prefers_the_broken_one():
     valid = connector.Credential("token", "s/valid (test)", "1", token="x")
     revoked = connector.Credential("token", "s/revoked (test)", "1", token="y")
