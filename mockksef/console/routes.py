@@ -33,7 +33,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mockksef.clock import parse_datetime
-from mockksef.console import i18n, live
+from mockksef.console import i18n, live, masking
 from mockksef.console.drills import Drill, DrillError, Pick
 from mockksef.console.runtime import Console, ScenarioRejected
 from mockksef.explain import KIND_LABELS, Explanation
@@ -195,7 +195,8 @@ def _environments_page(
         problems=problems or [],
         problem_lines=problem_lines,
         yaml_text=yaml_text,
-        yaml_lines=yaml_text.splitlines(),
+        # The listing beside the errors is masked; the text area keeps the paste to edit.
+        yaml_lines=masking.mask_text(yaml_text).splitlines(),
         yaml_env=yaml_env,
         error=error,
         notice=request.query_params.get("notice"),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from mockksef.console import masking
 from mockksef.console.capture import ExchangeStore
 from mockksef.console.drills import DrillBook
 from mockksef.explain import Explainer, catalogue
@@ -74,12 +75,18 @@ class Console:
         raise KeyError(name)
 
     def source_of(self, scenario: Scenario) -> str:
-        """The YAML as written (comments included) for catalogue files, else as loaded."""
+        """The YAML as written (comments included) for catalogue files, else as loaded.
+
+        Masked like everything the console shows: setups carry KSeF token values.
+        """
+        text = None
         if scenario.name in catalogue_names():
             entry = catalogue_dir().joinpath(f"{scenario.name}.yaml")
             if entry.is_file():
-                return entry.read_text("utf-8")
-        return yaml.safe_dump(scenario.to_dict(), allow_unicode=True, sort_keys=False)
+                text = entry.read_text("utf-8")
+        if text is None:
+            text = yaml.safe_dump(scenario.to_dict(), allow_unicode=True, sort_keys=False)
+        return masking.mask_text(text)
 
     def explainer(self) -> Explainer:
         """The look-up over the catalogue and the loaded scenarios, rebuilt when they change."""

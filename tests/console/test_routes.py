@@ -70,6 +70,9 @@ def test_catalogue_lists_every_scenario_with_its_explanation(web: TestClient):
         assert f'id="scenario-{scenario.name}"' in page
     detail = web.get(CONSOLE + "/scenarios/rate-limit-invoices?lang=en").text
     assert "Honour Retry-After" in detail and "name: rate-limit-invoices" in detail
+    # The setup's KSeF token keeps its public part; the secret is masked.
+    assert "20260220-EC-3BF3F51D5D-D279607668-D6|nip-5265877635|dc231d…[masked, 64]" in detail
+    assert "dc231d3b1a9cd698" not in detail
 
 
 def test_activate_and_deactivate_a_catalogue_scenario_on_an_environment(
