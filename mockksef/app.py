@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockksef import console, operations
+from mockksef import console, operations, violations
 from mockksef.admin import routes as admin_routes
 from mockksef.config import MockConfig
 from mockksef.environments import API_PATH, Env, api_prefixes, env_for_host
@@ -190,7 +190,7 @@ async def _not_found(request: Request) -> Response:
     # scope["path"], not request.url: the URL drops a decoded newline.
     match = API_PATH.match(request.scope.get("path", ""))
     if match and operations.match(request.method, match.group(2) or "/") is not None:
-        error = InvalidInputData("Nieprawidłowa wartość parametru ścieżki.")
+        error = InvalidInputData(violations.service("bad_path_parameter"))
     return error_response(request, error)
 
 

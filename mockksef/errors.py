@@ -322,10 +322,23 @@ class KsefError(MockError):
 
 
 class InvalidInputData(KsefError):
-    """21405, the universal validation error."""
+    """21405, the universal validation error.
+
+    Its details come from ``mockksef.violations``; a detail about a field already
+    reported is dropped (the validator names each field once), as is a repeated text.
+    """
 
     def __init__(self, *details: str) -> None:
-        super().__init__(21405, *details)
+        kept: list[str] = []
+        fields: set[str] = set()
+        for detail in details:
+            field = getattr(detail, "field", None)
+            if detail in kept or (field is not None and field in fields):
+                continue
+            if field is not None:
+                fields.add(field)
+            kept.append(detail)
+        super().__init__(21405, *kept)
 
 
 class UnreadableContent(KsefError):

@@ -28,7 +28,7 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft7Validator, FormatChecker
 
-from mockksef import spec_overlay
+from mockksef import spec_overlay, violations
 from mockksef.clock import parse_datetime
 
 _CODE_ROW = re.compile(r"^\|\s*(\d{4,5})\s*\|", re.MULTILINE)
@@ -243,14 +243,13 @@ class Spec:
         if accepts is not None and accepts(canonical):
             # The compiled check agrees with jsonschema on every value (tests compare
             # them); jsonschema runs only to word the messages of a refused value.
-            messages: list[str] = []
             if scalar:
-                self._remember(key, canonical, messages)
-            return Validation(canonical, messages)
+                self._remember(key, canonical, [])
+            return Validation(canonical, [])
         validator = self.validator(oas_schema)
-        messages = []
+        messages: list[str] = []
         for error in sorted(validator.iter_errors(canonical), key=lambda e: list(e.absolute_path)):
-            messages.append(_message(error, where))
+            messages.append(_detail(error, where))
         if scalar:
             self._remember(key, canonical, messages)
         return Validation(canonical, messages)
@@ -444,13 +443,52 @@ def _compile(schema: Any) -> Callable[[Any], bool]:
     return lambda v: all(check(v) for check in checks)
 
 
-def _message(error: jsonschema.ValidationError, where: str) -> str:
-    path = ".".join(str(p) for p in error.absolute_path)
-    location = where + ("." if where and path else "") + path
-    text = error.message
-    if len(text) > 300:
-        text = text[:300] + "…"
-    return f"{location}: {text}" if location else text
+_REQUIRED = re.compile(r"^(['\"])(?P<name>.*)\1 is a required property$", re.DOTALL)
+_NULL_BRANCH = {"type": "null"}
+
+
+def _detail(error: jsonschema.ValidationError, where: str) -> violations.Detail:
+    """A refused value as the service's validator words it (one rule, one sentence)."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # A nullable value is a union with null: what matters is why the value
+        # failed its own schema, not that it is not null either.
+        own = [e for e in error.context if e.schema != _NULL_BRANCH]
+        best = jsonschema.exceptions.best_match(own or error.context)
+        if best is not None:
+            return _detail(best, where)
+    path: list[str | int] = [where] if where else []
+    path += list(error.absolute_path)
+    kind = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    value = error.instance
+    if kind == "required":
+        missing = _REQUIRED.match(error.message)
+        return violations.not_empty(
+            violations.field_name([*path, missing.group("name") if missing else "?"])
+        )
+    name = violations.field_name(path)
+    if kind == "type":
+        return violations.not_empty(name) if value is None else violations.bad_format(name)
+    if kind in ("minimum", "maximum"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if low is not None and high is not None:
+            return violations.between(name, low, high, value)
+        return (
+            violations.at_least(name, low) if kind == "minimum" else violations.at_most(name, high)
+        )
+    if kind == "exclusiveMinimum":
+        return violations.greater_than(name, schema["exclusiveMinimum"])
+    if kind == "exclusiveMaximum":
+        return violations.less_than(name, schema["exclusiveMaximum"])
+    if kind == "enum":
+        return violations.not_in_enum(name, value)
+    if kind in ("pattern", "format"):
+        return violations.bad_format(name)
+    if kind in ("minLength", "maxLength") and isinstance(value, str):
+        return violations.length(name, schema.get("minLength"), schema.get("maxLength"), len(value))
+    if kind == "minItems" and value == []:
+        return violations.not_empty(name)
+    return violations.condition(name)
 
 
 def _resolve(schema: Any, definitions: dict[str, Any], depth: int = 0) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ CORE = {
     "crypto",
     "config",
     "events",
+    "violations",
 }
 # Core modules may import these project modules only (pure helpers of the core).
 CORE_ALLOWED = {
@@ -30,6 +31,7 @@ CORE_ALLOWED = {
     "mockksef.errors",
     "mockksef.jwts",
     "mockksef.spec_overlay",
+    "mockksef.violations",
 }
 
 

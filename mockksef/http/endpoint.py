@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from mockksef import operations
+from mockksef import operations, violations
 from mockksef.clock import format_datetime
 from mockksef.crypto import sha256_b64
 from mockksef.errors import (
@@ -215,13 +215,13 @@ def error_response(
 async def read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise InvalidInputData(f"Rozmiar żądania przekracza dopuszczalny limit {limit} bajtów.")
+        raise InvalidInputData(violations.service("body_too_large", limit=limit))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise InvalidInputData(f"Rozmiar żądania przekracza dopuszczalny limit {limit} bajtów.")
+            raise InvalidInputData(violations.service("body_too_large", limit=limit))
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -284,6 +284,8 @@ def ascii_fold(text: str) -> str:
 
 
 Handler = Callable[[Call], Awaitable[Response] | Response]
+# The environment and the parsed body -> the 21405 details of the rules it breaks.
+BodyRules = Callable[["EnvironmentState", Any], list[str]]
 
 
 def endpoint(
@@ -293,9 +295,11 @@ def endpoint(
     body: BodyKind = "none",
     body_check: Callable[[Any], None] | None = None,
     test_only: bool = False,
+    body_rules: BodyRules | None = None,
 ) -> Callable[[Handler], Route]:
     """Make ``handler`` the route of ``op_id``; ``body_check`` sees a JSON body
-    before the schema does (for the rules KSeF applies first)."""
+    before the schema does (for the rules KSeF applies first); ``body_rules`` gives
+    the service's own violations of a JSON body, reported with the schema's."""
     op = operations.get(op_id)
 
     def decorate(handler: Handler) -> Route:
@@ -306,7 +310,9 @@ def endpoint(
             try:
                 env = environment(request)
                 request.scope[OP_SCOPE_KEY] = op.id
-                call = await _prepare(request, op, env, auth, body, body_check, test_only)
+                call = await _prepare(
+                    request, op, env, auth, body, body_check, test_only, body_rules
+                )
                 request.scope[PRINCIPAL_SCOPE_KEY] = call.principal
                 result = handler(call)
                 response = await result if is_async else result  # type: ignore[misc]
@@ -379,6 +385,7 @@ async def _prepare(
     body_kind: BodyKind,
     body_check: Callable[[Any], None] | None,
     test_only: bool,
+    body_rules: BodyRules | None = None,
 ) -> Call:
     config = env.config
     if test_only and not env.profile.testdata:
@@ -410,7 +417,7 @@ async def _prepare(
                 values = request.query_params.getlist(name)
                 if not values:
                     if param.get("required"):
-                        errors.append(f"{name}: parametr jest wymagany")
+                        errors.append(violations.not_empty(name))
                     continue
                 checked = spec.validate_value(
                     schema, _query_value(_resolved(spec, schema), values), name
@@ -428,7 +435,7 @@ async def _prepare(
         raw = await read_limited(request, config.max_body_bytes)
         if not raw.strip():
             if body_kind == "json":
-                raise InvalidInputData("Treść żądania jest wymagana.")
+                raise InvalidInputData(violations.service("body_required"))
         else:
             media = _media_type(request)
             if media and media != "application/json" and not media.endswith("+json"):
@@ -439,11 +446,17 @@ async def _prepare(
             if body_check is not None:
                 body_check(parsed)
             schema = spec_op.request_schema("application/json") if spec_op else None
+            refused: list[str] = []
             if schema is not None:
                 checked = env.root.spec.validate_value(schema, parsed)
-                if checked.errors:
-                    raise InvalidInputData(*checked.errors[:20])
+                refused += checked.errors
                 parsed = checked.value
+            if body_rules is not None:
+                # The service's own rules run with the schema's, in one validator:
+                # one 21405 lists the violations of both.
+                refused += body_rules(env, parsed)
+            if refused:
+                raise InvalidInputData(*refused[: violations.MAX_DETAILS])
     elif body_kind == "xml":
         raw = await read_limited(request, config.max_xml_bytes)
     return Call(request, op, env, principal, path_params, query, parsed, raw, ip)

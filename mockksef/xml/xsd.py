@@ -117,8 +117,6 @@ FORMS: tuple[FormSpec, ...] = (
 
 _BY_TRIPLE = {(f.system_code, f.schema_version, f.value): f for f in FORMS}
 
-UNSUPPORTED_FORM = "Wskazany kod formularza nie jest wspierany."
-
 
 def find_form(system_code: Any, schema_version: Any, value: Any) -> FormSpec | None:
     """The form for an exact ``formCode`` triple, or None (21405 for the caller)."""

@@ -161,8 +161,9 @@ def test_unauthenticated_calls_are_counted_per_ip(app, mock):
 
 def test_escalation_lengthens_the_block(app, mock):
     client, auth = make_client(app), token(mock)
-    # Only the per-second window is tight, so every violation is a per-second one.
-    set_limits = client.post("/testdata/rate-limits", json=overrides(10, 1000, 10000), headers=auth)
+    # Only the per-second window is tight, so every violation is a per-second one
+    # (100/min and 200/h: the highest values TEST accepts for every group, 10x production).
+    set_limits = client.post("/testdata/rate-limits", json=overrides(10, 100, 200), headers=auth)
     assert set_limits.status_code == 200
     seen = []
     for _ in range(4):

@@ -132,11 +132,11 @@ def test_scalar_results_are_remembered_per_schema_and_place(spec):
     op = spec.operation("GET", "/sessions/{referenceNumber}")
     schema = next(p for p in op.parameters if p["name"] == "referenceNumber")["schema"]
     bad = spec.validate_value(schema, "nope", "referenceNumber")
-    assert bad.errors and bad.errors[0].startswith("referenceNumber: ")
+    assert bad.errors and bad.errors[0].startswith("'referenceNumber' ")
     bad.errors.append("mutated by a caller")
     again = spec.validate_value(schema, "nope", "referenceNumber")
     assert again.errors == bad.errors[:-1]
-    assert spec.validate_value(schema, "nope", "x").errors[0].startswith("x: ")
+    assert spec.validate_value(schema, "nope", "x").errors[0].startswith("'x' ")
     good = "20250514-SO-2DFC46C000-3AC6D5877F-D4"
     assert spec.validate_value(schema, good, "referenceNumber").errors == []
     order = spec.operation("GET", "/sessions")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from mockksef import crypto, official
+from mockksef import crypto, official, violations
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import ContextIdentifier, SubjectIdentifier, nip_checksum_ok
 from mockksef.services.auth import xades
@@ -127,16 +127,23 @@ class InitiationMixin:
             values = allowed.get(key) or []
             if len(values) > _MAX_IPS_PER_LIST:
                 raise InvalidInputData(
-                    f"authorizationPolicy.allowedIps.{key}: dozwolone jest najwyżej {_MAX_IPS_PER_LIST} pozycji."
+                    violations.service(
+                        "too_many_items",
+                        f"authorizationPolicy.allowedIps.{key}",
+                        limit=_MAX_IPS_PER_LIST,
+                    )
                 )
-        for text in allowed.get("ip4Ranges") or []:
+        for index, text in enumerate(allowed.get("ip4Ranges") or []):
             low, _, high = str(text).partition("-")
+            refused = InvalidInputData(
+                violations.bad_format(f"authorizationPolicy.allowedIps.ip4Ranges[{index}]")
+            )
             try:
                 first, last = ipaddress.ip_address(low), ipaddress.ip_address(high)
             except ValueError as exc:
-                raise InvalidInputData(f"Nieprawidłowy zakres adresów IP: {text}.") from exc
+                raise refused from exc
             if first.version != last.version or int(first) > int(last):
-                raise InvalidInputData(f"Nieprawidłowy zakres adresów IP: {text}.")
+                raise refused
         # Unknown members are ignored, as the real JSON binder does.
         lists = {
             k: list(allowed[k]) for k in ("ip4Addresses", "ip4Ranges", "ip4Masks") if allowed.get(k)

@@ -11,7 +11,7 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mockksef import paging
+from mockksef import paging, violations
 from mockksef.clock import format_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import ContextIdentifier, Principal
@@ -117,8 +117,7 @@ class SessionsMixin:
             operation = self.operations.get(reference_number)
             if operation is None or not self._same_owner(operation, principal):
                 raise InvalidInputData(
-                    f"Sesja uwierzytelnienia o numerze referencyjnym {reference_number} "
-                    "nie została znaleziona."
+                    violations.service("auth_session_not_found", reference=reference_number)
                 )
             self._revoke_session(operation, now)
 

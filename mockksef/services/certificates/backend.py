@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from mockksef import violations
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.errors import Forbidden, InvalidInputData, KsefError
 from mockksef.models import Principal, SubjectIdentifier
@@ -319,7 +320,9 @@ class CertificatesBackend(AuthorityMixin, EnrollmentsMixin):
         new_valid_to = parse_datetime(valid_to)
         if new_valid_to > record.valid_to:
             raise InvalidInputData(
-                f"validTo: nowa data ważności nie może być późniejsza niż obecna ({format_datetime(record.valid_to)})."
+                violations.service(
+                    "valid_to_extended", "validTo", current=format_datetime(record.valid_to)
+                )
             )
         record.valid_to = new_valid_to
 

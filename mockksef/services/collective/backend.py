@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mockksef import paging
+from mockksef import paging, violations
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import ContextIdentifier
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 # The IZ endpoints word 21418 differently from the older list endpoints (2.8.1).
 TOKEN_WORDING = "Przesłany token kontynuacji jest nieprawidłowy."
+
+_NUMBERS = "collectiveIdentifierNumbers"
 
 
 def _bad_token() -> KsefError:
@@ -57,9 +59,9 @@ def page_size(raw: Any, low: int, high: int) -> int:
     try:
         value = int(raw)
     except (TypeError, ValueError) as exc:
-        raise InvalidInputData(f"pageSize: wartość '{raw}' nie jest liczbą całkowitą.") from exc
+        raise InvalidInputData(violations.bad_format("pageSize")) from exc
     if not low <= value <= high:
-        raise InvalidInputData(f"pageSize: wartość musi mieścić się w zakresie od {low} do {high}.")
+        raise InvalidInputData(violations.between("pageSize", low, high, value))
     return value
 
 
@@ -97,12 +99,9 @@ class CollectiveBackend:
         entries = body["invoices"]
         limit = self.env.limits.session_limits(context).collective_identifier_max_invoices
         if len(entries) < 2:
-            raise InvalidInputData("invoices: lista musi zawierać co najmniej 2 faktury.")
+            raise InvalidInputData(violations.service("too_few_items", "invoices", limit=2))
         if len(entries) > limit:
-            raise InvalidInputData(
-                f"invoices: lista może zawierać co najwyżej {limit} faktur "
-                "(limit identyfikatora zbiorczego w kontekście)."
-            )
+            raise InvalidInputData(violations.service("too_many_items", "invoices", limit=limit))
         numbers = [e["ksefNumber"] for e in entries]
         seen: set[str] = set()
         repeated: list[str] = []
@@ -181,10 +180,10 @@ class CollectiveBackend:
         date_from = parse_datetime(body["dateCreatedFrom"])
         date_to = parse_datetime(body["dateCreatedTo"])
         if date_from > date_to:
-            raise InvalidInputData("dateCreatedFrom: data jest późniejsza niż dateCreatedTo.")
+            raise InvalidInputData(violations.service("range_reversed", "dateCreatedFrom"))
         if date_to - date_from > timedelta(days=MAX_CREATED_RANGE_DAYS):
             raise InvalidInputData(
-                f"dateCreatedTo: maksymalny przedział czasu wynosi {MAX_CREATED_RANGE_DAYS} dni."
+                violations.service("range_too_long", "dateCreatedTo", days=MAX_CREATED_RANGE_DAYS)
             )
         after = decode_token(token, ("DateCreated", "CollectiveIdentifierNumber"))
         wanted_number = body.get("collectiveIdentifierNumber")
@@ -230,29 +229,26 @@ class CollectiveBackend:
     def parse_invoices_request(self, body: Any) -> list[str]:
         """Validate ``CollectiveIdentifierInvoicesQueryRequest`` (not in the spec we read)."""
         if not isinstance(body, Mapping):
-            raise InvalidInputData("Treść żądania musi być obiektem JSON.")
+            raise InvalidInputData(violations.service("body_not_an_object"))
         numbers: Any = None
         for key, value in body.items():
             if isinstance(key, str) and key.lower() == "collectiveidentifiernumbers":
                 numbers = value
         if numbers is None:
-            raise InvalidInputData("collectiveIdentifierNumbers: pole jest wymagane.")
+            raise InvalidInputData(violations.not_empty(_NUMBERS))
         if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
-            raise InvalidInputData("collectiveIdentifierNumbers: oczekiwano tablicy tekstów.")
+            raise InvalidInputData(violations.bad_format(_NUMBERS))
         if not numbers:
-            raise InvalidInputData("collectiveIdentifierNumbers: lista nie może być pusta.")
+            raise InvalidInputData(violations.not_empty(_NUMBERS))
         if len(numbers) > MAX_NUMBERS_PER_QUERY:
             raise InvalidInputData(
-                f"collectiveIdentifierNumbers: lista może zawierać co najwyżej "
-                f"{MAX_NUMBERS_PER_QUERY} numerów."
+                violations.service("too_many_items", _NUMBERS, limit=MAX_NUMBERS_PER_QUERY)
             )
-        bad = [n for n in numbers if len(n) != 35 or not NUMBER_RE.match(n)]
+        bad = [i for i, n in enumerate(numbers) if len(n) != 35 or not NUMBER_RE.match(n)]
         if bad:
-            raise InvalidInputData(
-                *(f"collectiveIdentifierNumbers: nieprawidłowy numer '{n[:40]}'." for n in bad)
-            )
+            raise InvalidInputData(*(violations.bad_format(f"{_NUMBERS}[{i}]") for i in bad))
         if len(set(numbers)) != len(numbers):
-            raise InvalidInputData("collectiveIdentifierNumbers: numery nie mogą się powtarzać.")
+            raise InvalidInputData(violations.service("repeated_items", _NUMBERS))
         return numbers
 
     def invoices(

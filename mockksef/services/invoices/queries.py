@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any
 
+from mockksef import violations
 from mockksef.clock import parse_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.ids import WARSAW
@@ -37,12 +38,12 @@ def parse_query_datetime(text: str, where: str) -> datetime:
     """ISO 8601 with ``Z`` or an offset; without one it is Europe/Warsaw time (spec text)."""
     value = text.strip()
     if not _DATETIME_RE.match(value):
-        raise InvalidInputData(f"{where}: nieprawidłowy format daty '{text}'.")
+        raise InvalidInputData(violations.bad_format(where))
     try:
         # Compare and render in UTC; years 1 and 9999 may not survive the shift.
         return parse_datetime(value, naive=WARSAW).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
-        raise InvalidInputData(f"{where}: nieprawidłowy format daty '{text}'.") from exc
+        raise InvalidInputData(violations.bad_format(where)) from exc
 
 
 @dataclass(slots=True)
@@ -192,10 +193,10 @@ def build_filter(
     if restrict and date_from > hwm:
         raise KsefError(21183, HWM_DETAIL)
     if date_from > date_to:
-        raise InvalidInputData("dateRange: data początkowa jest późniejsza niż data końcowa.")
+        raise InvalidInputData(violations.service("range_reversed", "dateRange"))
     if (date_to.date() - date_from.date()).days > MAX_RANGE_DAYS:
         raise InvalidInputData(
-            f"dateRange: maksymalny dozwolony zakres dat wynosi {MAX_RANGE_DAYS} dni (UTC)."
+            violations.service("range_too_long", "dateRange", days=MAX_RANGE_DAYS)
         )
     reported_hwm: datetime | None = None
     if date_type == "PermanentStorage":
@@ -331,10 +332,7 @@ def query_page(
     """
     skip = page_offset * page_size
     if skip >= MAX_RECORDS:
-        raise InvalidInputData(
-            "You cannot retrieve invoices starting from number 10 000 or higher. "
-            "Please narrow your filters."
-        )
+        raise InvalidInputData(violations.service("metadata_page_past_10000"))
     end = min(skip + page_size, MAX_RECORDS)
     fast = (
         flt.party is not None

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mockksef import violations
 from mockksef.environments import Env
 from mockksef.errors import InvalidInputData, TooManyRequests
 from mockksef.models import ContextIdentifier, SubjectIdentifier
@@ -48,14 +49,29 @@ def _get(data: Mapping[str, Any], name: str) -> Any:
     return None
 
 
-def _int_in(value: Any, low: int, high: int | None, where: str) -> int:
+def _out_of_range(value: Any, low: int, high: int | None, where: str) -> str | None:
+    """The violation of one whole-number limit value, or None."""
+    if value is None:
+        return violations.not_empty(where)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputData(f"{where}: wartość musi być liczbą całkowitą.")
+        return violations.bad_format(where)
     if value < low or (high is not None and value > high):
         if high is None:
-            raise InvalidInputData(f"{where}: wartość musi być większa lub równa {low}.")
-        raise InvalidInputData(f"{where}: wartość musi mieścić się w zakresie od {low} do {high}.")
-    return value
+            return violations.at_least(where, low)
+        return violations.between(where, low, high, value)
+    return None
+
+
+def _int_in(value: Any, low: int, high: int | None, where: str) -> int:
+    refused = _out_of_range(value, low, high, where)
+    if refused is not None:
+        raise InvalidInputData(refused)
+    return value  # type: ignore[no-any-return]
+
+
+_WINDOWS = ("perSecond", "perMinute", "perHour")
+# TEST lets a context raise each rate limit up to this many times its production value.
+_OVERRIDE_FACTOR = 10
 
 
 def _subject_key(subject: SubjectIdentifier) -> SubjectIdentifier:
@@ -94,7 +110,7 @@ class LimitsBackend:
         for name in ("onlineSession", "batchSession"):
             part = _get(body, name)
             if not isinstance(part, Mapping):
-                raise InvalidInputData(f"{name}: pole jest wymagane.")
+                raise InvalidInputData(violations.not_empty(name))
             values = [
                 _int_in(_get(part, field), low, high, f"{name}.{field}")
                 for field, (low, high) in SESSION_OVERRIDE_RANGES.items()
@@ -102,7 +118,7 @@ class LimitsBackend:
             kinds[name] = SessionKindLimits(*values)
         collective = _get(body, "collectiveIdentifier")
         if not isinstance(collective, Mapping):
-            raise InvalidInputData("collectiveIdentifier: pole jest wymagane.")
+            raise InvalidInputData(violations.not_empty("collectiveIdentifier"))
         low, high = COLLECTIVE_MAX_INVOICES_RANGE
         max_collective = _int_in(
             _get(collective, "maxInvoices"), low, high, "collectiveIdentifier.maxInvoices"
@@ -246,47 +262,67 @@ class LimitsBackend:
         if rejection is not None:
             raise TooManyRequests(rejection.retry_after, rejection.detail)
 
+    def rate_limit_violations(self, rate_limits: Any) -> list[str]:
+        """The rule of ``POST /testdata/rate-limits`` (``rate_limits``: its ``rateLimits``):
+        each of the 13 overridable groups with its three values, each between 1 and 10
+        times the production value (java ExceptionsApiIntegrationTest.badRequestTest:
+        'rateLimits.onlineSession.perHour' must be between 1 and 1200). Every violation,
+        for one 21405."""
+        if not isinstance(rate_limits, Mapping):
+            return [violations.not_empty("rateLimits")]
+        refused: list[str] = []
+        production = self._catalogue.defaults
+        for group in OVERRIDABLE_GROUPS:
+            values = _get(rate_limits, group)
+            if not isinstance(values, Mapping):
+                refused.append(violations.not_empty(f"rateLimits.{group}"))
+                continue
+            for field, ceiling in production[group].as_json().items():
+                bound = ceiling * _OVERRIDE_FACTOR if ceiling > 0 else None
+                where = f"rateLimits.{group}.{field}"
+                found = _out_of_range(_get(values, field), 1, bound, where)
+                if found is not None:
+                    refused.append(found)
+        return refused
+
     def set_rate_limits(
         self, context: ContextIdentifier, rate_limits: Mapping[str, Any]
     ) -> dict[str, RateLimit]:
-        """``POST /testdata/rate-limits``: the 13 overridable groups, every value at least 1.
+        """``POST /testdata/rate-limits``: the 13 overridable groups, checked by
+        ``rate_limit_violations``; they apply at once, to a block in force too.
 
         ``onlineSessionClose``, ``batchSessionClose``, ``anonymous`` and ``global``
         cannot be overridden and keep their defaults.
         """
-        if not isinstance(rate_limits, Mapping):
-            raise InvalidInputData("rateLimits: pole jest wymagane.")
-        errors: list[str] = []
-        parsed: dict[str, RateLimit] = {}
-        for group in OVERRIDABLE_GROUPS:
-            values = _get(rate_limits, group)
-            if not isinstance(values, Mapping):
-                errors.append(f"rateLimits.{group}: pole jest wymagane.")
-                continue
-            numbers: list[int] = []
-            for field in ("perSecond", "perMinute", "perHour"):
-                value = _get(values, field)
-                try:
-                    numbers.append(_int_in(value, 1, None, f"rateLimits.{group}.{field}"))
-                except InvalidInputData as exc:
-                    errors += list(exc.errors[0].details)
-            if len(numbers) == 3:
-                parsed[group] = RateLimit(*numbers)
-        if errors:
-            raise InvalidInputData(*errors[:20])
+        refused = self.rate_limit_violations(rate_limits)
+        if refused:
+            raise InvalidInputData(*refused)
+        parsed = {
+            group: RateLimit(*(_get(_get(rate_limits, group), field) for field in _WINDOWS))
+            for group in OVERRIDABLE_GROUPS
+        }
         with self._lock:
             self._rates[context] = parsed
+        self._limits_changed(context)
         return self.rate_limits(context)
 
     def reset_rate_limits(self, context: ContextIdentifier) -> None:
         """``DELETE /testdata/rate-limits``: back to the environment defaults (all 17 groups)."""
         with self._lock:
             self._rates.pop(context, None)
+        self._limits_changed(context)
 
     def set_production_rate_limits(self, context: ContextIdentifier) -> None:
         """``POST /testdata/rate-limits/production``: the production values for all 17 groups."""
         with self._lock:
             self._rates[context] = self.production_rate_limits()
+        self._limits_changed(context)
+
+    def _limits_changed(self, context: ContextIdentifier) -> None:
+        # A block counted under the old limits ends: the next request of the context is
+        # judged by the new ones (issue 12: raising the limits must let it through).
+        ours = (context.type, context.value)
+        self.usage.lift_blocks(lambda key: isinstance(key, tuple) and key[2:] == ours)
 
     def summary(self) -> dict[str, int]:
         return {

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -198,6 +198,14 @@ class SlidingWindows:
         for key in stale:
             del self._counters[key]
         self._next_sweep = now + SWEEP_EVERY_US
+
+    def lift_blocks(self, keys: Callable[[Hashable], bool]) -> None:
+        """End the blocks of the chosen keys: their limits changed, so the next request
+        is judged by the new ones (the hits and the violations stay counted)."""
+        with self._lock:
+            for key, counter in self._counters.items():
+                if counter.blocked_until and keys(key):
+                    counter.blocked_until = 0
 
     def clear(self) -> None:
         with self._lock:

@@ -11,6 +11,7 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mockksef import violations
 from mockksef.errors import InvalidInputData
 from mockksef.models import PEPPOL_ID_RE
 from mockksef.services.peppol.models import PeppolProvider
@@ -30,11 +31,9 @@ class PeppolBackend:
     @staticmethod
     def _check(peppol_id: str, name: str) -> None:
         if not PEPPOL_ID_RE.match(peppol_id or ""):
-            raise InvalidInputData(
-                f"id: '{peppol_id}' nie jest poprawnym identyfikatorem dostawcy usług Peppol."
-            )
+            raise InvalidInputData(violations.bad_format("id"))
         if not name or len(name) > MAX_NAME_LENGTH:
-            raise InvalidInputData(f"name: nazwa musi mieć od 1 do {MAX_NAME_LENGTH} znaków.")
+            raise InvalidInputData(violations.length("name", 1, MAX_NAME_LENGTH, len(name or "")))
 
     def register_provider(self, peppol_id: str, name: str, now: datetime) -> PeppolProvider:
         """Add (or rename) a provider; its registration date stays the first one."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mockksef import violations
 from mockksef.clock import format_datetime
 from mockksef.errors import Gone, InvalidInputData
 from mockksef.models import (
@@ -74,7 +75,7 @@ class PermissionsBackend(PermissionGrants, PermissionQueries):
         op = self.operations.get(reference_number)
         if op is None or op.context != me.context:
             raise InvalidInputData(
-                f"Operacja o numerze referencyjnym {reference_number} nie została znaleziona."
+                violations.service("permission_operation_not_found", reference=reference_number)
             )
         if now - op.created > timedelta(days=OPERATION_RETENTION_DAYS):
             raise Gone()

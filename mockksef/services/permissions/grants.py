@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from mockksef import violations
 from mockksef.models import NIP_VAT_UE_RE, ContextIdentifier, Principal, SubjectIdentifier
 from mockksef.services.permissions.models import (
     AUTHORIZATION,
@@ -205,11 +206,7 @@ class PermissionGrants(PermissionStore):
         if raw_target and raw_target["type"] != "AllPartners":
             value = raw_target.get("value")
             if not value:
-                raise bad(
-                    "targetIdentifier.value: Pole jest wymagane dla typu "
-                    + raw_target["type"]
-                    + "."
-                )
+                raise bad(violations.not_empty("targetIdentifier.value"))
             if raw_target["type"] == "Nip":
                 check_nip(value, "targetIdentifier.value")
             else:
@@ -253,9 +250,7 @@ class PermissionGrants(PermissionStore):
         if unit.type == "InternalId":
             check_internal_id(unit.value, "contextIdentifier.value")
             if not name:
-                raise bad(
-                    "subunitName: Pole jest wymagane dla jednostki z identyfikatorem wewnętrznym."
-                )
+                raise bad(violations.not_empty("subunitName"))
         else:
             check_nip(unit.value, "contextIdentifier.value")
 
@@ -300,9 +295,7 @@ class PermissionGrants(PermissionStore):
         ctx = request.context
         raw = body["contextIdentifier"]
         if not NIP_VAT_UE_RE.match(raw["value"]):
-            raise bad(
-                f"contextIdentifier.value: Nieprawidłowy identyfikator NIP-VAT UE '{raw['value']}'."
-            )
+            raise bad(violations.bad_format("contextIdentifier.value"))
         eu_ctx = ContextIdentifier("NipVatUe", raw["value"])
         name, eu_details = body["euEntityName"], body["euEntityDetails"]
 
@@ -368,7 +361,7 @@ class PermissionGrants(PermissionStore):
         )
         if grant is None or not visible:
             # Grants of other contexts are indistinguishable from unknown ones.
-            raise bad(f"Uprawnienie o identyfikatorze {permission_id} nie zostało znalezione.")
+            raise bad(violations.service("permission_not_found", id=permission_id))
         allowed = bool(_REVOKE_NEEDS[grant.kind] & me.effective_permissions)
 
         def action(at: datetime) -> tuple[int, list[str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mockksef import violations
 from mockksef.errors import InvalidInputData
 from mockksef.models import (
     FINGERPRINT_RE,
@@ -37,7 +38,7 @@ def bad(*details: str) -> InvalidInputData:
 
 def check_nip(value: str, where: str) -> None:
     if not (NIP_RE.match(value) and nip_checksum_ok(value)):
-        raise bad(f"{where}: Nieprawidłowy numer NIP '{value}'.")
+        raise bad(violations.bad_format(where))
 
 
 def check_identifier(ident: dict[str, Any], where: str) -> SubjectIdentifier:
@@ -47,25 +48,23 @@ def check_identifier(ident: dict[str, Any], where: str) -> SubjectIdentifier:
         check_nip(value, f"{where}.value")
     elif kind == "Pesel":
         if not (PESEL_RE.match(value) and pesel_checksum_ok(value)):
-            raise bad(f"{where}.value: Nieprawidłowy numer PESEL '{value}'.")
+            raise bad(violations.bad_format(f"{where}.value"))
     elif kind == "Fingerprint":
         if not FINGERPRINT_RE.match(value):
-            raise bad(f"{where}.value: Odcisk palca certyfikatu musi mieć 64 znaki szesnastkowe.")
+            raise bad(violations.bad_format(f"{where}.value"))
     elif kind == "PeppolId":
         if not PEPPOL_ID_RE.match(value):
-            raise bad(
-                f"{where}.value: Nieprawidłowy identyfikator dostawcy usług Peppol '{value}'."
-            )
+            raise bad(violations.bad_format(f"{where}.value"))
     return norm(SubjectIdentifier(kind, value))
 
 
 def check_internal_id(value: str, where: str) -> None:
     match = INTERNAL_ID_RE.match(value)
     if not match or not nip_checksum_ok(match.group(1)):
-        raise bad(f"{where}: Nieprawidłowy identyfikator wewnętrzny '{value}'.")
+        raise bad(violations.bad_format(where))
     nip, digits = match.group(1), match.group(5)
     if internal_id_check_digit(nip, digits[:4]) != int(digits[4]):
-        raise bad(f"{where}: Nieprawidłowa cyfra kontrolna identyfikatora wewnętrznego '{value}'.")
+        raise bad(violations.bad_format(where))
 
 
 def render_subject_details(details: dict[str, Any] | None) -> dict[str, Any]:
@@ -108,15 +107,20 @@ def check_details(details: dict[str, Any], subject: SubjectIdentifier, eu: bool 
     kind = details.get("subjectDetailsType")
     field = _PERSON_DETAIL_FIELDS.get(kind or "")
     if field is None:
-        raise bad(f"subjectDetails.subjectDetailsType: Nieobsługiwany typ '{kind}'.")
+        raise bad(violations.not_in_enum("subjectDetails.subjectDetailsType", kind))
     if not details.get(field):
-        raise bad(f"subjectDetails.{field}: Pole jest wymagane dla subjectDetailsType {kind}.")
+        raise bad(violations.not_empty(f"subjectDetails.{field}"))
     by_fingerprint = kind != "PersonByIdentifier"
     if eu:
         return
     if by_fingerprint != (subject.type == "Fingerprint"):
         raise bad(
-            f"subjectDetails.subjectDetailsType: Typ {kind} nie jest dozwolony dla identyfikatora typu {subject.type}."
+            violations.service(
+                "details_type_mismatch",
+                "subjectDetails.subjectDetailsType",
+                kind=kind,
+                identifier=subject.type,
+            )
         )
     if kind == "PersonByFingerprintWithIdentifier":
         ident = details[field]["identifier"]
@@ -125,7 +129,7 @@ def check_details(details: dict[str, Any], subject: SubjectIdentifier, eu: bool 
 
 def unique(values: list[str], where: str) -> list[str]:
     if not values:
-        raise bad(f"{where}: Lista uprawnień nie może być pusta.")
+        raise bad(violations.not_empty(where))
     if len(set(values)) != len(values):
-        raise bad(f"{where}: Każda wartość może wystąpić tylko raz.")
+        raise bad(violations.service("repeated_items", where))
     return list(values)

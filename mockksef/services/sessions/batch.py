@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from mockksef import violations
 from mockksef.crypto import aes_cbc_decrypt, sha256_b64
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import Principal
@@ -40,8 +41,7 @@ def check_part_count(body: Any) -> None:
         raise KsefError(21161, f"Liczba części pliku musi być mniejsza lub równa niż {MAX_PARTS}.")
     size = _get(batch, "fileSize")
     if isinstance(size, int) and not isinstance(size, bool) and size > 5_000_000_000:
-        # The wording the real validator uses for this field.
-        raise InvalidInputData("'fileSize' must be less than or equal to '5000000000'.")
+        raise InvalidInputData(violations.at_most("fileSize", 5_000_000_000))
 
 
 def _get(data: dict[str, Any], name: str) -> Any:
@@ -78,8 +78,7 @@ class BatchSessions(SessionOperations):
         ordinals = sorted(p["ordinalNumber"] for p in declared)
         if ordinals != list(range(1, len(declared) + 1)):
             raise InvalidInputData(
-                "batchFile.fileParts: numery części muszą być kolejnymi liczbami od 1 do "
-                f"{len(declared)}."
+                violations.service("part_numbers", "batchFile.fileParts", count=len(declared))
             )
         for part in declared:
             if part["fileSize"] > MAX_PART_ENCRYPTED:

@@ -7,6 +7,7 @@ import binascii
 from datetime import datetime
 from typing import Any
 
+from mockksef import violations
 from mockksef.clock import format_datetime
 from mockksef.crypto import aes_cbc_decrypt, sha256_b64
 from mockksef.errors import InvalidInputData, KsefError, MissingPermissions
@@ -101,9 +102,7 @@ class OnlineSessions(SessionOperations):
             try:
                 content = base64.b64decode(body["encryptedInvoiceContent"], validate=True)
             except (binascii.Error, ValueError, TypeError) as exc:
-                raise InvalidInputData(
-                    "encryptedInvoiceContent: nieprawidłowe kodowanie Base64."
-                ) from exc
+                raise InvalidInputData(violations.bad_format("encryptedInvoiceContent")) from exc
             if len(content) != body["encryptedInvoiceSize"]:
                 raise KsefError(21402, "Długość treści nie zgadza się z rozmiarem pliku.")
             if sha256_b64(content) != body["encryptedInvoiceHash"]:

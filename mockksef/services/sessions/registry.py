@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mockksef import violations
 from mockksef.crypto import rsa_oaep_decrypt, sha256_b64
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import ContextIdentifier, Principal
@@ -113,9 +114,9 @@ class SessionRegistry:
         code = body.get("formCode") or {}
         form = xsd.find_form(code.get("systemCode"), code.get("schemaVersion"), code.get("value"))
         if form is None or (batch and not form.batch_allowed):
-            raise InvalidInputData(xsd.UNSUPPORTED_FORM)
+            raise InvalidInputData(violations.service("unsupported_form", "formCode"))
         if form.system_code == "FA (2)" and not self.env.profile.accepts_fa2:
-            raise InvalidInputData(xsd.UNSUPPORTED_FORM)
+            raise InvalidInputData(violations.service("unsupported_form", "formCode"))
         return form
 
     def key(self, encryption: dict[str, Any]) -> tuple[bytes | None, bytes]:
@@ -127,8 +128,7 @@ class SessionRegistry:
         iv = _b64(encryption.get("initializationVector"), "encryption.initializationVector")
         if len(iv) != 16:
             raise InvalidInputData(
-                "encryption.initializationVector: wektor inicjalizujący musi mieć długość "
-                "16 bajtów."
+                violations.service("iv_length", "encryption.initializationVector")
             )
         try:
             key = rsa_oaep_decrypt(private_key, wrapped)
@@ -455,11 +455,11 @@ class SessionOperations:
 
 def _b64(value: Any, where: str) -> bytes:
     if not isinstance(value, str):
-        raise InvalidInputData(f"{where}: wartość jest wymagana.")
+        raise InvalidInputData(violations.not_empty(where))
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidInputData(f"{where}: nieprawidłowe kodowanie Base64.") from exc
+        raise InvalidInputData(violations.bad_format(where)) from exc
 
 
 def _feature_on(header: str | None) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from mockksef import paging
+from mockksef import paging, violations
 from mockksef.clock import format_datetime, format_datetime_seconds, parse_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import Principal
@@ -325,14 +325,17 @@ class SessionReads(SessionOperations):
                 principal,
                 reference_number,
                 missing=InvalidInputData(
-                    f"Sesja o numerze referencyjnym {reference_number} nie została znaleziona."
+                    violations.service("session_not_found", reference=reference_number)
                 ),
             )
             invoice = self._invoice(session, invoice_reference, now)
             if invoice is None:
                 raise InvalidInputData(
-                    f"Faktura o numerze referencyjnym {invoice_reference} nie została "
-                    f"odnaleziona w sesji {reference_number}."
+                    violations.service(
+                        "session_invoice_not_found",
+                        invoice=invoice_reference,
+                        session=reference_number,
+                    )
                 )
             return self._invoice_json(session, invoice, base_url, now)
 
@@ -369,8 +372,9 @@ class SessionReads(SessionOperations):
         the only code the official table lists for this operation.
         """
         not_found = InvalidInputData(
-            f"UPO faktury o numerze referencyjnym {invoice_reference} dla sesji "
-            f"{reference_number} nie zostało znalezione."
+            violations.service(
+                "invoice_upo_not_found", invoice=invoice_reference, session=reference_number
+            )
         )
         with self.registry.lock:
             session = self.registry.get(principal, reference_number, missing=not_found)
@@ -456,7 +460,7 @@ def _parse_bound(value: Any, name: str) -> datetime | None:
     try:
         return parse_datetime(str(value))
     except ValueError as exc:
-        raise InvalidInputData(f"{name}: nieprawidłowy format daty i czasu.") from exc
+        raise InvalidInputData(violations.bad_format(name)) from exc
 
 
 def _within(value: datetime, low: datetime | None, high: datetime | None) -> bool:

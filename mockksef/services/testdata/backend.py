@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from mockksef import violations
 from mockksef.clock import parse_datetime
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import (
@@ -89,16 +90,12 @@ class TestdataBackend:
         description = str(body["description"])
         subunits = list(body.get("subunits") or [])
         if subunits and subject_type not in _SUBUNIT_TYPES:
-            raise InvalidInputData(
-                "subunits: jednostki podrzędne można podać tylko dla typów VatGroup i JST."
-            )
+            raise InvalidInputData(violations.service("subunits_not_allowed", "subunits"))
         sub_nips = [str(s["subjectNip"]) for s in subunits]
         if nip in sub_nips:
-            raise InvalidInputData(
-                f"subunits: podmiot {nip} nie może być swoją jednostką podrzędną."
-            )
+            raise InvalidInputData(violations.service("own_subunit", "subunits", nip=nip))
         if len(set(sub_nips)) != len(sub_nips):
-            raise InvalidInputData("subunits: powtórzony NIP jednostki podrzędnej.")
+            raise InvalidInputData(violations.service("repeated_items", "subunits"))
         registry = self.env.subjects
         with self._lock:
             existing = registry.entities.get(nip)
@@ -204,9 +201,7 @@ class TestdataBackend:
         ident = body["contextIdentifier"]
         value = str(ident["value"])
         if not NIP_RE.match(value):
-            raise InvalidInputData(
-                f"contextIdentifier.value: '{value}' nie jest poprawnym numerem NIP."
-            )
+            raise InvalidInputData(violations.bad_format("contextIdentifier.value"))
         return ContextIdentifier(str(ident["type"]), value)
 
     @staticmethod
@@ -216,9 +211,7 @@ class TestdataBackend:
         value = str(ident["value"])
         pattern = _IDENTIFIER_PATTERNS.get(type_)
         if pattern is None or not pattern.match(value):
-            raise InvalidInputData(
-                f"authorizedIdentifier.value: '{value}' nie jest poprawną wartością typu {type_}."
-            )
+            raise InvalidInputData(violations.bad_format("authorizedIdentifier.value"))
         return SubjectIdentifier(type_, value.upper() if type_ == "Fingerprint" else value)
 
     def grant_permissions(self, body: Mapping[str, Any], now: datetime) -> None:
@@ -260,12 +253,10 @@ class TestdataBackend:
     def _block_target(body: Mapping[str, Any] | None) -> ContextIdentifier:
         ident = (body or {}).get("contextIdentifier")
         if not isinstance(ident, Mapping):
-            raise InvalidInputData("contextIdentifier: pole jest wymagane.")
+            raise InvalidInputData(violations.not_empty("contextIdentifier"))
         context = ContextIdentifier(str(ident["type"]), str(ident["value"]))
         if not context.is_valid():
-            raise InvalidInputData(
-                f"contextIdentifier.value: '{context.value}' nie jest poprawnym identyfikatorem typu {context.type}."
-            )
+            raise InvalidInputData(violations.bad_format("contextIdentifier.value"))
         return context
 
     def block_context(self, body: Mapping[str, Any] | None) -> ContextIdentifier:

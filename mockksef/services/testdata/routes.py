@@ -11,7 +11,7 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mockksef.http.endpoint import AuthKind, BodyKind, Call, empty_ok, endpoint
+from mockksef.http.endpoint import AuthKind, BodyKind, BodyRules, Call, empty_ok, endpoint
 
 
 def _operation(
@@ -20,13 +20,18 @@ def _operation(
     *,
     auth: AuthKind = "none",
     body: BodyKind = "json",
+    rules: BodyRules | None = None,
 ) -> Route:
     def handler(call: Call) -> Response:
         effect(call)
         return empty_ok()
 
     handler.__name__ = op_id.split(".", 1)[1]
-    return endpoint(op_id, auth=auth, body=body, test_only=True)(handler)
+    return endpoint(op_id, auth=auth, body=body, test_only=True, body_rules=rules)(handler)
+
+
+def _member(body: object, name: str) -> object:
+    return body.get(name) if isinstance(body, dict) else None
 
 
 routes: list[BaseRoute] = [
@@ -95,6 +100,7 @@ routes: list[BaseRoute] = [
         "testdata.set_rate_limits",
         lambda call: call.env.limits.set_rate_limits(call.context, call.body.get("rateLimits")),
         auth="access",
+        rules=lambda env, body: env.limits.rate_limit_violations(_member(body, "rateLimits")),
     ),
     _operation(
         "testdata.reset_rate_limits",

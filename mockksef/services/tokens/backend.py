@@ -17,7 +17,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mockksef import paging
+from mockksef import paging, violations
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.errors import Forbidden, InvalidInputData, KsefError, MissingPermissions
 from mockksef.ids import REFERENCE_RE, is_reference_number, with_checksum
@@ -62,9 +62,7 @@ def _norm(subject: SubjectIdentifier) -> SubjectIdentifier:
 
 
 def not_found(reference_number: str) -> InvalidInputData:
-    return InvalidInputData(
-        f"Token o numerze referencyjnym {reference_number} nie został znaleziony."
-    )
+    return InvalidInputData(violations.service("token_not_found", reference=reference_number))
 
 
 class TokensBackend:
@@ -188,7 +186,7 @@ class TokensBackend:
             )
         requested = list(dict.fromkeys(body["permissions"]))
         if not requested:
-            raise InvalidInputData("permissions: Lista uprawnień tokena nie może być pusta.")
+            raise InvalidInputData(violations.not_empty("permissions"))
         held = me.effective_permissions
         missing = [p for p in requested if p not in held]
         if missing:
