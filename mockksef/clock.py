@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
 ClockMode = Literal["real", "offset", "virtual"]
+CLOCK_MODES: tuple[ClockMode, ...] = ("real", "offset", "virtual")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

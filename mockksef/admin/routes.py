@@ -10,7 +10,7 @@ Scenarios:
 * ``POST /_mock/scenarios[?activate=false]`` – load (and by default activate) a
   scenario: a YAML body (``application/yaml`` / ``text/*``) or JSON
   ``{"name": "catalogue-name"}`` / ``{"yaml": "..."}`` / ``{"scenario": {...}}``;
-* ``GET /_mock/scenarios/{name}``, ``POST …/{name}/activate`` (``{"seed": n}``),
+* ``GET /_mock/scenarios/{name}``, ``POST …/{name}/activate`` (``{"seed": n, "clock": "virtual"}``),
   ``POST …/{name}/deactivate``, ``DELETE …/{name}``;
 * ``GET /_mock/scenarios/check`` – 409 listing rules that never fired
   (scenarios with ``require_all_fired``).
@@ -210,7 +210,9 @@ async def scenario_activate(request: Request) -> Response:
         body = await _json_body(request)
         if name not in mock.scenarios.loaded:
             return _bad(f"scenario {name!r} is not loaded", 404)
-        return JSONResponse(mock.scenarios.activate(name, seed=body.get("seed")))
+        return JSONResponse(
+            mock.scenarios.activate(name, seed=body.get("seed"), clock=body.get("clock"))
+        )
     except ScenarioError as exc:
         return _scenario_error(exc)
     except ValueError as exc:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive
 
-from mockksef.clock import format_datetime
+from mockksef.clock import CLOCK_MODES, format_datetime
 from mockksef.environments import Env
 from mockksef.errors import MockError
 from mockksef.scenarios import effects, rules
@@ -106,8 +106,17 @@ class ScenarioManager:
             self.loaded[scenario.name] = scenario
         return scenario
 
-    def activate(self, source: Source, *, seed: int | None = None) -> dict[str, Any]:
-        """Apply clock, setup and schedule, then let the rules act. Returns the activation report."""
+    def activate(
+        self, source: Source, *, seed: int | None = None, clock: str | None = None
+    ) -> dict[str, Any]:
+        """Apply clock, setup and schedule, then let the rules act. Returns the activation report.
+
+        ``clock`` (``virtual``, ``offset``, ``real``) overrides the scenario's clock
+        mode, keeping its start: tests that step time freeze a catalogue scenario
+        meant to run, served, on a moving clock.
+        """
+        if clock is not None and clock not in CLOCK_MODES:
+            raise ValueError(f"unknown clock mode {clock!r} ({', '.join(CLOCK_MODES)})")
         if isinstance(source, str) and source in self.loaded:
             scenario = self.loaded[source]
         else:
@@ -128,7 +137,7 @@ class ScenarioManager:
             active = ActiveScenario.start(
                 scenario, self._seed(chosen), scenario.environments or tuple(enabled)
             )
-            self._apply_clock(scenario)
+            self._apply_clock(scenario, clock)
             setup_envs = scenario.environments or (self.state.config.default_env.value,)
             active.report = {"setup": self._run_setup(active, setup_envs)} if scenario.setup else {}
             self._active.append(active)
@@ -288,13 +297,14 @@ class ScenarioManager:
 
     # -- clock -----------------------------------------------------------------------------------
 
-    def _apply_clock(self, scenario: Scenario) -> None:
+    def _apply_clock(self, scenario: Scenario, mode: str | None = None) -> None:
         clock = self.state.clock
-        if scenario.clock_mode:
-            clock.set_mode(scenario.clock_mode)
+        mode = mode or scenario.clock_mode
+        if mode:
+            clock.set_mode(mode)
         if scenario.clock_start is not None:
             clock.set(scenario.clock_start)
-        if scenario.clock_mode or scenario.clock_start is not None:
+        if mode or scenario.clock_start is not None:
             self._journal("clock.moved", origin=scenario.name, clock=clock.describe())
 
     def apply_clock_move(self, move: ClockMove, origin: str) -> None:

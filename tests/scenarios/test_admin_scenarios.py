@@ -55,6 +55,22 @@ def test_load_by_catalogue_name_json_yaml_or_dict(admin, mock):
     assert mock.scenarios.active == ["via-admin", "d", "legacy-api-retired"]
 
 
+def test_activation_can_freeze_a_scenario_that_runs_on_its_own_clock(admin, mock):
+    mock.clock.set_mode("real")
+    admin.post("/_mock/scenarios?activate=false", json={"name": "token-write-only"})
+    bogus = admin.post("/_mock/scenarios/token-write-only/activate", json={"clock": "stopped"})
+    assert bogus.status_code == 400 and "stopped" in bogus.text
+    assert mock.clock.mode == "real" and mock.scenarios.active == []
+    admin.post("/_mock/scenarios/token-write-only/activate", json={"clock": "virtual"})
+    assert mock.clock.describe() == {
+        "mode": "virtual",
+        "now": "2026-03-02T09:00:00.0000000+00:00",
+        "offsetSeconds": None,
+    }
+    admin.post("/_mock/scenarios/token-write-only/activate")
+    assert mock.clock.mode == "offset"
+
+
 def test_invalid_scenarios_answer_400_with_the_problems(admin):
     bad = admin.post(
         "/_mock/scenarios",
@@ -106,7 +122,7 @@ def test_legacy_mode_and_clock_modes(admin, mock):
 
 
 def test_clock_moves_through_the_admin_api_trigger_scheduled_resets(admin, mock):
-    mock.scenarios.activate("demo-reset-overnight")
+    mock.scenarios.activate("demo-reset-overnight", clock="virtual")
     generation = mock.env("demo").generation
     admin.post("/_mock/clock", json={"advance": "1d"})
     assert mock.env("demo").generation == generation + 1

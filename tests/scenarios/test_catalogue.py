@@ -14,6 +14,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,14 @@ def xades_init(client: Any, nip: str, credentials: SigningCredentials) -> httpx.
     )
 
 
+def seeded_certificate_login(client: Any, certificate: dict[str, str]) -> dict[str, Any]:
+    """XAdES login of NIP with a certificate from an activation report (PEMs)."""
+    credentials = SigningCredentials.from_pem(
+        certificate["certificate"].encode(), certificate["privateKey"].encode()
+    )
+    return auth_status(client, xades_init(client, NIP, credentials).json())
+
+
 def problem(answer: httpx.Response) -> dict[str, Any]:
     assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
     return answer.json()  # type: ignore[no-any-return]
@@ -146,6 +155,33 @@ def test_a_checkout_reads_the_catalogue_from_the_top_level_scenarios_folder() ->
 def test_scenario_files_are_user_documents_without_internal_headers(name: str) -> None:
     text = _path(name).read_text(encoding="utf-8")
     assert not re.search(r"(?im)^#.*\b(issue|catalogue item)\s*\d", text), name
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CATALOGUE.glob("*.yaml")))
+def test_catalogue_scenarios_with_a_start_date_run_on_from_it(name: str) -> None:
+    # A client outside the process cannot move a frozen clock: Retry-After would
+    # never run out and every journal line would carry one instant.
+    scenario = Scenario.from_path(_path(name))
+    assert scenario.clock_mode in (None, "offset"), name
+
+
+@pytest.mark.server
+def test_a_served_catalogue_scenario_gives_an_outside_client_a_running_clock(config, spec) -> None:  # type: ignore[no-untyped-def]
+    from mockksef import create_app
+    from mockksef.server import ThreadedServer
+
+    # As `mockksef serve --scenario dataset-small` builds it: a real clock, then the scenario.
+    state = MockState(replace(config, clock_mode="real", extra={}), spec=spec)
+    report = state.scenarios.activate("dataset-small")
+    assert state.clock.mode == "offset"
+    certificate = report["setup"]["test"]["certificates"][0]
+    with ThreadedServer(create_app(state=state)) as server:
+        with httpx.Client(base_url=server.url + "/v2", timeout=10) as api:
+            assert seeded_certificate_login(api, certificate)["code"] == 200
+    times = [e["time"] for e in state.journal.entries(kind="request")]
+    assert len(times) >= 3 and len(set(times)) == len(times)
+    assert parse_datetime(times[-1]) - parse_datetime(times[0]) < timedelta(minutes=5)
+    assert parse_datetime(times[0]) >= datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("name", FAILURES + DATASETS)
@@ -190,7 +226,7 @@ def test_legacy_api_retired(mock: MockState, app, api) -> None:  # type: ignore[
 
 
 def test_token_unauthorized(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    report = mock.scenarios.activate("token-unauthorized")
+    report = mock.scenarios.activate("token-unauthorized", clock="virtual")
     tokens = tokens_of("token-unauthorized")
     listed = {t["id"]: t for t in report["setup"]["test"]["tokens"]}
     assert listed["revoked"]["status"] == "Revoked" and listed["valid"]["status"] == "Active"
@@ -225,7 +261,7 @@ def test_token_unauthorized(mock: MockState, api) -> None:  # type: ignore[no-un
 
 
 def test_token_write_only(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("token-write-only")
+    mock.scenarios.activate("token-write-only", clock="virtual")
     session = kit.token_login(api, tokens_of("token-write-only")["write-only"], NIP)
     query = api.post(
         "/invoices/query/metadata",
@@ -255,7 +291,7 @@ def test_token_write_only(mock: MockState, api) -> None:  # type: ignore[no-unty
 
 
 def test_nip_context_mismatch(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("nip-context-mismatch")
+    mock.scenarios.activate("nip-context-mismatch", clock="virtual")
     token = tokens_of("nip-context-mismatch")["acme"]
     wrong = token_login_status(api, token, NIP, context=BETA)
     assert wrong["code"] == 450
@@ -272,7 +308,7 @@ def test_nip_context_mismatch(mock: MockState, api) -> None:  # type: ignore[no-
 
 
 def test_rate_limit_invoices(mock: MockState, app, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("rate-limit-invoices")
+    mock.scenarios.activate("rate-limit-invoices", clock="virtual")
     token = tokens_of("rate-limit-invoices")["erp"]
     session = kit.token_login(api, token, NIP)
     query = {
@@ -338,7 +374,7 @@ def _filters(since: datetime) -> Any:
 
 
 def test_challenge_unavailable_in_process(mock: MockState, app) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("challenge-unavailable")
+    mock.scenarios.activate("challenge-unavailable", clock="virtual")
     with TestClient(app, base_url="http://testserver/v2") as raw:
         with pytest.raises(NetworkFault, match="reset"):
             raw.post("/auth/challenge")
@@ -375,7 +411,7 @@ def test_challenge_unavailable_over_a_socket(server) -> None:  # type: ignore[no
 
 
 def test_environment_mismatch(mock: MockState, app) -> None:  # type: ignore[no-untyped-def]
-    report = mock.scenarios.activate("environment-mismatch")
+    report = mock.scenarios.activate("environment-mismatch", clock="virtual")
     assert {t["id"] for t in report["setup"]["demo"]["tokens"] if "id" in t} == {"demo-token"}
     tokens = tokens_of("environment-mismatch")
     with env_client(app, "demo") as demo, env_client(app, "prod") as prod:
@@ -391,7 +427,7 @@ def test_environment_mismatch(mock: MockState, app) -> None:  # type: ignore[no-
 
 
 def test_demo_reset_overnight(mock: MockState, app) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("demo-reset-overnight")
+    mock.scenarios.activate("demo-reset-overnight", clock="virtual")
     token = tokens_of("demo-reset-overnight")["yesterday"]
     query = {
         "subjectType": "Subject1",
@@ -417,7 +453,7 @@ def test_demo_reset_overnight(mock: MockState, app) -> None:  # type: ignore[no-
 
 
 def test_token_before_go_live(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("token-before-go-live")
+    mock.scenarios.activate("token-before-go-live", clock="virtual")
     token = tokens_of("token-before-go-live")["early"]
     early = token_login_status(api, token)
     assert early["code"] == 450 and early["details"] == ["Token nieaktywny"]
@@ -432,7 +468,7 @@ def test_token_before_go_live(mock: MockState, api) -> None:  # type: ignore[no-
 
 
 def test_token_ksef_1_format(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("token-ksef-1-format")
+    mock.scenarios.activate("token-ksef-1-format", clock="virtual")
     legacy = "8A3F9C1E0B7D4A6F2E5C8B1D9F0A3C6E7B4D2F1A8C5E9B0D3F6A2C7E1B8D4F09"
     status = token_login_status(api, legacy)
     assert status["code"] == 450
@@ -451,7 +487,7 @@ def test_token_ksef_1_format(mock: MockState, api) -> None:  # type: ignore[no-u
 
 
 def test_certificate_unusable(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    report = mock.scenarios.activate("certificate-unusable")
+    report = mock.scenarios.activate("certificate-unusable", clock="virtual")
     certificates = {c["id"]: c for c in report["setup"]["test"]["certificates"]}
 
     def credentials(name: str) -> SigningCredentials:
@@ -488,7 +524,7 @@ def test_certificate_unusable(mock: MockState, api) -> None:  # type: ignore[no-
 
 
 def test_token_owner_lost_permissions(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("token-owner-lost-permissions")
+    mock.scenarios.activate("token-owner-lost-permissions", clock="virtual")
     tokens = tokens_of("token-owner-lost-permissions")
     lost = token_login_status(api, tokens["anna"])
     assert lost["code"] == 415
@@ -522,7 +558,7 @@ def test_token_owner_lost_permissions(mock: MockState, api) -> None:  # type: ig
 
 
 def test_invoice_rejections(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("invoice-rejections")
+    mock.scenarios.activate("invoice-rejections", clock="virtual")
     env = mock.env("test")
     session = kit.xades_login(api, NIP)
     crypto = kit.Crypto()
@@ -592,7 +628,7 @@ def test_invoice_rejections(mock: MockState, api) -> None:  # type: ignore[no-un
 
 
 def test_import_large_growing(mock: MockState, app, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("import-large-growing")
+    mock.scenarios.activate("import-large-growing", clock="virtual")
     token = tokens_of("import-large-growing")["importer"]
     session = kit.token_login(api, token, NIP)
     february = {
@@ -658,7 +694,7 @@ def test_import_large_growing(mock: MockState, app, api) -> None:  # type: ignor
 
 
 def test_dataset_small_serves_a_connector(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    report = mock.scenarios.activate("dataset-small")
+    report = mock.scenarios.activate("dataset-small", clock="virtual")
     setup = report["setup"]["test"]
     assert setup["invoices"][0]["count"] == 150
     session = kit.token_login(api, tokens_of("dataset-small")["erp"], NIP)
@@ -671,24 +707,16 @@ def test_dataset_small_serves_a_connector(mock: MockState, api) -> None:  # type
         headers=session.headers,
     )
     assert answer.status_code == 200 and 40 < len(answer.json()["invoices"]) < 110
-    certificate = setup["certificates"][0]
-    login = xades_init(
-        api,
-        NIP,
-        SigningCredentials.from_pem(
-            certificate["certificate"].encode(), certificate["privateKey"].encode()
-        ),
-    )
-    assert auth_status(api, login.json())["code"] == 200
+    assert seeded_certificate_login(api, setup["certificates"][0])["code"] == 200
 
 
 def test_dataset_medium_is_deterministic(mock: MockState, config, spec) -> None:  # type: ignore[no-untyped-def]
     from mockksef.clock import Clock
 
-    first = mock.scenarios.activate("dataset-medium")["setup"]["test"]["invoices"]
+    first = mock.scenarios.activate("dataset-medium", clock="virtual")
     other = MockState(config, spec=spec, clock=Clock.virtual(datetime(2026, 1, 1, tzinfo=UTC)))
-    second = other.scenarios.activate("dataset-medium")["setup"]["test"]["invoices"]
-    assert first == second
+    second = other.scenarios.activate("dataset-medium", clock="virtual")
+    assert first["setup"]["test"]["invoices"] == second["setup"]["test"]["invoices"]
     assert mock.env("test").invoices.count() == 20000
     rows = [mock.env("test").invoices.invoices.row(i) for i in (0, 777, 19999)]
     again = [other.env("test").invoices.invoices.row(i) for i in (0, 777, 19999)]
