@@ -13,6 +13,7 @@ When the journal is off, one attribute read; the admin plane is never recorded.
 from __future__ import annotations
 
 import time as _perf
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,7 +39,9 @@ class JournalMiddleware:
         self.clock = state.clock
         self.default_env: str = state.config.default_env.value
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain call, not a coroutine: when nothing is recorded, the app's own
+        # awaitable is handed back and this layer adds no coroutine of its own.
         journal = self.journal
         if (
             not journal.enabled
@@ -46,8 +49,11 @@ class JournalMiddleware:
             or scope["path"].startswith("/_mock")
             or (journal.sample_every != 1 and not journal.sampled())
         ):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._record(scope, receive, send)
+
+    async def _record(self, scope: Scope, receive: Receive, send: Send) -> None:
+        journal = self.journal
         started = _perf.perf_counter()
         when = self.clock.now()
         note: dict[str, Any] = {}
