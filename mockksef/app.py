@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockksef import console, operations, violations
 from mockksef.admin import routes as admin_routes
+from mockksef.admin.guard import AdminGuard
 from mockksef.config import MockConfig
 from mockksef.environments import API_PATH, Env, api_prefixes, env_for_host
 from mockksef.errors import InvalidInputData, MethodNotAllowed, MockError, NotFound
@@ -229,6 +230,9 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     app.middleware_stack = JournalMiddleware(
         ScenarioMiddleware(app.build_middleware_stack(), state), state
     )
+    # Outermost, so that nothing behind /_mock (journal included) runs for a refused
+    # request; the API pays one prefix test.
+    app.middleware_stack = AdminGuard(app.middleware_stack, state)
     # The training console inside the admin plane (and `/` pointing at it), plus its
     # opt-in capture of bodies for the journal's detail view.
     console.install(app, state)

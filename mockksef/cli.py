@@ -5,11 +5,16 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from mockksef import official
 from mockksef.config import MockConfig
+
+if TYPE_CHECKING:
+    from mockksef.scenarios import Scenario
+    from mockksef.state import MockState
 
 # What `pip install 'mockksef[contract]'` adds (pyproject.toml), by import name.
 CONTRACT_EXTRA_MODULES = ("hypothesis", "schemathesis")
@@ -21,9 +26,55 @@ def main() -> None:
     pass
 
 
-@main.command(help="Start the server (uvicorn) on the embedded defaults.")
+class OneLineErrors(click.Command):
+    """A command whose usage errors are one line on stderr and exit 2, nothing else.
+
+    Click prints a usage block and a hint around the error; for a server start,
+    where a wrong flag is the whole story, the one line says it.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            click.echo(f"mockksef {self.name}: {exc.format_message()}", err=True)
+            ctx.exit(2)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"mockksef serve: {message}", err=True)
+    sys.exit(2)
+
+
+# MockConfig field -> the serve flag that sets it (the others come from MOCKKSEF_*).
+_FLAGS = {
+    "environments": "--environments",
+    "default_env": "--default-env",
+    "seed": "--seed",
+    "official_dir": "--official-dir",
+    "clock_mode": "--clock",
+    "clock_start": "--clock-start",
+    "public_base_url": "--public-base-url",
+    "journal_size": "--journal-size",
+    "reset_schedule": "--reset-schedule",
+    "legacy_v1": "--legacy-v1",
+    "admin_token": "--admin-token",
+}
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@main.command(
+    cls=OneLineErrors,
+    help=(
+        "Start the server (uvicorn) on the embedded defaults. Every flag is checked "
+        "before anything starts; a wrong one is a one-line error and exit code 2."
+    ),
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--environments",
     "environments",
@@ -31,9 +82,16 @@ def main() -> None:
     help="Comma list of test,demo,prod (default: all).",
 )
 @click.option(
-    "--default-env", default=None, help="Environment served under plain /v2 (default: test)."
+    "--default-env",
+    default=None,
+    help="Environment served under plain /v2 (default: test, or the only one enabled).",
 )
-@click.option("--seed", default=None, type=int, help="Seed of the random source (default 0).")
+@click.option(
+    "--seed",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Replay the identifiers of a run (default: a fresh seed per start, printed).",
+)
 @click.option(
     "--official-dir",
     default=None,
@@ -74,7 +132,12 @@ def main() -> None:
     default=None,
     help="Record requests in the journal (GET /_mock/journal); on by default.",
 )
-@click.option("--journal-size", default=None, type=int, help="Journal ring-buffer size (1000).")
+@click.option(
+    "--journal-size",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Journal ring-buffer size (1000).",
+)
 @click.option(
     "--reset-schedule",
     default=None,
@@ -86,7 +149,29 @@ def main() -> None:
     type=click.Choice(["not_found", "gone", "refused", "reset", "close"]),
     help="How the retired KSeF 1.0 paths (/api/online/...) answer (default not_found).",
 )
-@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--admin-token",
+    default=None,
+    metavar="TOKEN",
+    help=(
+        "Require this token on /_mock/* (Authorization: Bearer, X-Mock-Admin-Token, or "
+        "/_mock/console?token=); or set MOCKKSEF_ADMIN_TOKEN. Needed off loopback."
+    ),
+)
+@click.option(
+    "--insecure-admin",
+    is_flag=True,
+    default=False,
+    help="Serve /_mock/* without a token on an address other machines can reach.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(
+        ["critical", "error", "warning", "info", "debug", "trace"], case_sensitive=False
+    ),
+)
 def serve(
     host: str,
     port: int,
@@ -104,24 +189,19 @@ def serve(
     journal_size: int | None,
     reset_schedule: str | None,
     legacy_v1: str | None,
+    admin_token: str | None,
+    insecure_admin: bool,
     log_level: str,
 ) -> None:
-    import uvicorn
-
-    from mockksef.app import create_app
+    from mockksef.admin.guard import is_loopback
+    from mockksef.config import ConfigError
     from mockksef.scenarios import ScenarioError, resolve
-    from mockksef.state import MockState
 
+    # 1. Everything the flags and the environment say, checked before anything starts.
     try:
         loaded = [resolve(item) for item in scenarios]
     except ScenarioError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    if seed is None:
-        # The first scenario's seed seeds the server too, so that a run is repeatable.
-        seed = next((s.seed for s in loaded if s.seed is not None), None)
-
-    config = MockConfig.from_env()
+        _fail(str(exc))
     flags = {
         "environments": environments,
         "default_env": default_env,
@@ -135,38 +215,94 @@ def serve(
         "journal_size": journal_size,
         "reset_schedule": reset_schedule,
         "legacy_v1": legacy_v1,
+        "admin_token": admin_token,
+        "admin_insecure": True if insecure_admin else None,
     }
-    config = MockConfig.from_mapping(flags, base=config)
-    if no_rate_limits:
-        config = replace(config, rate_limits_enabled=False)
+    try:
+        base = MockConfig.from_env()
+    except ConfigError as exc:
+        _fail(f"MOCKKSEF_{exc.setting.upper()}: {exc.problem}")
+    try:
+        config = MockConfig.from_mapping(flags, base=base)
+        if no_rate_limits:
+            config = replace(config, rate_limits_enabled=False)
+        config.validate()
+    except ConfigError as exc:
+        # Name what the user typed: the flag, or the environment variable it came from.
+        flag = _FLAGS.get(exc.setting) if flags.get(exc.setting) is not None else None
+        _fail(f"{flag or 'MOCKKSEF_' + exc.setting.upper()}: {exc.problem}")
+    if not is_loopback(host) and config.admin_token is None and not config.admin_insecure:
+        _fail(
+            f"{host} is reachable from other machines and /_mock/* (reset, clock, scenarios) "
+            "would be open to them: pass --admin-token TOKEN (or set MOCKKSEF_ADMIN_TOKEN), "
+            "or --insecure-admin to serve it without one"
+        )
+
+    # 2. The state (official files, scenarios), then the socket: the banner comes last.
+    from mockksef.app import create_app
+    from mockksef.server import bind, uvicorn_config
+    from mockksef.state import MockState
+
     try:
         state = MockState(config)
+        for scenario in loaded:
+            state.scenarios.activate(scenario)
     except official.OfficialFilesMissing as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-    except ValueError as exc:
-        click.echo(f"configuration: {exc}", err=True)
-        sys.exit(2)
-    try:
-        for scenario in loaded:
-            state.scenarios.activate(scenario)
     except ScenarioError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(f"configuration: {exc}")
     app = create_app(state=state)
-    base = f"http://{host}:{port}"
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    _banner(state, host, sock.getsockname()[1], loaded)
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn_config(app, state.config, log_level=log_level.lower()))
+    server.run(sockets=[sock])
+
+
+def _banner(state: MockState, host: str, port: int, loaded: list[Scenario]) -> None:
+    from mockksef.admin.guard import is_loopback
+
+    config = state.config
+    base = f"http://{_url_host(host)}:{port}"
+    clock = state.clock.describe()
     click.echo(
-        f"mockksef {state.spec.version} spec · environments: {', '.join(e.value for e in state.environments)}"
+        f"mockksef · KSeF API {state.spec.version} · listening on {base} "
+        f"(environments: {', '.join(e.value for e in state.environments)})"
     )
-    click.echo(f"  {base}/v2  ({config.default_env.value})")
+    click.echo(f"  {base}/v2  ->  {config.default_env.value} (also /api/v2)")
     for env in state.environments:
-        click.echo(f"  {base}/{env.value}/v2")
-    click.echo(f"  admin: {base}/_mock/health")
+        click.echo(f"  {base}/{env.value}/v2  clock {clock['mode']}, now {clock['now']}")
+    click.echo(
+        "  clock: change it with `mockksef clock --mode real|offset|virtual`, `--set ISO`, "
+        "`--advance 15m` (POST /_mock/clock)"
+    )
+    how = "given with --seed" if state.seed_explicit else f"fresh; replay with --seed {state.seed}"
+    click.echo(f"  seed: {state.seed} ({how})")
+    if config.admin_token is not None:
+        guard = "token required"
+    elif config.admin_insecure and not is_loopback(host):
+        guard = "OPEN to every address (--insecure-admin)"
+    else:
+        guard = "open on loopback"
+    click.echo(f"  admin: {base}/_mock/health ({guard})")
     for scenario in loaded:
         click.echo(f"  scenario: {scenario.name}")
-    uvicorn.run(
-        app, host=host, port=port, log_level=log_level, proxy_headers=bool(config.trusted_proxy)
-    )
+    if is_loopback(host) and config.public_base_url is None:
+        # Issue 12: some SDKs refuse pre-signed upload/download URLs on 127.0.0.1.
+        click.echo(
+            "  SDKs that refuse loopback addresses in pre-signed URLs: add "
+            f"--public-base-url http://$(hostname):{port}"
+        )
+    click.echo("  stop: Ctrl+C")
+    sys.stdout.flush()
 
 
 @main.command(
@@ -493,6 +629,14 @@ _URL_OPTION = click.option(
 )
 
 
+def _admin_headers() -> dict[str, str]:
+    """The admin token of a guarded server (serve --admin-token), from the environment."""
+    import os
+
+    token = os.environ.get("MOCKKSEF_ADMIN_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def _format_entry(entry: dict[str, object]) -> str:
     if entry.get("kind") == "event":
         rest = {k: v for k, v in entry.items() if k not in ("seq", "kind", "time", "event")}
@@ -569,7 +713,7 @@ def journal(
         if v is not None
     }
     count = 0
-    with httpx.Client(base_url=url.rstrip("/"), timeout=10) as http:
+    with httpx.Client(base_url=url.rstrip("/"), timeout=10, headers=_admin_headers()) as http:
         while True:
             try:
                 response = http.get("/_mock/journal", params={**params, "since": since})
@@ -603,7 +747,9 @@ def reset_cmd(url: str, environment: str | None) -> None:
 
     params = {"env": environment} if environment else {}
     try:
-        response = httpx.post(f"{url.rstrip('/')}/_mock/reset", params=params, timeout=10)
+        response = httpx.post(
+            f"{url.rstrip('/')}/_mock/reset", params=params, headers=_admin_headers(), timeout=10
+        )
     except httpx.HTTPError as exc:
         click.echo(f"reset: cannot reach {url}: {exc}", err=True)
         sys.exit(2)
@@ -624,9 +770,13 @@ def clock_cmd(url: str, advance: str | None, set_to: str | None, mode: str | Non
     body = {k: v for k, v in {"advance": advance, "set": set_to, "mode": mode}.items() if v}
     try:
         if body:
-            response = httpx.post(f"{url.rstrip('/')}/_mock/clock", json=body, timeout=10)
+            response = httpx.post(
+                f"{url.rstrip('/')}/_mock/clock", json=body, headers=_admin_headers(), timeout=10
+            )
         else:
-            response = httpx.get(f"{url.rstrip('/')}/_mock/clock", timeout=10)
+            response = httpx.get(
+                f"{url.rstrip('/')}/_mock/clock", headers=_admin_headers(), timeout=10
+            )
     except httpx.HTTPError as exc:
         click.echo(f"clock: cannot reach {url}: {exc}", err=True)
         sys.exit(2)

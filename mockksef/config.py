@@ -1,16 +1,36 @@
 """Explicit configuration. Only this module and the CLI read the environment.
 
 Precedence: CLI flag > environment (``MOCKKSEF_*``) > file > default.
+``validate()`` names the first wrong setting in one line (``ConfigError``);
+``MockState`` calls it, so in-process use fails as early as ``mockksef serve``.
 """
 
 from __future__ import annotations
 
 import os
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
+from mockksef.clock import parse_datetime
 from mockksef.environments import Env
+
+CLOCK_MODES = ("real", "offset", "virtual")
+# An admin token travels in a header and is typed by people: visible ASCII, long
+# enough that guessing it over the network is hopeless.
+ADMIN_TOKEN_MIN_LENGTH = 16
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work: which one, and what is accepted."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -18,7 +38,10 @@ class MockConfig:
     environments: tuple[Env, ...] = (Env.TEST, Env.DEMO, Env.PROD)
     # The environment answered under plain ``/v2`` when the Host header names none.
     default_env: Env = Env.TEST
-    seed: int = 0
+    # None: a fresh seed from the OS at every start, so identifiers never repeat
+    # across restarts; MockState.seed holds it (banner, /_mock/health) for replay.
+    # An explicit seed replays identifiers, never secrets (JWT and URL keys).
+    seed: int | None = None
     official_dir: str | None = None
     # "real" for serve, "virtual" for tests; "offset" starts real at clock_start.
     clock_mode: str = "real"
@@ -72,7 +95,83 @@ class MockConfig:
     # How the retired KSeF 1.0 paths (/api/online/…) answer: not_found (404),
     # gone (410), reset (= refused: TCP RST) or close (empty reply). Undocumented.
     legacy_v1: str = "not_found"
+    # -- the admin plane (/_mock) and the network surface of a served app ----------
+    # When set, every /_mock request needs it: "Authorization: Bearer <token>",
+    # "X-Mock-Admin-Token: <token>", or the console cookie set by ?token=.
+    admin_token: str | None = None
+    # Without a token, /_mock answers only on loopback addresses; True opens it
+    # on every address (``serve --insecure-admin``).
+    admin_insecure: bool = False
+    # Admin request bodies (scenario YAML, seed setups) are read whole: bounded.
+    max_admin_body_bytes: int = 8_000_000
+    # Request line + headers of one request, and the number of header fields
+    # (Apache's LimitRequestFields); more answers 431 (mockksef.server).
+    max_header_bytes: int = 32_768
+    max_header_count: int = 100
+    # Whole-header deadline from the connection's (or request's) first byte, idle
+    # time between requests, and the longest pause inside a request body.
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: float = 5.0
+    body_timeout_seconds: float = 30.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` for the first setting that cannot work."""
+        if not self.environments:
+            raise ConfigError("environments", "name at least one of test, demo, prod")
+        if self.default_env not in self.environments:
+            enabled = ",".join(e.value for e in self.environments)
+            raise ConfigError(
+                "default_env",
+                f"{self.default_env.value} is not among the enabled environments "
+                f"({enabled}); pick one of them",
+            )
+        if self.seed is not None and self.seed < 0:
+            raise ConfigError("seed", f"{self.seed} is negative; use 0 or more")
+        if self.clock_mode not in CLOCK_MODES:
+            raise ConfigError(
+                "clock_mode", f"{self.clock_mode!r} is not one of {', '.join(CLOCK_MODES)}"
+            )
+        if self.clock_start:
+            try:
+                parse_datetime(self.clock_start)
+            except ValueError:
+                raise ConfigError(
+                    "clock_start",
+                    f"{self.clock_start!r} is not an ISO date-time (e.g. 2026-03-02T09:00:00Z)",
+                ) from None
+        if self.public_base_url is not None:
+            parts = urlsplit(self.public_base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(
+                    "public_base_url",
+                    f"{self.public_base_url!r} needs a scheme and a host, e.g. http://myhost:8080",
+                )
+        if self.admin_token is not None:
+            token = self.admin_token
+            if len(token) < ADMIN_TOKEN_MIN_LENGTH or not all(33 <= ord(c) <= 126 for c in token):
+                raise ConfigError(
+                    "admin_token",
+                    f"use at least {ADMIN_TOKEN_MIN_LENGTH} visible ASCII characters "
+                    "without spaces, e.g. the output of: openssl rand -hex 24",
+                )
+        for name in (
+            "max_admin_body_bytes",
+            "max_header_bytes",
+            "max_header_count",
+            "journal_size",
+            "journal_sample_every",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"{getattr(self, name)} is too small; use 1 or more")
+        for name in (
+            "header_timeout_seconds",
+            "keep_alive_seconds",
+            "body_timeout_seconds",
+            "rate_limit_multiplier",
+        ):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name, f"{getattr(self, name)} must be more than 0")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], base: MockConfig | None = None) -> MockConfig:
@@ -83,7 +182,11 @@ class MockConfig:
             name = key.replace("-", "_").lower()
             if name not in known or raw is None:
                 continue
-            changes[name] = _coerce(name, raw, getattr(base, name))
+            changes[name] = _coerce(name, raw)
+        # "--environments demo" alone means plain /v2 is DEMO: the only choice that works.
+        chosen = changes.get("environments")
+        if chosen and "default_env" not in changes and base.default_env not in chosen:
+            changes["default_env"] = chosen[0]
         return replace(base, **changes)
 
     @classmethod
@@ -98,18 +201,39 @@ class MockConfig:
         return cls.from_mapping(data, base)
 
 
-def _coerce(name: str, raw: Any, current: Any) -> Any:
+def _parse_env(name: str, value: str) -> Env:
+    try:
+        return Env.parse(value)
+    except ValueError:
+        raise ConfigError(
+            name, f"unknown environment {value.strip()!r}; use test, demo or prod"
+        ) from None
+
+
+def _field_type(name: str) -> Any:
+    """The declared type of a field, ``X | None`` read as ``X`` (None is never parsed)."""
+    hint = typing.get_type_hints(MockConfig)[name]
+    if isinstance(hint, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    # By the declared type, not the current value: a None default (seed,
+    # admin_token) must still turn MOCKKSEF_SEED="5" into 5.
     if name == "environments":
         items = raw.split(",") if isinstance(raw, str) else raw
-        return tuple(Env.parse(str(i)) for i in items if str(i).strip())
+        return tuple(_parse_env(name, str(i)) for i in items if str(i).strip())
     if name == "default_env":
-        return Env.parse(str(raw))
-    if isinstance(current, bool):
+        return _parse_env(name, str(raw))
+    kind = _field_type(name)
+    if kind is bool:
         if isinstance(raw, str):
             return raw.strip().lower() in ("1", "true", "yes", "on")
         return bool(raw)
-    if isinstance(current, int) and not isinstance(current, bool):
-        return int(raw)
-    if isinstance(current, float):
-        return float(raw)
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(name, f"{raw!r} is not a number") from None
     return raw

@@ -1,5 +1,9 @@
 """Deterministic identifiers: one seeded random source per environment.
 
+Secrets are the exception: ``secret_bytes`` draws from the OS, never from a
+seed, because a seed is printed (banner, ``/_mock/health``) so that a run can
+be replayed, and anything derived from it could be recomputed by anyone.
+
 Reference numbers follow KSeF's ``YYYYMMDD-TT-HHHHHHHHHH-HHHHHHHHHH-CC`` with the
 CRC-8 (poly 0x07) checksum over the first 33 characters, the same CRC the
 official docs prescribe for KSeF invoice numbers.
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -71,6 +76,20 @@ def _day_prefix(type_code: str, when: datetime) -> tuple[str, int]:
     crc = crc8(prefix.encode("ascii"))
     _PREFIXES[type_code] = (start, start + _HOUR, prefix, crc)
     return prefix, crc
+
+
+def fresh_seed() -> int:
+    """A seed for a server started without one: different on every start.
+
+    63 bits fit every integer parser (``--seed N`` replays the run) and make two
+    starts sharing a seed, and so their identifiers, practically impossible.
+    """
+    return secrets.randbits(63)
+
+
+def secret_bytes(n: int) -> bytes:
+    """Key material (JWT and URL signing): from the OS, whatever the seed."""
+    return secrets.token_bytes(n)
 
 
 class RandomSource:

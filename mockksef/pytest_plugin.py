@@ -19,7 +19,9 @@ import pytest
 def ksef_app() -> Any:
     from mockksef import MockConfig, create_app
 
-    return create_app(MockConfig(clock_mode="virtual"))
+    # A fixed seed: a project's tests see the same identifiers on every run
+    # (a served mockksef draws a fresh one per start instead).
+    return create_app(MockConfig(clock_mode="virtual", seed=0))
 
 
 @pytest.fixture
@@ -27,7 +29,7 @@ def ksef_server() -> Iterator[Any]:
     from mockksef import MockConfig, MockState, create_app
     from mockksef.server import ThreadedServer
 
-    state = MockState(MockConfig(clock_mode="virtual"))
+    state = MockState(MockConfig(clock_mode="virtual", seed=0))
     with ThreadedServer(create_app(state=state)) as server:
         server.state = state  # type: ignore[attr-defined]
         yield server

@@ -1,13 +1,258 @@
-"""Run the app on a real uvicorn socket in a background thread (tests, tools)."""
+"""Serving the app on a real socket: the hardened HTTP protocol, the uvicorn settings
+shared by ``mockksef serve`` and ``ThreadedServer`` (uvicorn in a thread: tests, tools).
+
+What the installed uvicorn (0.55, and the 0.3x line before it) enforces by itself,
+checked against its sources and over a socket (``bench/http_hardening.py``):
+
+* with httptools (the default with ``uvicorn[standard]``): no limit on header
+  size or count (an 8 MB header and 100,000 headers were answered 200), and no
+  timer before the first request, while headers trickle in or while a body
+  stalls; ``timeout_keep_alive`` runs only between requests;
+* with h11: ``h11_max_incomplete_event_size`` bounds the header block (400),
+  but there is no read timer either, and it is the slower parser;
+* ``limit_concurrency`` counts idle connections as well: 500 idle sockets
+  would make it answer 503 to every real client, the opposite of the goal.
+
+So ``GuardedHttpToolsProtocol`` adds to uvicorn's httptools protocol, per
+connection: a header budget (bytes of request line + headers, and a count of
+fields; 431 beyond it), a whole-header deadline from the first byte of a
+request (or from accept), and a body idle timer (longest pause between body
+bytes while the app is waiting for them). Idle and trickling connections are
+closed; the app never sees an incomplete request. After a 431 the connection
+half-closes and drains for a moment ("lingering close", as nginx does), so the
+client reads the answer instead of a reset.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import socket
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mockksef.config import MockConfig
+
+# Seconds a refused connection keeps draining what the client still sends.
+LINGER_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_header_bytes: int = 32_768
+    max_header_count: int = 100
+    header_timeout: float = 10.0
+    keep_alive: float = 5.0
+    body_timeout: float = 30.0
+
+    @classmethod
+    def from_config(cls, config: MockConfig) -> HttpLimits:
+        return cls(
+            max_header_bytes=config.max_header_bytes,
+            max_header_count=config.max_header_count,
+            header_timeout=config.header_timeout_seconds,
+            keep_alive=config.keep_alive_seconds,
+            body_timeout=config.body_timeout_seconds,
+        )
+
+
+class _HeaderLimit(Exception):
+    """Raised inside a parser callback; httptools turns it into a parser error."""
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header limits and read timers (see the module)."""
+
+    limits: ClassVar[HttpLimits] = HttpLimits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # uvicorn's own option is whole seconds; the limit may be finer.
+        self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
+        # "idle" (between requests), "headers", "body": where the parser is.
+        self._phase = "idle"
+        self._header_bytes = 0
+        self._header_count = 0
+        self._limit_reason: str | None = None
+        self._refused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_read = 0.0
+
+    # -- timers ----------------------------------------------------------------------
+
+    def _arm(self, delay: float, callback: Any) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_later(delay, callback)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _header_deadline(self) -> None:
+        self._timer = None
+        if self._refused or self._phase == "body" or self.transport.is_closing():
+            return
+        if self._header_bytes:
+            seconds = f"{self.limits.header_timeout:g}"
+            self._answer(408, f"Request headers did not arrive within {seconds} s.", linger=False)
+        else:
+            self.transport.close()
+
+    def _body_idle(self) -> None:
+        self._timer = None
+        if self._refused or self._phase != "body" or self.transport.is_closing():
+            return
+        quiet = self.loop.time() - self._last_read
+        # Paused by flow control (the app is not reading yet) is not the client's stall.
+        if self.flow.read_paused or quiet < self.limits.body_timeout:
+            self._arm(max(0.05, self.limits.body_timeout - quiet), self._body_idle)
+            return
+        # The app may be waiting in receive(): closing tells it the client is gone.
+        self.transport.close()
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # A connection that never sends a request is closed like a stalled header.
+        self._arm(self.limits.header_timeout, self._header_deadline)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering: drain and drop
+        if self._phase != "body":
+            if self._timer is None:
+                # First bytes of a request after a keep-alive pause: its header deadline.
+                self._arm(self.limits.header_timeout, self._header_deadline)
+            # Bytes of a chunk that also completes the headers are recounted exactly
+            # in on_headers_complete (this counter is reset there).
+            self._header_bytes += len(data)
+        else:
+            self._last_read = self.loop.time()
+        super().data_received(data)
+        if self._answered():  # a parser callback may have refused the request
+            return
+        if self._phase != "body" and self._header_bytes > self.limits.max_header_bytes:
+            self._answer(431, self._too_large("bytes"))
+        elif self._phase == "body" and self._timer is None:
+            self._last_read = self.loop.time()
+            self._arm(self.limits.body_timeout, self._body_idle)
+
+    # -- parser callbacks ------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._phase = "headers"
+        self._header_count = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self.limits.max_header_count:
+            self._limit_reason = self._too_large("fields")
+            raise _HeaderLimit
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+        if size > self.limits.max_header_bytes:
+            self._limit_reason = self._too_large("bytes")
+            raise _HeaderLimit
+        self._disarm()
+        self._phase = "body"
+        self._header_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._phase = "idle"
+        super().on_message_complete()
+
+    # -- answers the app never sees --------------------------------------------------
+
+    def _answered(self) -> bool:
+        return self._refused
+
+    def send_400_response(self, msg: str) -> None:
+        if self._limit_reason is not None:
+            self._answer(431, self._limit_reason)
+        else:
+            super().send_400_response(msg)
+
+    def _too_large(self, what: str) -> str:
+        if what == "fields":
+            return f"Too many request header fields (at most {self.limits.max_header_count})."
+        return f"Request headers too large (at most {self.limits.max_header_bytes} bytes)."
+
+    def _answer(self, status: int, message: str, linger: bool = True) -> None:
+        """Answer and end the connection; plain text, as uvicorn's own 400 is."""
+        self._refused = True
+        self._disarm()
+        body = message.encode("ascii")
+        reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, reason, len(body), body)
+        )
+        if linger and self.transport.can_write_eof():
+            # Closing with unread bytes makes the kernel send a reset, which can
+            # destroy the answer before the client reads it: half-close, drain, close.
+            self.transport.write_eof()
+            self._timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
+
+
+def guarded_protocol(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
+    """A protocol class carrying these limits (uvicorn instantiates it per connection)."""
+    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})
+
+
+def uvicorn_config(app: Any, config: MockConfig, **options: Any) -> uvicorn.Config:
+    """uvicorn settings for the mock: the guarded protocol, keep-alive, proxy headers.
+
+    ``options`` are further ``uvicorn.Config`` arguments and win over these.
+    """
+    settings: dict[str, Any] = {
+        "http": guarded_protocol(HttpLimits.from_config(config)),
+        "timeout_keep_alive": max(1, math.ceil(config.keep_alive_seconds)),
+        # Only used if a caller switches to h11: the same header budget.
+        "h11_max_incomplete_event_size": config.max_header_bytes,
+        # uvicorn trusts X-Forwarded-For from loopback by default; the mock decides
+        # that itself (MockConfig.trusted_proxy).
+        "proxy_headers": bool(config.trusted_proxy),
+        **options,
+    }
+    return uvicorn.Config(app, **settings)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv4, IPv6 or a name); OSError if not."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        # Listening from here on: a client that connects before the event loop
+        # runs waits in the backlog instead of being refused.
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class ThreadedServer:
@@ -16,21 +261,14 @@ class ThreadedServer:
     ) -> None:
         self.app = app
         self.host = host
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
+        self._socket = bind(host, port)
         self.port = self._socket.getsockname()[1]
-        # uvicorn trusts X-Forwarded-For from loopback by default; the mock decides
-        # that itself (MockConfig.trusted_proxy), as `mockksef serve` does.
         state = getattr(getattr(app, "state", None), "mock", None)
-        trusted = bool(state and state.config.trusted_proxy)
-        options = {
-            "log_level": "warning",
-            "lifespan": "off",
-            "proxy_headers": trusted,
-            **uvicorn_options,
-        }
-        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, **options))  # type: ignore[arg-type]
+        config = state.config if state is not None else MockConfig()
+        options = {"log_level": "warning", "lifespan": "off", **uvicorn_options}
+        self._server = uvicorn.Server(
+            uvicorn_config(app, config, host=host, port=self.port, **options)
+        )
         self._thread: threading.Thread | None = None
 
     @property

@@ -1,6 +1,8 @@
 """The state root: one ``EnvironmentState`` per environment, built in create_app.
 
 Each environment has its own random stream, JWT secret, keys, data and limits;
+identifiers come from the seed (replayable), secrets from the OS (never
+derivable from the seed, which is printed and may be shared);
 areas reach each other only through this root (``env.permissions``,
 ``env.tokens``…), never through another area's routes. ``reset()`` re-runs the
 constructors: it is the one reset path (admin API, fixtures, scenarios).
@@ -9,13 +11,14 @@ constructors: it is the one reset path (admin API, fixtures, scenarios).
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 from mockksef.clock import Clock, parse_datetime
 from mockksef.config import MockConfig
 from mockksef.environments import PROFILES, Env
 from mockksef.events import EventBus, Sink
-from mockksef.ids import RandomSource
+from mockksef.ids import RandomSource, fresh_seed, secret_bytes
 from mockksef.jwts import JwtSigner
 from mockksef.spec import Spec
 
@@ -44,7 +47,9 @@ class EnvironmentState:
         self.rng = root.rng.child(f"{env.value}/{generation}")
         # Domain code reports what happened here (token.created, session.opened…).
         self.events = EventBus(env.value, root.event_sinks)
-        self.jwt = JwtSigner(self.rng.bytes(32), self.profile.issuer, self.clock)
+        # Not from self.rng: the seed is public, and a token forged offline from it
+        # must fail. A rebuild (reset) draws anew, so earlier JWTs answer 401.
+        self.jwt = JwtSigner(secret_bytes(32), self.profile.issuer, self.clock)
         self.subjects = SubjectRegistry(self)
         self.public_keys = PublicKeysBackend(self)
         self.certificates = CertificatesBackend(self)
@@ -61,11 +66,11 @@ class EnvironmentState:
     def expire_access_tokens(self) -> None:
         """Every JWT issued so far stops verifying (401), as after a key change on the server.
 
-        The new secret comes from the environment's own stream (seed + reset
-        generation, advancing): re-activating a scenario with the same seed after a
-        reset must not rotate back to a secret that earlier JWTs were signed with.
+        The new secret comes from the OS, like the first one: re-activating a
+        scenario with the same seed must never rotate back to a secret that earlier
+        JWTs were signed with, and no seed may let anyone recompute it.
         """
-        self.jwt.rotate(self.rng.bytes(32))
+        self.jwt.rotate(secret_bytes(32))
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"environment": self.env.value, "generation": self.generation}
@@ -90,7 +95,13 @@ class MockState:
     ) -> None:
         from mockksef import official
 
-        self.config = config or MockConfig()
+        config = config or MockConfig()
+        config.validate()
+        # No seed asked for: a fresh one per start, so that identifiers never repeat
+        # across restarts; it is kept in the config (banner, /_mock/health) for replay.
+        self.seed_explicit = config.seed is not None
+        self.seed = config.seed if config.seed is not None else fresh_seed()
+        self.config = config if self.seed_explicit else replace(config, seed=self.seed)
         if clock is None:
             start = parse_datetime(self.config.clock_start) if self.config.clock_start else None
             clock = Clock(self.config.clock_mode, start)  # type: ignore[arg-type]
@@ -98,7 +109,7 @@ class MockState:
         if spec is None:
             spec = Spec.from_dir(official.locate(self.config.official_dir))
         self.spec = spec
-        self.rng = RandomSource(self.config.seed, "root")
+        self.rng = RandomSource(self.seed, "root")
         # Survives reset(): things a real data reset does not touch, such as the
         # Ministry's public keys (keyed by (environment, name)).
         self.durable: dict[tuple[Env, str], Any] = {}

@@ -66,6 +66,8 @@ async def health(request: Request) -> Response:
             "defaultEnvironment": mock.config.default_env.value,
             "specVersion": mock.spec.version,
             "now": mock.clock.describe()["now"],
+            # Replays this run's identifiers: mockksef serve --seed N.
+            "seed": mock.seed,
         }
     )
 

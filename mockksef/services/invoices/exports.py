@@ -28,6 +28,7 @@ from urllib.parse import quote
 from mockksef import crypto
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.errors import Gone, KsefError
+from mockksef.ids import secret_bytes
 from mockksef.models import ContextIdentifier, status
 from mockksef.services.invoices.queries import (
     HWM_DETAIL,
@@ -102,7 +103,7 @@ class ExportsBackend:
         self._lock = threading.RLock()
         self._exports: dict[str, Export] = {}
         # Signs download links: the links are the only credential of the storage.
-        self._secret = env.rng.bytes(32)
+        self._secret = secret_bytes(32)
 
     # -- POST /invoices/exports ------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mockksef import violations
 from mockksef.crypto import rsa_oaep_decrypt, sha256_b64
 from mockksef.errors import InvalidInputData, KsefError
+from mockksef.ids import secret_bytes
 from mockksef.models import ContextIdentifier, Principal
 from mockksef.services.invoices.models import StoredInvoice
 from mockksef.services.sessions.models import (
@@ -74,7 +75,7 @@ class SessionRegistry:
         # hashes of originals whose technical correction was accepted (21166)
         self.corrected: set[str] = set()
         self.faults: deque[Fault] = deque()
-        self.urls = UrlSigner(env.rng.bytes(32))
+        self.urls = UrlSigner(secret_bytes(32))
 
     # -- configuration helpers --------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 ``{base}/storage/{env}/{resource}?sv=…&se=<expiry>&sr=b&sp=<w|r>&sig=<HMAC>``:
 the signature is an HMAC-SHA256 over the permission, the resource path and the
-expiry with a per-environment secret from the seeded random source, so a URL
-cannot be guessed or altered, and checking one needs no lookup table. Expiry
-is checked against the environment clock when a request starts.
+expiry with a per-environment secret drawn from the OS (not from the seed,
+which is printed), so a URL cannot be guessed, forged or altered, and checking
+one needs no lookup table. Expiry is checked against the environment clock
+when a request starts.
 """
 
 from __future__ import annotations
