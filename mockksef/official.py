@@ -2,10 +2,10 @@
 
 They are never shipped with mockksef. Resolution order:
 
-1. an explicit directory (``--official-dir`` / ``MockConfig.official_dir``);
-2. ``$MOCKKSEF_OFFICIAL_DIR``;
-3. ``../shared/ksef-official`` beside the checkout (the development layout);
-4. the user cache, filled by ``mockksef sync SOURCE`` and verified against the
+1. an explicit directory (``--official-dir`` / ``MockConfig.official_dir``), else
+   ``$MOCKKSEF_OFFICIAL_DIR``: when one is named, it is the only place looked at;
+2. ``../shared/ksef-official`` beside the checkout (the development layout);
+3. the user cache, filled by ``mockksef sync SOURCE`` and verified against the
    SHA-256 pins in ``official_pins.json``.
 
 When nothing is found, ``OfficialFilesMissing`` says exactly what to do.
@@ -64,21 +64,27 @@ def candidates(
 
 
 def locate(explicit: str | os.PathLike[str] | None = None) -> Path:
-    # An explicit directory is the only place looked at: silently falling back
-    # elsewhere would serve another version than the one asked for.
-    tried = [Path(explicit)] if explicit else candidates(None)
+    # A directory the user named (the flag, else MOCKKSEF_OFFICIAL_DIR) is the only
+    # place looked at: silently falling back elsewhere would serve another version
+    # than the one asked for.
+    named = explicit or os.environ.get("MOCKKSEF_OFFICIAL_DIR")
+    tried = [Path(named)] if named else candidates(None)
     for path in tried:
         if (path / REQUIRED).is_file():
             return path.resolve()
-    if explicit:
-        raise OfficialFilesMissing(
-            f"The official KSeF files were not found in {explicit} (no {REQUIRED} there)."
+    if named:
+        source = "" if explicit else " (MOCKKSEF_OFFICIAL_DIR)"
+        found = f"The official KSeF files were not found in {named}{source}: no {REQUIRED} there."
+    else:
+        lines = "\n".join(f"  - {p}" for p in tried)
+        found = (
+            "mockksef needs the official KSeF artefacts (open-api.json, the FA/UPO/auth XSDs), "
+            f"which it does not ship. Looked in:\n{lines}"
         )
-    lines = "\n".join(f"  - {p}" for p in tried)
     raise OfficialFilesMissing(
-        "mockksef needs the official KSeF artefacts (open-api.json, the FA/UPO/auth XSDs), "
-        "which it does not ship. Looked in:\n"
-        f"{lines}\n"
+        f"{found}\n"
+        "They are public artefacts of the Ministry of Finance, published in its KSeF API "
+        "repository (https://github.com/CIRFMF/ksef-api: open-api.json, faktury/, auth/).\n"
         "Do one of:\n"
         "  * export MOCKKSEF_OFFICIAL_DIR=/path/to/ksef-official\n"
         "  * mockksef serve --official-dir /path/to/ksef-official\n"

@@ -44,6 +44,17 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Without the official files nearly every test would fail on its own; say it
+    # once, before collection, as `mockksef serve` does.
+    from mockksef import official
+
+    try:
+        official.locate()
+    except official.OfficialFilesMissing as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 @pytest.fixture
 def config(request: pytest.FixtureRequest) -> MockConfig:
     """The suite's config: virtual clock, fixed seed, server errors raised.
