@@ -234,3 +234,22 @@ def test_a_whole_drill_over_http(web: TestClient, mock: MockState):
     assert web.get(CONSOLE + "/drills/d9").status_code == 404
     refused = web.post(CONSOLE + "/drills", data={"title": "empty"})
     assert refused.status_code == 400 and "choose at least one scenario" in refused.text
+
+
+def test_behind_the_admin_guard_a_token_opened_once_serves_every_page():
+    from mockksef import MockConfig, create_app
+
+    token = "class-of-monday-0123456789abcdef"
+    app = create_app(MockConfig(seed=1, clock_mode="virtual", admin_token=token))
+    with TestClient(app, base_url="http://testserver") as browser:
+        assert browser.get(CONSOLE + "/").status_code == 401
+        opened = browser.get(CONSOLE + f"/journal?token={token}", follow_redirects=False)
+        assert opened.status_code == 303 and "token" not in opened.headers["location"]
+        # The guard's cookie does the rest: pages, forms, streams; links carry no token.
+        page = browser.get(CONSOLE + "/journal")
+        assert page.status_code == 200 and token not in page.text
+        activated = browser.post(
+            CONSOLE + "/environments/test/activate", data={"name": "token-write-only"}
+        )
+        assert activated.status_code == 200
+        assert browser.get(CONSOLE + "/journal/stream", params={"lifetime": 0}).status_code == 200
