@@ -7,8 +7,13 @@ clock (``mock.clock.advance``) instead of sleeping.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from mockksef.http.security import access_claims
 from mockksef.models import ContextIdentifier, SubjectIdentifier
 from mockksef.server import ThreadedServer
 from mockksef.spec import Spec
+from mockksef.state import EnvironmentState
 from tests import spec_check
 
 OFFICIAL = Path(__file__).resolve().parent.parent.parent / "shared" / "ksef-official"
@@ -78,6 +84,12 @@ def config(request: pytest.FixtureRequest) -> MockConfig:
 @pytest.fixture
 def mock(config: MockConfig, spec: Spec) -> MockState:
     return MockState(config, spec=spec, clock=Clock.virtual(START))
+
+
+@pytest.fixture
+def env(mock: MockState) -> EnvironmentState:
+    """The TEST environment's state, for tests that seed or inspect the domain directly."""
+    return mock.env(Env.TEST)
 
 
 @pytest.fixture
@@ -175,8 +187,6 @@ def problem_codes(response: httpx.Response) -> list[int]:
 
 def wait_until_healthy(proc, base: str, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
     """Poll a `mockksef serve` subprocess until /_mock/health answers (bounded in time)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -187,3 +197,33 @@ def wait_until_healthy(proc, base: str, timeout: float = 20.0) -> None:  # type:
         assert proc.poll() is None, proc.stdout.read().decode()
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
+
+
+@dataclass
+class Served:
+    """A running ``mockksef serve`` process; ``output`` is filled in once it has stopped."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+    output: str = ""
+
+
+@contextlib.contextmanager
+def mockksef_serve(*args: str) -> Iterator[Served]:
+    """``python -m mockksef serve ARGS`` on a free local port: healthy on entry, stopped on exit."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "mockksef", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--log-level", "warning", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    served = Served(f"http://127.0.0.1:{port}", process)
+    try:
+        wait_until_healthy(process, served.base)
+        yield served
+    finally:
+        process.terminate()
+        served.output = process.communicate(timeout=10)[0].decode()

@@ -391,6 +391,33 @@ def invoice_status(
     return response.json()  # type: ignore[no-any-return]
 
 
+def session_limits(
+    online: tuple[int, int, int] = (1, 3, 10_000),
+    batch: tuple[int, int, int] = (1, 3, 10_000),
+    collective: int | None = 500,
+) -> dict[str, Any]:
+    """Session limits as ``GET /limits/context`` shows them and ``POST
+    /testdata/limits/context/session`` takes them; per kind of session: (max invoice
+    size in MB, with attachments in MB, max invoices). The defaults are KSeF's."""
+    keys = ("maxInvoiceSizeInMB", "maxInvoiceWithAttachmentSizeInMB", "maxInvoices")
+    body: dict[str, Any] = {
+        "onlineSession": dict(zip(keys, online, strict=True)),
+        "batchSession": dict(zip(keys, batch, strict=True)),
+    }
+    if collective is not None:
+        body["collectiveIdentifier"] = {"maxInvoices": collective}
+    return body
+
+
+def counts(status: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
+    """A session's invoices: (all, successful, failed); None where the status leaves one out."""
+    return (
+        status.get("invoiceCount"),
+        status.get("successfulInvoiceCount"),
+        status.get("failedInvoiceCount"),
+    )
+
+
 def session_status(client: Any, headers: dict[str, str], ref: str) -> dict[str, Any]:
     response = client.get(f"/sessions/{ref}", headers=headers)
     assert response.status_code == 200, response.text

@@ -2,53 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-
 import httpx
 from click.testing import CliRunner
 
 from mockksef.cli import main
-from tests.conftest import wait_until_healthy
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import mockksef_serve
 
 
 def test_serve_starts_and_answers_on_every_prefix():
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockksef",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--seed",
-            "3",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ},
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_healthy(proc, base)
+    with mockksef_serve("--seed", "3") as served:
         for prefix in ("/v2", "/test/v2", "/demo/v2", "/prod/v2", "/api/v2"):
-            response = httpx.post(f"{base}{prefix}/auth/challenge", timeout=5)
+            response = httpx.post(f"{served.base}{prefix}/auth/challenge", timeout=5)
             assert response.status_code == 200, (prefix, response.text)
             assert response.headers["content-type"].startswith("application/json")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_official_command_reports_pins():

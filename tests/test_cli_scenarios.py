@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import httpx
 import pytest
@@ -13,8 +10,7 @@ from click.testing import CliRunner
 
 from mockksef.cli import main
 from mockksef.scenarios import catalogue_names
-from tests.conftest import wait_until_healthy
-from tests.test_cli import _free_port
+from tests.conftest import mockksef_serve
 
 
 def test_schema_prints_the_shipped_json_schema():
@@ -78,31 +74,10 @@ def test_serve_activates_scenarios_at_start(tmp_path):
         "name: extra\nseed: 9\nrules:\n  - {when: {operation: tokens.list}, then: {maintenance: {retry_after: 60}}}\n",
         encoding="utf-8",
     )
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockksef",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--scenario",
-            "legacy-api-retired",
-            "--scenario",
-            str(extra),
-            "--clock",
-            "virtual",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ},
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_healthy(proc, base)
+    with mockksef_serve(
+        "--scenario", "legacy-api-retired", "--scenario", str(extra), "--clock", "virtual"
+    ) as served:
+        base = served.base
         listing = httpx.get(f"{base}/_mock/scenarios").json()
         assert listing["active"] == ["legacy-api-retired", "extra"]
         assert httpx.get(f"{base}/v2/tokens").status_code == 503
@@ -115,7 +90,5 @@ def test_serve_activates_scenarios_at_start(tmp_path):
             "legacy-api-retired/old-paths-gone",
             "legacy-api-retired/old-host-refused",
         ]
-    finally:
-        proc.terminate()
-        output = proc.communicate(timeout=10)[0].decode()
+    output = served.output
     assert "scenario: legacy-api-retired" in output and "scenario: extra" in output

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import replace
 from datetime import timedelta
-
-import pytest
 
 from mockksef.clock import format_datetime
 from mockksef.ids import crc8
 from mockksef.models import ContextIdentifier
 from mockksef.services.collective.models import NUMBER_RE, is_valid_number, make_number
+from tests import kit
 from tests.conftest import bearer, legacy_codes, mint_access_token, problem_codes
 from tests.unit.test_invoices_factory import put
 
@@ -20,16 +18,6 @@ SELLER = "5265877635"
 BUYER = "7352765225"
 OTHER_SELLER = "3225081610"
 STRANGER = "9999999999"
-
-
-@pytest.fixture
-def config(config):  # type: ignore[no-untyped-def]
-    return replace(config, rate_limits_enabled=False)
-
-
-@pytest.fixture
-def env(mock):  # type: ignore[no-untyped-def]
-    return mock.env("test")
 
 
 def auth(mock, nip: str = SELLER, permissions=("InvoiceRead",), context=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -176,19 +164,7 @@ def test_max_invoices_follows_the_context_limit(client, mock, env) -> None:  # t
     limits = client.post(
         "/testdata/limits/context/session",
         headers=auth(mock, permissions=("Owner",)),
-        json={
-            "onlineSession": {
-                "maxInvoiceSizeInMB": 1,
-                "maxInvoiceWithAttachmentSizeInMB": 3,
-                "maxInvoices": 10,
-            },
-            "batchSession": {
-                "maxInvoiceSizeInMB": 1,
-                "maxInvoiceWithAttachmentSizeInMB": 3,
-                "maxInvoices": 10,
-            },
-            "collectiveIdentifier": {"maxInvoices": 3},
-        },
+        json=kit.session_limits((1, 3, 10), (1, 3, 10), 3),
     )
     assert limits.status_code == 200, limits.text
     resp = create(client, auth(mock), numbers)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,24 +11,13 @@ import pytest
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.models import ContextIdentifier
 from tests.conftest import bearer, legacy_codes, mint_access_token, problem_codes
-from tests.unit.test_invoices_factory import make_invoice, put
+from tests.unit.test_invoices_factory import bulk_invoices, make_invoice, put
 
 SELLER = "5265877635"
 BUYER = "7352765225"
 THIRD = "1111111111"
 AUTHORIZED = "2222222222"
 STRANGER = "9999999999"
-
-
-@pytest.fixture
-def config(config):  # type: ignore[no-untyped-def]
-    # Many reads per test; the limits have their own tests.
-    return replace(config, rate_limits_enabled=False)
-
-
-@pytest.fixture
-def env(mock):  # type: ignore[no-untyped-def]
-    return mock.env("test")
 
 
 def token(mock, nip: str = SELLER, permissions=("InvoiceRead",), context=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -415,16 +403,7 @@ def test_invoice_waiting_for_storage_is_not_listed(client, mock, env) -> None:  
 
 def test_ten_thousand_record_cap(client, mock, env) -> None:  # type: ignore[no-untyped-def]
     start = mock.clock.now()
-    batch = [
-        make_invoice(
-            env,
-            accepted=start + timedelta(milliseconds=i),
-            storage_delay=0.5,
-            number=f"FV/{i}",
-            document=b"<Faktura/>",
-        )
-        for i in range(10_010)
-    ]
+    batch = bulk_invoices(env, start, 10_010)
     env.invoices.bulk_store(batch)
     mock.clock.advance(60)
     filters = since(start, date_type="PermanentStorage")

@@ -17,20 +17,10 @@ from mockksef import crypto
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.models import ContextIdentifier
 from tests.conftest import bearer, legacy_codes, mint_access_token
-from tests.unit.test_invoices_factory import make_invoice, put
+from tests.unit.test_invoices_factory import bulk_invoices, put
 
 SELLER = "5265877635"
 BUYER = "7352765225"
-
-
-@pytest.fixture
-def config(config):  # type: ignore[no-untyped-def]
-    return replace(config, rate_limits_enabled=False)
-
-
-@pytest.fixture
-def env(mock):  # type: ignore[no-untyped-def]
-    return mock.env("test")
 
 
 def headers(mock, nip: str = SELLER, context=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -180,16 +170,7 @@ def test_package_is_split_into_separately_encrypted_parts(client, mock, env, con
 
 def test_truncated_export_names_the_last_date_and_continues(client, mock, env) -> None:  # type: ignore[no-untyped-def]
     begin = mock.clock.now()
-    batch = [
-        make_invoice(
-            env,
-            accepted=begin + timedelta(milliseconds=i),
-            storage_delay=0.5,
-            number=f"FV/{i}",
-            document=b"<Faktura/>",
-        )
-        for i in range(10_003)
-    ]
+    batch = bulk_invoices(env, begin, 10_003)
     env.invoices.bulk_store(batch)
     mock.clock.advance(60)
     resp, keys = start(client, mock, env, filters_since(begin), onlyMetadata=True)

@@ -11,6 +11,7 @@ from mockksef import MockState, create_app
 from mockksef.clock import Clock
 from mockksef.environments import Env
 from mockksef.models import ContextIdentifier, SubjectIdentifier
+from tests import kit
 from tests.conftest import START, bearer, mint_access_token
 
 NIP = "5265877635"
@@ -29,37 +30,13 @@ def test_context_limits_default(client, spec, mock):
     response = client.get("/limits/context", headers=bearer(mint_access_token(mock, nip=NIP)))
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     body = response.json()
-    assert body == {
-        "onlineSession": {
-            "maxInvoiceSizeInMB": 1,
-            "maxInvoiceWithAttachmentSizeInMB": 3,
-            "maxInvoices": 10000,
-        },
-        "batchSession": {
-            "maxInvoiceSizeInMB": 1,
-            "maxInvoiceWithAttachmentSizeInMB": 3,
-            "maxInvoices": 10000,
-        },
-        "collectiveIdentifier": {"maxInvoices": 500},
-    }
+    assert body == kit.session_limits()
     assert spec.validate_value(schema(spec, "/limits/context"), body).errors == []
 
 
 def test_context_limits_belong_to_the_context(client, mock):
     mine = bearer(mint_access_token(mock, nip=NIP))
-    body = {
-        "onlineSession": {
-            "maxInvoiceSizeInMB": 0,
-            "maxInvoiceWithAttachmentSizeInMB": 0,
-            "maxInvoices": 0,
-        },
-        "batchSession": {
-            "maxInvoiceSizeInMB": 5,
-            "maxInvoiceWithAttachmentSizeInMB": 10,
-            "maxInvoices": 100000,
-        },
-        "collectiveIdentifier": {"maxInvoices": 2},
-    }
+    body = kit.session_limits(online=(0, 0, 0), batch=(5, 10, 100000), collective=2)
     assert (
         client.post("/testdata/limits/context/session", json=body, headers=mine).status_code == 200
     )

@@ -23,7 +23,7 @@ from mockksef.environments import Env
 from mockksef.models import ContextIdentifier, SubjectIdentifier
 from mockksef.server import ThreadedServer
 from mockksef.services.limits.models import OVERRIDABLE_GROUPS
-from tests import spec_check
+from tests import kit, spec_check
 from tests.conftest import START, bearer, mint_access_token
 
 pytestmark = pytest.mark.rate_limits
@@ -307,19 +307,7 @@ def test_testdata_rate_limits_are_test_only(app, mock):
 
 def test_session_and_certificate_overrides_show_in_force(app, mock, spec):
     client, auth = make_client(app), token(mock)
-    session = {
-        "onlineSession": {
-            "maxInvoiceSizeInMB": 2,
-            "maxInvoiceWithAttachmentSizeInMB": 4,
-            "maxInvoices": 7,
-        },
-        "batchSession": {
-            "maxInvoiceSizeInMB": 5,
-            "maxInvoiceWithAttachmentSizeInMB": 10,
-            "maxInvoices": 100000,
-        },
-        "collectiveIdentifier": {"maxInvoices": 2},
-    }
+    session = kit.session_limits(online=(2, 4, 7), batch=(5, 10, 100000), collective=2)
     assert (
         client.post("/testdata/limits/context/session", json=session, headers=auth).status_code
         == 200

@@ -16,7 +16,7 @@ from mockksef.models import ContextIdentifier
 from mockksef.services.invoices.store import is_valid_ksef_number
 from mockksef.xml import xsd
 from tests import kit
-from tests.api.test_sessions_online import assert_conforms, limits_body
+from tests.api.test_sessions_online import assert_conforms
 from tests.conftest import OFFICIAL, START, bearer, legacy_codes, mint_access_token
 
 NIP = "5265877635"
@@ -70,11 +70,7 @@ def test_batch_in_parts_with_upo(client, mock, h, spec, compression):
     assert closed.status_code == 204 and closed.content == b""
     status = kit.session_status(client, h, ref)
     assert status["status"] == {"code": 200, "description": "Sesja wsadowa przetworzona pomyślnie"}
-    assert (
-        status["invoiceCount"],
-        status["successfulInvoiceCount"],
-        status["failedInvoiceCount"],
-    ) == (5, 5, 0)
+    assert kit.counts(status) == (5, 5, 0)
     listed = client.get(f"/sessions/{ref}/invoices", headers=h, params={"pageSize": 10}).json()
     items = listed["invoices"]
     assert [i["invoiceFileName"] for i in items] == list(files)
@@ -129,51 +125,36 @@ def test_open_errors(client, h):
     pkg = kit.package(invoices(1))
     encryption = pkg.crypto.encryption(client)
     body = {"formCode": kit.FA3, "batchFile": pkg.batch_file(), "encryption": encryption}
-    parts = [{"ordinalNumber": n, "fileSize": 16, "fileHash": kit.sha(b"x")} for n in range(1, 52)]
-    too_many = client.post(
-        "/sessions/batch",
-        json={**body, "batchFile": {**body["batchFile"], "fileParts": parts}},
-        headers=h,
-    )
-    assert legacy_codes(too_many) == [21161]
-    assert detail(too_many) == ["Liczba części pliku musi być mniejsza lub równa niż 50."]
-    big_part = [{"ordinalNumber": 1, "fileSize": 100_000_017, "fileHash": kit.sha(b"x")}]
-    too_big = client.post(
-        "/sessions/batch",
-        json={**body, "batchFile": {**body["batchFile"], "fileParts": big_part}},
-        headers=h,
-    )
-    assert legacy_codes(too_big) == [21157]
-    assert detail(too_big) == ["Rozmiar części 1 przekroczył dozwolony rozmiar 100MB."]
-    huge = client.post(
-        "/sessions/batch",
-        json={**body, "batchFile": {**body["batchFile"], "fileSize": 5_000_000_001}},
-        headers=h,
-    )
-    assert legacy_codes(huge) == [21405]
-    assert detail(huge) == ["'fileSize' must be less than or equal to '5000000000'."]
-    pef = client.post("/sessions/batch", json={**body, "formCode": kit.PEF}, headers=h)
-    assert legacy_codes(pef) == [21405]
-    assert detail(pef) == ["Wskazany kod formularza nie jest wspierany."]
-    gap = [{"ordinalNumber": 2, "fileSize": 32, "fileHash": kit.sha(b"x")}]
-    bad_ordinals = client.post(
-        "/sessions/batch",
-        json={**body, "batchFile": {**body["batchFile"], "fileParts": gap}},
-        headers=h,
-    )
-    assert legacy_codes(bad_ordinals) == [21405]
-    unknown_key = client.post(
-        "/sessions/batch",
-        json={**body, "encryption": {**encryption, "publicKeyId": "B" * 43 + "="}},
-        headers=h,
-    )
-    assert legacy_codes(unknown_key) == [21470]
-    no_parts = client.post(
-        "/sessions/batch",
-        json={**body, "batchFile": {**body["batchFile"], "fileParts": []}},
-        headers=h,
-    )
-    assert legacy_codes(no_parts) == [21405]
+
+    def parts(*sizes: int, first: int = 1) -> dict[str, Any]:
+        listed = [
+            {"ordinalNumber": n, "fileSize": size, "fileHash": kit.sha(b"x")}
+            for n, size in enumerate(sizes, start=first)
+        ]
+        return {"fileParts": listed}
+
+    for batch_file, other, code, details in (
+        (parts(*[16] * 51), {}, 21161, ["Liczba części pliku musi być mniejsza lub równa niż 50."]),
+        (parts(100_000_017), {}, 21157, ["Rozmiar części 1 przekroczył dozwolony rozmiar 100MB."]),
+        (
+            {"fileSize": 5_000_000_001},
+            {},
+            21405,
+            ["'fileSize' must be less than or equal to '5000000000'."],
+        ),
+        ({}, {"formCode": kit.PEF}, 21405, ["Wskazany kod formularza nie jest wspierany."]),
+        (parts(32, first=2), {}, 21405, None),
+        ({}, {"encryption": {**encryption, "publicKeyId": "B" * 43 + "="}}, 21470, None),
+        ({"fileParts": []}, {}, 21405, None),
+    ):
+        refused = client.post(
+            "/sessions/batch",
+            json={**body, "batchFile": {**body["batchFile"], **batch_file}, **other},
+            headers=h,
+        )
+        assert legacy_codes(refused) == [code], (batch_file, other)
+        if details is not None:
+            assert detail(refused) == details
     broken = client.post(
         "/sessions/batch", content=b"{not json", headers={**h, "Content-Type": "application/json"}
     )
@@ -320,14 +301,7 @@ def test_415_key_that_does_not_decrypt(client, h):
 def test_420_too_many_invoices(client, mock, h):
     mock.env("test").limits.set_session_limits(
         ContextIdentifier("Nip", NIP),
-        {
-            **limits_body(),
-            "batchSession": {
-                "maxInvoiceSizeInMB": 1,
-                "maxInvoiceWithAttachmentSizeInMB": 3,
-                "maxInvoices": 2,
-            },
-        },
+        kit.session_limits(batch=(1, 3, 2)),
     )
     ref = kit.send_batch(client, h, invoices(3))
     status = _final(client, h, ref)
@@ -409,11 +383,7 @@ def test_445_all_invoices_rejected(client, h):
         "code": 445,
         "description": "Błąd weryfikacji, brak poprawnych faktur",
     }
-    assert (
-        status["invoiceCount"],
-        status["successfulInvoiceCount"],
-        status["failedInvoiceCount"],
-    ) == (3, 0, 3)
+    assert kit.counts(status) == (3, 0, 3)
     failed = client.get(f"/sessions/{ref}/invoices/failed", headers=h).json()["invoices"]
     assert {i["status"]["code"] for i in failed} == {410}
     assert "upo" not in status

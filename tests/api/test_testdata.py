@@ -8,6 +8,7 @@ from mockksef.environments import Env
 from mockksef.models import ContextIdentifier, SubjectIdentifier
 from mockksef.services.limits.models import OVERRIDABLE_GROUPS
 from mockksef.services.testdata import routes as testdata_routes
+from tests import kit
 from tests.conftest import bearer, legacy_codes, mint_access_token, problem_codes
 
 NIP = "5265877635"
@@ -29,21 +30,7 @@ def token(mock) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def session_limits_body(online: int = 20, collective: int | None = 50) -> dict:  # type: ignore[type-arg]
-    body: dict = {  # type: ignore[type-arg]
-        "onlineSession": {
-            "maxInvoiceSizeInMB": 2,
-            "maxInvoiceWithAttachmentSizeInMB": 5,
-            "maxInvoices": online,
-        },
-        "batchSession": {
-            "maxInvoiceSizeInMB": 3,
-            "maxInvoiceWithAttachmentSizeInMB": 6,
-            "maxInvoices": 30,
-        },
-    }
-    if collective is not None:
-        body["collectiveIdentifier"] = {"maxInvoices": collective}
-    return body
+    return kit.session_limits((2, 5, online), (3, 6, 30), collective)
 
 
 def rate_limits_body(value: int = 4) -> dict:  # type: ignore[type-arg]
@@ -213,14 +200,7 @@ def test_session_limits_override_shows_in_limits_context(client, token):
         session_limits_body(online=100_001),
         session_limits_body(collective=None),
         session_limits_body(collective=5001),
-        {
-            **session_limits_body(),
-            "batchSession": {
-                "maxInvoiceSizeInMB": 6,
-                "maxInvoiceWithAttachmentSizeInMB": 3,
-                "maxInvoices": 1,
-            },
-        },
+        kit.session_limits((2, 5, 20), (6, 3, 1), 50),
         {"onlineSession": session_limits_body()["onlineSession"]},
     ],
 )

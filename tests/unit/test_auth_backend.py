@@ -23,11 +23,6 @@ from tests.conftest import START
 NIP = "5265877635"
 
 
-@pytest.fixture
-def env(mock):  # type: ignore[no-untyped-def]
-    return mock.env(Env.TEST)
-
-
 @pytest.fixture(scope="module")
 def creds():  # type: ignore[no-untyped-def]
     return personal_certificate(nip=NIP, not_before=START - timedelta(hours=1))

@@ -116,11 +116,6 @@ def load(b64: str) -> x509.Certificate:
 
 
 @pytest.fixture
-def env(mock: MockState):  # type: ignore[no-untyped-def]
-    return mock.env("TEST")
-
-
-@pytest.fixture
 def seal() -> Principal:
     return make_principal()
 

@@ -16,11 +16,6 @@ SELLER = ContextIdentifier("Nip", "5265877635")
 BUYER = ContextIdentifier("Nip", "7352765225")
 
 
-@pytest.fixture
-def env(mock):  # type: ignore[no-untyped-def]
-    return mock.env("test")
-
-
 def body(*numbers: str, **item) -> dict:  # type: ignore[no-untyped-def,type-arg]
     return {"invoices": [{"ksefNumber": n, **item} for n in numbers]}
 

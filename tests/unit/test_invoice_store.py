@@ -14,11 +14,6 @@ from tests.unit.test_invoices_factory import make_invoice, put
 KSEF_RE = re.compile(r"^\d{10}-\d{8}-[0-9A-F]{12}-[0-9A-F]{2}$")
 
 
-@pytest.fixture
-def env(mock):  # type: ignore[no-untyped-def]
-    return mock.env("test")
-
-
 @pytest.mark.parametrize(
     "number",
     [

@@ -10,29 +10,16 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import date, datetime, timedelta
-from functools import cache
 
 from mockksef.models import ContextIdentifier
 from mockksef.services.invoices.models import StoredInvoice
-from tests.conftest import OFFICIAL
-
-SAMPLE = OFFICIAL / "sample-invoices" / "invoice-template-fa-3.xml"
-
-
-@cache
-def _template() -> str:
-    return SAMPLE.read_text(encoding="utf-8")
+from tests import kit
 
 
 def fa3_xml(seller_nip: str, buyer_nip: str, number: str, issue: date) -> bytes:
-    text = (
-        _template()
-        .replace("#nip#", seller_nip)
-        .replace("<NIP>1111111111</NIP>", f"<NIP>{buyer_nip}</NIP>")
-        .replace("FA/GRQMB-#invoice_number#/05/2025", number)
-        .replace("<P_1>2025-09-01</P_1>", f"<P_1>{issue.isoformat()}</P_1>")
-    )
-    return text.encode("utf-8")
+    """The official FA(3) sample whose P_2 is ``number`` itself (the stored row's number)."""
+    xml = kit.fa3(seller_nip, number, issue, buyer=buyer_nip)
+    return xml.replace(f"FA/GRQMB-{number}/05/2025".encode(), number.encode())
 
 
 def make_invoice(
@@ -99,6 +86,21 @@ def make_invoice(
         invoice_hash=base64.b64encode(hashlib.sha256(xml).digest()).decode(),
         xml=xml,
     )
+
+
+def bulk_invoices(env, start: datetime, count: int) -> list[StoredInvoice]:  # type: ignore[no-untyped-def]
+    """``count`` rows accepted a millisecond apart from ``start``, stored half a second later,
+    with a stub body (the record-cap tests never read it)."""
+    return [
+        make_invoice(
+            env,
+            accepted=start + timedelta(milliseconds=i),
+            storage_delay=0.5,
+            number=f"FV/{i}",
+            document=b"<Faktura/>",
+        )
+        for i in range(count)
+    ]
 
 
 def put(env, **kwargs) -> StoredInvoice:  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from mockksef.services.limits.models import (
     RateLimit,
 )
 from mockksef.state import MockState
+from tests import kit
 from tests.conftest import START
 
 CTX = ContextIdentifier("Nip", "5265877635")
@@ -28,21 +29,7 @@ def limits(mock: MockState):  # type: ignore[no-untyped-def]
 
 
 def session_body(online: int = 5, batch: int = 7, collective: int | None = 100) -> dict:  # type: ignore[type-arg]
-    body: dict = {  # type: ignore[type-arg]
-        "onlineSession": {
-            "maxInvoiceSizeInMB": 2,
-            "maxInvoiceWithAttachmentSizeInMB": 4,
-            "maxInvoices": online,
-        },
-        "batchSession": {
-            "maxInvoiceSizeInMB": 5,
-            "maxInvoiceWithAttachmentSizeInMB": 10,
-            "maxInvoices": batch,
-        },
-    }
-    if collective is not None:
-        body["collectiveIdentifier"] = {"maxInvoices": collective}
-    return body
+    return kit.session_limits((2, 4, online), (5, 10, batch), collective)
 
 
 def rate_body(value: int = 3) -> dict:  # type: ignore[type-arg]
@@ -57,19 +44,7 @@ def rate_body(value: int = 3) -> dict:  # type: ignore[type-arg]
 
 def test_session_limits_default_and_override_per_context(limits):
     default = limits.session_limits(CTX)
-    assert default.as_json() == {
-        "onlineSession": {
-            "maxInvoiceSizeInMB": 1,
-            "maxInvoiceWithAttachmentSizeInMB": 3,
-            "maxInvoices": 10000,
-        },
-        "batchSession": {
-            "maxInvoiceSizeInMB": 1,
-            "maxInvoiceWithAttachmentSizeInMB": 3,
-            "maxInvoices": 10000,
-        },
-        "collectiveIdentifier": {"maxInvoices": 500},
-    }
+    assert default.as_json() == kit.session_limits()
     assert default.online.max_invoice_size_bytes == 1_000_000
     limits.set_session_limits(CTX, session_body())
     changed = limits.session_limits(CTX)
@@ -91,14 +66,7 @@ def test_session_limits_default_and_override_per_context(limits):
         session_body(collective=1),
         session_body(collective=5001),
         session_body(online=100_001),
-        {
-            **session_body(),
-            "batchSession": {
-                "maxInvoiceSizeInMB": 6,
-                "maxInvoiceWithAttachmentSizeInMB": 1,
-                "maxInvoices": 1,
-            },
-        },
+        kit.session_limits((2, 4, 5), (6, 1, 1), 100),
         {**session_body(), "onlineSession": None},
         {**session_body(), "collectiveIdentifier": {"maxInvoices": "10"}},
     ],

@@ -22,11 +22,6 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CTX = ContextIdentifier("Nip", OWNER_NIP)
 
 
-@pytest.fixture
-def env(mock: MockState):  # type: ignore[no-untyped-def]
-    return mock.env("TEST")
-
-
 def owner(
     nip: str = OWNER_NIP,
     ctx: ContextIdentifier | None = None,

@@ -27,11 +27,6 @@ PESEL = "85041208026"
 ACME = ContextIdentifier("Nip", NIP)
 
 
-@pytest.fixture
-def env(mock: MockState):  # type: ignore[no-untyped-def]
-    return mock.env("test")
-
-
 def rng(seed: int = 1) -> RandomSource:
     return RandomSource(seed, "test")
 

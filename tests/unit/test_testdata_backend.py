@@ -8,7 +8,6 @@ import pytest
 
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import ContextIdentifier, SubjectIdentifier
-from mockksef.state import MockState
 from tests.conftest import START
 
 GROUP = "3755747347"
@@ -16,11 +15,6 @@ MEMBERS = ("4972530874", "8225900795")
 NIP = "7980332920"
 PESEL = "30112206276"
 FP = "ceb3643bac2c111adde971bda5a80163441867d65389fc0bc0dff8b4c1cd4e59"
-
-
-@pytest.fixture
-def env(mock: MockState):  # type: ignore[no-untyped-def]
-    return mock.env("TEST")
 
 
 def vat_group(created: str | None = None, members: tuple[str, ...] = MEMBERS) -> dict:  # type: ignore[type-arg]

@@ -44,11 +44,6 @@ def principal(
     )
 
 
-@pytest.fixture
-def env(mock: MockState):  # type: ignore[no-untyped-def]
-    return mock.env("TEST")
-
-
 def delayed_env(mock: MockState, spec, seconds: float):  # type: ignore[no-untyped-def]
     state = MockState(
         replace(mock.config, token_activation_seconds=seconds), spec=spec, clock=Clock.virtual(T0)
