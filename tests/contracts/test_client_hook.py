@@ -66,8 +66,8 @@ def test_valid_requests_pass(spec):
     [
         (_request("GET", f"{BASE}/nothing/here"), "no official operation"),
         (_request("PATCH", f"{BASE}/tokens"), "no official operation"),
-        (_request("GET", f"{BASE}/tokens", params={"pageSize": "5"}), "query pageSize"),
-        (_request("GET", f"{BASE}/tokens", params={"pageSize": "ten"}), "query pageSize"),
+        (_request("GET", f"{BASE}/tokens", params={"pageSize": "5"}), "query 'pageSize'"),
+        (_request("GET", f"{BASE}/tokens", params={"pageSize": "ten"}), "query 'pageSize'"),
         (_request("GET", f"{BASE}/tokens", params={"colour": "red"}), "'colour' is not declared"),
         (_request("GET", f"{BASE}/sessions"), "'sessionType' is missing"),
         (_request("POST", f"{BASE}/tokens", json={"permissions": ["Nope"]}), "body"),
@@ -96,7 +96,7 @@ def test_valid_requests_pass(spec):
             ),
             "official property names",
         ),
-        (_request("GET", f"{BASE}/tokens/short"), "path referenceNumber"),
+        (_request("GET", f"{BASE}/tokens/short"), "path 'referenceNumber'"),
     ],
 )
 def test_invalid_requests_are_reported(spec, request_, fragment):  # type: ignore[no-untyped-def]

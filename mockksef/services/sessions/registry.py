@@ -193,13 +193,13 @@ class SessionRegistry:
         detail: str = NOT_FOUND_ZNALEZIONA,
         missing: KsefError | None = None,
     ) -> Session:
-        """The session, visible only to its own context.
+        """The session, if ``visible_to`` the caller.
 
         Else 400 21173, or ``missing`` on the operations whose official table
         does not list 21173 (invoice status and invoice UPOs).
         """
         session = self.sessions.get(reference_number)
-        if session is None or session.context != principal.context:
+        if session is None or not visible_to(principal, session):
             raise missing or KsefError(21173, detail.format(reference_number))
         return session
 
@@ -452,6 +452,22 @@ class SessionOperations:
     def __init__(self, registry: SessionRegistry) -> None:
         self.registry = registry
         self.env = registry.env
+
+
+# Permissions that see every session of the context; InvoiceWrite alone sees its own.
+ALL_SESSIONS = frozenset({"Introspection", "EnforcementOperations"})
+
+
+def visible_to(principal: Principal, session: Session) -> bool:
+    """Whether the caller sees the session at all: in its context, opened by the same
+    subject unless it holds ``ALL_SESSIONS``. The one rule of GET /sessions and of every
+    operation on one session (csharp OnlineSessionE2ETests: a person holding only
+    InvoiceWrite can neither list the invoices of the owner's session nor close it)."""
+    if session.context != principal.context:
+        return False
+    return session.opener == principal.subject or bool(
+        principal.effective_permissions & ALL_SESSIONS
+    )
 
 
 def _b64(value: Any, where: str) -> bytes:
