@@ -140,12 +140,19 @@ def test_visibility_over_http(client, mock):  # type: ignore[no-untyped-def]
     owner = mint_access_token(mock, nip=NIP)
     first = generate(client, owner).json()["referenceNumber"]
     second = generate(client, owner).json()["referenceNumber"]
-    # A token-authenticated caller without CredentialsRead/Manage sees only its own token.
+    person = mint_access_token(
+        mock, nip=NIP, subject=SubjectIdentifier("Nip", OTHER), permissions=("InvoiceRead",)
+    )
+    theirs = generate(client, person, {**BODY, "permissions": ["InvoiceRead"]})
+    theirs_ref = theirs.json()["referenceNumber"]
+    # A token-authenticated caller without CredentialsRead/Manage reads the tokens of its
+    # own author, its siblings included (csharp KsefTokenE2ETests), and no one else's.
     caller = token_caller(mock, second)
     listed = client.get("/tokens", headers=bearer(caller)).json()["tokens"]
-    assert [t["referenceNumber"] for t in listed] == [second]
+    assert {t["referenceNumber"] for t in listed} == {first, second}
     assert client.get(f"/tokens/{second}", headers=bearer(caller)).status_code == 200
-    forbidden = client.get(f"/tokens/{first}", headers=bearer(caller))
+    assert client.get(f"/tokens/{first}", headers=bearer(caller)).status_code == 200
+    forbidden = client.get(f"/tokens/{theirs_ref}", headers=bearer(caller))
     assert forbidden.status_code == 403
     assert forbidden.json()["reasonCode"] == "insufficient-resource-access"
     # Another context sees nothing.

@@ -288,12 +288,14 @@ class TokensBackend:
         }
 
     def _visible(self, me: Principal, token: KsefToken) -> bool:
+        """Who reads a token: CredentialsRead/Manage every token of the context, anyone
+        else the tokens of the same author, a token caller included (its subject is the
+        token's author: csharp KsefTokenE2ETests reads a sibling token's status with
+        another token's access token, though it may not revoke it)."""
         if token.context != me.context:
             return False
         if me.effective_permissions & _READERS:
             return True
-        if me.by_token:
-            return token.reference_number == me.ksef_token_reference
         return me.subject is not None and token.author in self._identities(me.subject)
 
     def _identities(self, subject: SubjectIdentifier) -> set[SubjectIdentifier]:
