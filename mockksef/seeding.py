@@ -43,7 +43,8 @@ a list, to apply only in those of the scenario's environments):
   ``permissions`` (TestDataPermissionType values), ``description``;
 * ``certificates``: ``owner`` (``{nip: …}`` = company seal, ``{pesel: …}`` =
   person), ``id``, ``context`` (reported back), ``name``, ``type``,
-  ``valid_from``, ``valid_to``, ``revoked``, ``self_signed``, ``cert_file`` /
+  ``valid_from``, ``valid_to``, ``revoked``, ``self_signed``, ``csr`` (a PEM
+  request: the CA signs the caller's key, no private key is made), ``cert_file`` /
   ``key_file`` (PEM files written relative to the working directory); the
   report carries ``certificate`` and ``privateKey`` PEMs, ``serialNumber``,
   ``fingerprint``;
@@ -61,7 +62,7 @@ a list, to apply only in those of the scenario's environments):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -406,7 +407,8 @@ def add_token(
 @dataclass(frozen=True)
 class SeededCertificate:
     certificate: x509.Certificate
-    private_key: ec.EllipticCurvePrivateKey
+    # None when the caller sent a CSR: the key never left the caller.
+    private_key: ec.EllipticCurvePrivateKey | None
     serial_number: str | None  # None for a self-signed certificate (not in the registry)
     owner: SubjectIdentifier
     valid_from: datetime
@@ -417,7 +419,9 @@ class SeededCertificate:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
     @property
-    def private_key_pem(self) -> bytes:
+    def private_key_pem(self) -> bytes | None:
+        if self.private_key is None:
+            return None
         return self.private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -435,8 +439,9 @@ class SeededCertificate:
             "validFrom": format_datetime(self.valid_from),
             "validTo": format_datetime(self.valid_to),
             "certificate": self.certificate_pem.decode("ascii"),
-            "privateKey": self.private_key_pem.decode("ascii"),
         }
+        if self.private_key_pem is not None:
+            out["privateKey"] = self.private_key_pem.decode("ascii")
         if self.serial_number:
             out["serialNumber"] = self.serial_number
         return out
@@ -467,6 +472,7 @@ def add_certificate(
     revoked: bool = False,
     self_signed: bool = False,
     rng: RandomSource | None = None,
+    csr: x509.CertificateSigningRequest | bytes | str | None = None,
 ) -> SeededCertificate:
     """A certificate and its EC P-256 key for ``owner`` (a NIP: company seal; a PESEL: person).
 
@@ -479,19 +485,27 @@ def add_certificate(
     the CA instead (accepted by TEST as a qualified one, refused elsewhere).
     The key is derived from the seeded source: the same seed gives the same key
     (the signature over the certificate is not reproducible, see the module doc).
+    With ``csr`` (PEM or DER, or the object) the CA signs the caller's key and
+    subject instead, and no private key is made (``mockksef cert --env demo``).
     """
     subject = _identifier(owner, "owner")
     if subject.type == "Fingerprint":
         raise ValueError("owner: a certificate cannot be made to match a given fingerprint")
-    source = _rng(env, rng, f"certificate/{subject.value}")
-    key = ec.derive_private_key(
-        int.from_bytes(source.bytes(32), "big") % (_SECP256R1_ORDER - 1) + 1, ec.SECP256R1()
-    )
     now = env.clock.now()
     start = _when(valid_from, "valid_from") if valid_from is not None else None
     end = _when(valid_to, "valid_to") if valid_to is not None else None
     if start is not None and end is not None and end <= start:
         raise ValueError("valid_to must be later than valid_from")
+    if csr is not None:
+        if self_signed:
+            raise ValueError("csr: the mock CA signs a CSR; self_signed makes no use of one")
+        return _certificate_for_request(
+            env, subject, _request(csr), name, type, start, end, revoked
+        )
+    source = _rng(env, rng, f"certificate/{subject.value}")
+    key = ec.derive_private_key(
+        int.from_bytes(source.bytes(32), "big") % (_SECP256R1_ORDER - 1) + 1, ec.SECP256R1()
+    )
     dn = _subject_name(subject, name or subject.value)
     if self_signed:
         start = start or now - timedelta(days=1)
@@ -499,12 +513,45 @@ def add_certificate(
         serial = int(source.hex(16), 16) or 1
         cert = crypto.issue_certificate(dn, key.public_key(), dn, key, start, end, serial, ca=None)
         return SeededCertificate(cert, key, None, subject, start, end)
+    request = x509.CertificateSigningRequestBuilder().subject_name(dn).sign(key, hashes.SHA256())
+    seeded = _certificate_for_request(env, subject, request, name, type, start, end, revoked)
+    return replace(seeded, private_key=key)
+
+
+def _request(csr: x509.CertificateSigningRequest | bytes | str) -> x509.CertificateSigningRequest:
+    if isinstance(csr, x509.CertificateSigningRequest):
+        request = csr
+    else:
+        data = csr.encode("ascii") if isinstance(csr, str) else csr
+        try:
+            if data.lstrip().startswith(b"-----BEGIN"):
+                request = x509.load_pem_x509_csr(data)
+            else:
+                request = x509.load_der_x509_csr(data)
+        except ValueError as exc:
+            raise ValueError(f"csr: not a PEM or DER certificate request ({exc})") from None
+    if not request.is_signature_valid:
+        raise ValueError("csr: its signature does not verify with its own public key")
+    return request
+
+
+def _certificate_for_request(
+    env: EnvironmentState,
+    subject: SubjectIdentifier,
+    request: x509.CertificateSigningRequest,
+    name: str | None,
+    type: str,
+    start: datetime | None,
+    end: datetime | None,
+    revoked: bool,
+) -> SeededCertificate:
+    """The environment's mock CA signs ``request`` for ``subject`` (no private key here)."""
+    now = env.clock.now()
     if start is None:
         start = _years_before(end, _CA_YEARS) if end is not None else now
-    csr = x509.CertificateSigningRequestBuilder().subject_name(dn).sign(key, hashes.SHA256())
     record = env.certificates.import_certificate(
         subject,
-        csr,
+        request,
         name=name or f"Certyfikat {subject.value}",
         certificate_type=type,
         valid_from=start,
@@ -512,7 +559,7 @@ def add_certificate(
         revoked_at=now if revoked else None,
     )
     return SeededCertificate(
-        record.certificate, key, record.serial_number, subject, record.valid_from, record.valid_to
+        record.certificate, None, record.serial_number, subject, record.valid_from, record.valid_to
     )
 
 
@@ -735,6 +782,7 @@ def _setup_certificate(env: EnvironmentState, item: Mapping[str, Any], rng: Rand
         revoked=bool(item.get("revoked", False)),
         self_signed=bool(item.get("self_signed", False)),
         rng=rng,
+        csr=item.get("csr"),
     )
     out: dict[str, Any] = {}
     if item.get("id"):
@@ -743,7 +791,7 @@ def _setup_certificate(env: EnvironmentState, item: Mapping[str, Any], rng: Rand
         out["context"] = _nip(item["context"], "context")
     out.update(seeded.as_json())
     for key, data in (("cert_file", seeded.certificate_pem), ("key_file", seeded.private_key_pem)):
-        if item.get(key):
+        if item.get(key) and data is not None:
             path = Path(str(item[key]))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
