@@ -13,7 +13,7 @@ from mockksef import official
 from mockksef.config import MockConfig
 
 if TYPE_CHECKING:
-    from mockksef.scenarios import Scenario
+    from mockksef.credentials import Credentials
     from mockksef.state import MockState
 
 # What `pip install 'mockksef[contract]'` adds (pyproject.toml), by import name.
@@ -127,6 +127,14 @@ def _url_host(host: str) -> str:
     help="Activate a scenario (catalogue name or YAML file) at start; repeatable.",
 )
 @click.option(
+    "--write-credentials",
+    "credentials_dir",
+    default=None,
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Write the tokens and certificates the scenarios set up to DIR/<scenario>/ (PEM and PFX).",
+)
+@click.option(
     "--journal/--no-journal",
     "journal_enabled",
     default=None,
@@ -185,6 +193,7 @@ def serve(
     trusted_proxy: bool | None,
     no_rate_limits: bool,
     scenarios: tuple[str, ...],
+    credentials_dir: str | None,
     journal_enabled: bool | None,
     journal_size: int | None,
     reset_schedule: str | None,
@@ -202,6 +211,8 @@ def serve(
         loaded = [resolve(item) for item in scenarios]
     except ScenarioError as exc:
         _fail(str(exc))
+    if credentials_dir is not None and not loaded:
+        _fail("--write-credentials writes what a scenario sets up: add --scenario NAME")
     flags = {
         "environments": environments,
         "default_env": default_env,
@@ -239,14 +250,14 @@ def serve(
         )
 
     # 2. The state (official files, scenarios), then the socket: the banner comes last.
+    from mockksef import credentials
     from mockksef.app import create_app
     from mockksef.server import bind, uvicorn_config
     from mockksef.state import MockState
 
     try:
         state = MockState(config)
-        for scenario in loaded:
-            state.scenarios.activate(scenario)
+        issued = [credentials.issued(s, state.scenarios.activate(s)) for s in loaded]
     except official.OfficialFilesMissing as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
@@ -259,7 +270,13 @@ def serve(
         sock = bind(host, port)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-    _banner(state, host, sock.getsockname()[1], loaded)
+    # Written once the socket is ours: the certificates are of this server's mock CA.
+    if credentials_dir is not None:
+        try:
+            issued = [credentials.write_credentials(Path(credentials_dir), i) for i in issued]
+        except OSError as exc:
+            _fail(f"--write-credentials {credentials_dir}: {exc.strerror or exc}")
+    _banner(state, host, sock.getsockname()[1], issued)
 
     import uvicorn
 
@@ -267,7 +284,7 @@ def serve(
     server.run(sockets=[sock])
 
 
-def _banner(state: MockState, host: str, port: int, loaded: list[Scenario]) -> None:
+def _banner(state: MockState, host: str, port: int, issued: list[Credentials]) -> None:
     from mockksef.admin.guard import is_loopback
 
     config = state.config
@@ -293,8 +310,8 @@ def _banner(state: MockState, host: str, port: int, loaded: list[Scenario]) -> N
     else:
         guard = "open on loopback"
     click.echo(f"  admin: {base}/_mock/health ({guard})")
-    for scenario in loaded:
-        click.echo(f"  scenario: {scenario.name}")
+    for line in _credential_lines(base, issued):
+        click.echo(line)
     if is_loopback(host) and config.public_base_url is None:
         # Issue 12: some SDKs refuse pre-signed upload/download URLs on 127.0.0.1.
         click.echo(
@@ -303,6 +320,27 @@ def _banner(state: MockState, host: str, port: int, loaded: list[Scenario]) -> N
         )
     click.echo("  stop: Ctrl+C")
     sys.stdout.flush()
+
+
+def _credential_lines(base: str, issued: list[Credentials]) -> list[str]:
+    """Per scenario: the tokens and certificates a client is configured with, and a first try."""
+    from mockksef.credentials import describe
+
+    lines: list[str] = []
+    for item in issued:
+        lines.append(f"  scenario: {item.scenario}")
+        lines += describe(item, indent="    ")
+        token = next((t for t in item.tokens if t.value), None)
+        if token is not None:
+            files = item.files.get(f"{token.environment}-{token.id}")
+            value = f'"$(cat {files[0]})"' if files else f"'{token.value}'"
+            lines.append(
+                f"    try: KSEF_TOKEN={value} ksefclient --base-url {base}/{token.environment}/v2 "
+                f"--nip {token.context} authenticate"
+            )
+        if any(c.certificate_pem for c in item.certificates) and not item.files:
+            lines.append("    certificate files (PEM, PFX): add --write-credentials DIR")
+    return lines
 
 
 @main.command(
@@ -553,6 +591,17 @@ def scenario_show(name_or_path: str, lang: str, as_yaml: bool) -> None:
         click.echo(f"  clock: {item.clock_mode or ''} {item.clock_start or ''}".rstrip())
     for kind, items in item.setup.items():
         click.echo(f"  setup {kind}: {len(items)}")
+    from mockksef.credentials import describe, planned
+
+    promised = planned(item)
+    if promised:
+        click.echo("  credentials:")
+        for line in describe(promised, indent="    "):
+            click.echo(line)
+        click.echo(
+            f"    `mockksef serve --scenario {name_or_path} --write-credentials DIR` "
+            f"writes them to DIR/{item.name}/ (tokens, PEM and PFX certificates)"
+        )
     for rule in item.rules:
         actions = ", ".join(t.kind for t in rule.then)
         shape = f"[{actions}]" if rule.sequence else actions
