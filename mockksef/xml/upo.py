@@ -6,17 +6,30 @@ UTF-8 without BOM; rendering is deterministic (same inputs, same bytes), so the
 as the official examples do: Europe/Warsaw local time with milliseconds and
 offset (``2025-09-16T11:05:40.841+02:00``).
 
-Simplification: UPOs are not XAdES-signed (the XSD does not declare the
-signature; the official examples are unsigned too).
+Real UPOs carry the Ministry's enveloped XAdES-BES signature as the last child
+of ``Potwierdzenie`` (the C# UPO models read it as ``Signature``; the XSD does not
+declare it, so validators take it off first: ``unsigned``). The mock signs
+with a ``UpoSeal``: the environment's Ministry key and the certificate it
+publishes, so a client can verify a UPO against ``GET
+/security/public-key-certificates``. The signature is deterministic too (fixed
+ids, the signing time given), so a UPO's bytes stay the same between downloads.
+Not faithful: the real seal is a qualified certificate of the national trust
+list, which no mock can present.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml.util import namespaces as signxml_namespaces
+from signxml.xades.xades import XAdESSigner  # the defining module: signxml.xades has no __all__
 
 from mockksef.ids import WARSAW
 from mockksef.models import ContextIdentifier
@@ -61,6 +74,49 @@ class UpoHeader:
     form_system_code: str
 
 
+@dataclass(frozen=True)
+class UpoSeal:
+    """What the Ministry signs UPOs with, and when this UPO was signed."""
+
+    private_key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
+    signed_at: datetime
+
+
+class _SealSigner(XAdESSigner):
+    """signxml's XAdES-BES signer without its two unrepeatable inputs: ids are counted,
+    not random, and the signing time is the UPO's own."""
+
+    def __init__(self, signed_at: datetime) -> None:
+        super().__init__(
+            signature_algorithm=SignatureMethod.RSA_SHA256,
+            digest_algorithm=DigestAlgorithm.SHA256,
+            c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0,
+        )
+        self.signed_at = signed_at
+        self.issued_ids = 0
+
+    def _get_token(self, length: int = 4) -> str:
+        self.issued_ids += 1
+        return f"{self.issued_ids:0{2 * length}X}"
+
+    def add_signing_time(
+        self, signed_signature_properties: Any, sig_root: Any, signing_settings: Any
+    ) -> None:
+        element = etree.SubElement(
+            signed_signature_properties, f"{{{signxml_namespaces.xades}}}SigningTime"
+        )
+        element.text = self.signed_at.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def unsigned(root: etree._Element) -> etree._Element:
+    """A copy of a UPO without its enveloped signature: what the official XSD describes."""
+    copy = etree.fromstring(etree.tostring(root))
+    for signature in copy.findall(f"{{{signxml_namespaces.ds}}}Signature"):
+        copy.remove(signature)
+    return copy
+
+
 def upo_time(value: datetime) -> str:
     return value.astimezone(WARSAW).isoformat(timespec="milliseconds")
 
@@ -97,20 +153,27 @@ def _documents(root: etree._Element, documents: Sequence[UpoDocument]) -> None:
         _el(node, "TrybWysylki", doc.invoicing_mode)
 
 
-def _serialise(root: etree._Element) -> bytes:
+def _serialise(root: etree._Element, seal: UpoSeal | None) -> bytes:
+    # Indented before signing: the signature covers the document as it is sent.
     etree.indent(root, space="  ")
+    if seal is not None:
+        root = _SealSigner(seal.signed_at).sign(
+            root, key=seal.private_key, cert=[seal.certificate], always_add_key_value=False
+        )
     body: bytes = etree.tostring(root, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 
-def render_invoice_upo(header: UpoHeader, document: UpoDocument) -> bytes:
-    """The UPO of one accepted invoice (no ``OpisPotwierdzenia``)."""
+def render_invoice_upo(
+    header: UpoHeader, document: UpoDocument, seal: UpoSeal | None = None
+) -> bytes:
+    """The UPO of one accepted invoice (no ``OpisPotwierdzenia``), signed with ``seal``."""
     root = etree.Element(f"{{{UPO_NS}}}Potwierdzenie", nsmap={None: UPO_NS})
     _header(root, header)
     _el(root, "NazwaStrukturyLogicznej", header.logical_name)
     _el(root, "KodFormularza", header.form_system_code)
     _documents(root, [document])
-    return _serialise(root)
+    return _serialise(root, seal)
 
 
 def render_session_upo(
@@ -120,8 +183,9 @@ def render_session_upo(
     page_count: int,
     first_ordinal: int,
     total: int,
+    seal: UpoSeal | None = None,
 ) -> bytes:
-    """One page of the collective (session) UPO.
+    """One page of the collective (session) UPO, signed with ``seal``.
 
     ``ZakresDokumentowOd``/``Do`` are inclusive, as in the official examples
     (the XSD comment says Do is exclusive).
@@ -137,4 +201,4 @@ def render_session_upo(
     _el(root, "NazwaStrukturyLogicznej", header.logical_name)
     _el(root, "KodFormularza", header.form_system_code)
     _documents(root, documents)
-    return _serialise(root)
+    return _serialise(root, seal)

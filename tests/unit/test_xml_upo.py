@@ -126,3 +126,31 @@ def test_official_examples_differ_only_by_the_receiver_suffix():
     assert not schema.validate(etree.fromstring(text.encode()))
     fixed = text.replace(" - środowisko testowe (TE)", "")
     assert schema.validate(etree.fromstring(fixed.encode()))
+
+
+def test_a_sealed_upo_is_deterministic_verifiable_and_valid_without_its_signature():
+    from signxml import SignatureConfiguration
+    from signxml.xades import XAdESVerifier
+
+    from mockksef import crypto
+    from mockksef.xml.upo import UpoSeal, unsigned
+
+    key = crypto.new_rsa_key(2048)
+    subject = crypto.name(common_name="Ministerstwo Finansów", country="PL")
+    certificate = crypto.self_signed(key, subject, datetime(2026, 1, 1, tzinfo=UTC), 730, 7)
+    seal = UpoSeal(key, certificate, datetime(2026, 3, 2, 10, 5, 41, tzinfo=UTC))
+    header = _header(ContextIdentifier("Nip", "5265877635"))
+    signed = render_invoice_upo(header, _document(1), seal)
+    assert signed == render_invoice_upo(header, _document(1), seal)
+    root = etree.fromstring(signed)
+    assert root[-1].tag == "{http://www.w3.org/2000/09/xmldsig#}Signature"
+    assert b"<xades:SigningTime>2026-03-02T10:05:41+00:00</xades:SigningTime>" in signed
+    XAdESVerifier().verify(
+        signed, x509_cert=certificate, expect_config=SignatureConfiguration(expect_references=3)
+    )
+    schema = xsd.upo_schema(OFFICIAL)
+    assert not schema.validate(root)  # the XSD does not declare the signature
+    assert schema.validate(unsigned(root)), schema.error_log
+    assert etree.tostring(unsigned(root)) == etree.tostring(
+        etree.fromstring(render_invoice_upo(header, _document(1)))
+    )

@@ -162,7 +162,14 @@ class PublicKeysBackend:
             now - _BACKDATE,
             _VALIDITY_DAYS,
             serial,
-            usage=("key_encipherment", "data_encipherment"),
+            # Signing too: the SymmetricKeyEncryption key also seals UPOs (``upo_seal``), and
+            # verifiers such as .NET's SignedXml check the signer's key usage.
+            usage=(
+                "digital_signature",
+                "content_commitment",
+                "key_encipherment",
+                "data_encipherment",
+            ),
         )
 
     def _new_key(self, usage: str, now: datetime, ordinal: int) -> MinistryKey:
@@ -201,6 +208,15 @@ class PublicKeysBackend:
             return [
                 key.as_json() for usage in USAGES for key in self._keys[usage] if key.listed_at(now)
             ]
+
+    def upo_seal(self, now: datetime | None = None) -> MinistryKey:
+        """The key that signs UPOs: the current ``SymmetricKeyEncryption`` one.
+
+        The mock has no seal of its own; this certificate is published and every
+        client that sends invoices downloads it, so a UPO can be verified against it.
+        After a rotation, UPOs downloaded again are signed by the new key.
+        """
+        return self.current(SYMMETRIC_KEY_ENCRYPTION, now)
 
     def private_key_for(self, usage: str, public_key_id: str | None) -> rsa.RSAPrivateKey:
         """The private key for a ``publicKeyId`` sent by a client (None = the current key).

@@ -19,7 +19,7 @@ from mockksef.services.sessions.models import (
     session_description,
 )
 from mockksef.services.sessions.registry import SessionOperations, visible_to
-from mockksef.xml.upo import render_invoice_upo, render_session_upo
+from mockksef.xml.upo import UpoSeal, render_invoice_upo, render_session_upo
 
 _COUNTERS = ("invoiceCount", "successfulInvoiceCount", "failedInvoiceCount")
 _DATE_FILTERS = (
@@ -417,9 +417,14 @@ class SessionReads(SessionOperations):
                 "nie zostało znalezione.",
             )
 
+    def _seal(self, signed_at: datetime) -> UpoSeal:
+        key = self.env.public_keys.upo_seal()
+        return UpoSeal(key.private_key, key.certificate, signed_at)
+
     def _invoice_upo_bytes(self, session: Session, invoice: SessionInvoice) -> bytes:
+        document = self.registry.upo_document(invoice)
         return render_invoice_upo(
-            self.registry.upo_header(session), self.registry.upo_document(invoice)
+            self.registry.upo_header(session), document, self._seal(document.acquisition_date)
         )
 
     def _session_upo_bytes(self, session: Session, number: int) -> bytes:
@@ -433,6 +438,8 @@ class SessionReads(SessionOperations):
             len(pages),
             page.first_ordinal,
             total,
+            # Signed when the session's outcome was settled (its UPO's moment).
+            self._seal(session.final_at or session.closed_at or session.created),
         )
 
     # -- pre-signed downloads (storage) ------------------------------------------------------------
