@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -112,6 +113,16 @@ def async_client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
     )
 
 
+@contextlib.contextmanager
+def tuned_client(mock: MockState, **changes: Any) -> Iterator[tuple[TestClient, MockState]]:
+    """An in-process client (TEST, spec-checked) on a fresh state whose config differs from
+    the suite's by ``changes``; same spec, virtual clock at ``START``."""
+    state = MockState(replace(mock.config, **changes), spec=mock.spec, clock=Clock.virtual(START))
+    with TestClient(create_app(state=state), base_url="http://testserver/v2") as client:
+        client.event_hooks["response"] = [spec_check.hook(state.spec)]
+        yield client, state
+
+
 @pytest.fixture
 def server(config: MockConfig, spec: Spec) -> Iterator[ThreadedServer]:
     """The app on a real uvicorn socket; errors must come back as HTTP answers."""
@@ -169,6 +180,16 @@ def mint_access_token(
     )
     token, _ = env_state.jwt.issue(claims, lifetime)
     return token
+
+
+def auth_headers(
+    mock: MockState,
+    nip: str = "5265877635",
+    permissions: tuple[str, ...] = ("Owner",),
+    **claims: Any,
+) -> dict[str, str]:
+    """The ``Authorization`` header of a minted access token (``mint_access_token``'s keywords)."""
+    return bearer(mint_access_token(mock, nip=nip, permissions=permissions, **claims))
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -289,6 +289,42 @@ def _failure_text(failures: list[Finding]) -> str:
     return "\n\n".join(parts)
 
 
+def _junit_case(
+    suite: ET.Element,
+    counts: Counter[str],
+    classname: str,
+    name: str,
+    duration: float,
+    skipped: str | None,
+    failures: list[Finding],
+    failure_message: str,
+    passed_text: str,
+) -> None:
+    """One ``testcase``: skipped, failed (every finding in the text) or passed (its notes)."""
+    case = ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{duration:.3f}")
+    counts["tests"] += 1
+    if skipped:
+        ET.SubElement(case, "skipped", message=skipped)
+        counts["skipped"] += 1
+    elif failures:
+        failure = ET.SubElement(
+            case,
+            "failure",
+            message=failure_message,
+            type=",".join(sorted({f.check for f in failures})),
+        )
+        failure.text = _failure_text(failures)
+        counts["failures"] += 1
+    else:
+        ET.SubElement(case, "system-out").text = passed_text
+
+
+def _close_suite(suite: ET.Element, counts: Counter[str]) -> None:
+    for key in ("tests", "failures", "skipped"):
+        suite.set(key, str(counts[key]))
+    suite.set("errors", "0")
+
+
 def render_junit(report: Report) -> str:
     suites = ET.Element("testsuites", name="mockksef contract")
     ops = ET.SubElement(suites, "testsuite", name=f"operations {report.base_url}")
@@ -296,71 +332,39 @@ def render_junit(report: Report) -> str:
     for op in report.operations:
         phases = op.phases or [PhaseResult(phase="all", skipped=op.skipped)]
         for phase in phases:
-            case = ET.SubElement(
+            _junit_case(
                 ops,
-                "testcase",
-                classname=f"operations.{op.id}",
-                name=f"{op.label} [{phase.phase}]",
-                time=f"{phase.duration:.3f}",
+                counts,
+                f"operations.{op.id}",
+                f"{op.label} [{phase.phase}]",
+                phase.duration,
+                op.skipped or phase.skipped,
+                phase.failures,
+                f"{len(phase.failures)} contract violation(s)",
+                f"{phase.cases} cases; statuses {phase.statuses}"
+                + "".join(f"\n{n}" for n in phase.notes),
             )
-            counts["tests"] += 1
-            reason = op.skipped or phase.skipped
-            if reason:
-                ET.SubElement(case, "skipped", message=reason)
-                counts["skipped"] += 1
-            elif phase.failures:
-                failure = ET.SubElement(
-                    case,
-                    "failure",
-                    message=f"{len(phase.failures)} contract violation(s)",
-                    type=",".join(sorted({f.check for f in phase.failures})),
-                )
-                failure.text = _failure_text(phase.failures)
-                counts["failures"] += 1
-            else:
-                out = ET.SubElement(case, "system-out")
-                out.text = f"{phase.cases} cases; statuses {phase.statuses}" + "".join(
-                    f"\n{n}" for n in phase.notes
-                )
-    ops.set("tests", str(counts["tests"]))
-    ops.set("failures", str(counts["failures"]))
-    ops.set("skipped", str(counts["skipped"]))
-    ops.set("errors", "0")
+    _close_suite(ops, counts)
     flows = ET.SubElement(suites, "testsuite", name="stateful flows")
     fcounts = Counter[str]()
     for flow in report.flows:
-        case = ET.SubElement(
+        _junit_case(
             flows,
-            "testcase",
-            classname="flows",
-            name=flow.name,
-            time=f"{flow.duration:.3f}",
-        )
-        fcounts["tests"] += 1
-        if flow.skipped:
-            ET.SubElement(case, "skipped", message=flow.skipped)
-            fcounts["skipped"] += 1
-        elif flow.failures:
-            failure = ET.SubElement(
-                case,
-                "failure",
-                message=f"{len(flow.failures)} failure(s)",
-                type=",".join(sorted({f.check for f in flow.failures})),
-            )
-            failure.text = _failure_text(flow.failures)
-            fcounts["failures"] += 1
-        else:
-            out = ET.SubElement(case, "system-out")
-            out.text = "\n".join(
+            fcounts,
+            "flows",
+            flow.name,
+            flow.duration,
+            flow.skipped,
+            flow.failures,
+            f"{len(flow.failures)} failure(s)",
+            "\n".join(
                 f"{s.name} ({s.operation}): {s.outcome}"
                 + (f" {s.status}" if s.status is not None else "")
                 + (f" — {s.reason}" if s.reason else "")
                 for s in flow.steps
-            )
-    flows.set("tests", str(fcounts["tests"]))
-    flows.set("failures", str(fcounts["failures"]))
-    flows.set("skipped", str(fcounts["skipped"]))
-    flows.set("errors", "0")
+            ),
+        )
+    _close_suite(flows, fcounts)
     suites.set("tests", str(counts["tests"] + fcounts["tests"]))
     suites.set("failures", str(counts["failures"] + fcounts["failures"]))
     suites.set("time", f"{report.duration:.3f}")

@@ -146,6 +146,13 @@ class FlowContext:
         self._step(step)
         return response
 
+    def optional(self, name: str, op_id: str, **kwargs: Any) -> httpx.Response | None:
+        """A step the flow can do without: ``None`` when the server does not implement it."""
+        try:
+            return self.call(name, op_id, optional=True, **kwargs)
+        except StepSkipped:
+            return None
+
     def _step(self, step: StepResult) -> None:
         steps = self.result.steps
         # Polling repeats a step: keep one line with a count.
@@ -338,26 +345,17 @@ def _auth_flow(ctx: FlowContext) -> None:
     h = ctx.harness
     tokens = _login(ctx)
     h.tokens = tokens
-    try:
-        refreshed = ctx.call(
-            "refresh", "auth.refresh_token", bearer=tokens.refresh_token, optional=True
-        ).json()
-        tokens.access_token = refreshed["accessToken"]["token"]
-    except StepSkipped:
-        pass
-    try:
-        listed = ctx.call(
-            "list sessions", "auth.list_sessions", bearer=tokens.access_token, optional=True
-        ).json()
-        if not any(
-            s.get("referenceNumber") == tokens.reference_number for s in listed.get("items", [])
-        ):
-            ctx.fail(
-                "list sessions: the current session is missing",
-                f"{tokens.reference_number} not in the first page",
-            )
-    except StepSkipped:
-        pass
+    refreshed = ctx.optional("refresh", "auth.refresh_token", bearer=tokens.refresh_token)
+    if refreshed is not None:
+        tokens.access_token = refreshed.json()["accessToken"]["token"]
+    listed = ctx.optional("list sessions", "auth.list_sessions", bearer=tokens.access_token)
+    if listed is not None and not any(
+        s.get("referenceNumber") == tokens.reference_number for s in listed.json().get("items", [])
+    ):
+        ctx.fail(
+            "list sessions: the current session is missing",
+            f"{tokens.reference_number} not in the first page",
+        )
 
 
 def quiet_login(harness: Harness, result: FlowResult) -> Tokens | None:
@@ -535,10 +533,7 @@ def _online_flow(ctx: FlowContext) -> None:
             {"referenceNumber": session, "ksefNumber": ksef_number},
         ),
     ):
-        try:
-            ctx.call(name, op_id, path=path, bearer=access, optional=True)
-        except StepSkipped:
-            pass
+        ctx.optional(name, op_id, path=path, bearer=access)
     _download_link(ctx, "invoice UPO link", status.get("upoDownloadUrl"))
     ctx.call(
         "close session",
@@ -559,29 +554,20 @@ def _online_flow(ctx: FlowContext) -> None:
     pages = (final.get("upo") or {}).get("pages") or []
     if not pages:
         ctx.fail("session status: no UPO pages", "a processed session lists its UPO pages")
-    try:
-        ctx.call(
-            "session UPO",
-            "sessions.session_upo",
-            path={"referenceNumber": session, "upoReferenceNumber": pages[0]["referenceNumber"]},
-            bearer=access,
-            optional=True,
-        )
-    except StepSkipped:
-        pass
+    ctx.optional(
+        "session UPO",
+        "sessions.session_upo",
+        path={"referenceNumber": session, "upoReferenceNumber": pages[0]["referenceNumber"]},
+        bearer=access,
+    )
     _download_link(ctx, "session UPO link", pages[0].get("downloadUrl"))
-    try:
-        listed = ctx.call(
-            "session invoices",
-            "sessions.invoices",
-            path={"referenceNumber": session},
-            bearer=access,
-            optional=True,
-        ).json()
-        if not any(i.get("referenceNumber") == invoice_ref for i in listed.get("invoices", [])):
-            ctx.fail("session invoices: the invoice is missing", f"{invoice_ref} not listed")
-    except StepSkipped:
-        pass
+    listed = ctx.optional(
+        "session invoices", "sessions.invoices", path={"referenceNumber": session}, bearer=access
+    )
+    if listed is not None and not any(
+        i.get("referenceNumber") == invoice_ref for i in listed.json().get("invoices", [])
+    ):
+        ctx.fail("session invoices: the invoice is missing", f"{invoice_ref} not listed")
 
 
 ONLINE = Flow(

@@ -13,7 +13,6 @@ import functools
 import itertools
 import json
 import re
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -31,12 +30,18 @@ from ksefclient.xades import (
     sign_auth_token_request,
 )
 from ksefcontract import wire
-from mockksef import MockState, create_app
-from mockksef.clock import Clock, parse_datetime, to_millis
+from mockksef.clock import parse_datetime, to_millis
 from mockksef.environments import Env
 from mockksef.models import nip_checksum_ok
 from tests import kit
-from tests.conftest import START, bearer, legacy_codes, mint_access_token, problem_codes
+from tests.conftest import (
+    START,
+    bearer,
+    legacy_codes,
+    mint_access_token,
+    problem_codes,
+    tuned_client,
+)
 
 NOT_BEFORE = START - timedelta(hours=1)
 XML = kit.XML
@@ -344,12 +349,7 @@ def test_self_signed_is_untrusted_on_demo_and_prod(app, env):  # type: ignore[no
 
 
 def test_status_stays_100_while_processing(mock, spec):  # type: ignore[no-untyped-def]
-    from starlette.testclient import TestClient
-
-    slow = MockState(
-        replace(mock.config, auth_processing_seconds=5), spec=spec, clock=Clock.virtual(START)
-    )
-    with TestClient(create_app(state=slow), base_url="http://testserver/v2") as client:
+    with tuned_client(mock, auth_processing_seconds=5) as (client, slow):
         nip = new_nip()
         started = kit.start_xades(client, person(nip), ("Nip", nip))
         assert kit.auth_status(client, started)["status"] == {
@@ -513,14 +513,7 @@ def test_status_access_rules_and_410(client, mock, spec):  # type: ignore[no-unt
     assert client.get(f"/auth/{first['referenceNumber']}").status_code == 401
 
     # The status lives 7 days; the default operation token only 45 minutes.
-    long_lived = MockState(
-        replace(mock.config, operation_token_minutes=8 * 24 * 60),
-        spec=spec,
-        clock=Clock.virtual(START),
-    )
-    from starlette.testclient import TestClient
-
-    with TestClient(create_app(state=long_lived), base_url="http://testserver/v2") as c:
+    with tuned_client(mock, operation_token_minutes=8 * 24 * 60) as (c, long_lived):
         started = kit.start_xades(c, person(nip), ("Nip", nip))
         long_lived.clock.advance(7 * 86400)
         gone = c.get(
@@ -744,47 +737,13 @@ def test_ip_policy_goes_into_the_ipp_claim(client):  # type: ignore[no-untyped-d
 def enroll(
     client, access: str, certificate_type: str = "Authentication"
 ) -> tuple[SigningCredentials, str]:  # type: ignore[no-untyped-def]
-    """A KSeF certificate through the official enrollment flow; returns it with its serial."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+    """A KSeF certificate (RSA) through the official enrollment flow, with its serial."""
+    from tests.api.test_certificates import issued_credentials
 
-    oids = {
-        "commonName": NameOID.COMMON_NAME,
-        "surname": NameOID.SURNAME,
-        "givenName": NameOID.GIVEN_NAME,
-        "organizationName": NameOID.ORGANIZATION_NAME,
-        "organizationIdentifier": NameOID.ORGANIZATION_IDENTIFIER,
-        "countryName": NameOID.COUNTRY_NAME,
-        "serialNumber": NameOID.SERIAL_NUMBER,
-        "uniqueIdentifier": NameOID.X500_UNIQUE_IDENTIFIER,
-    }
-    data = client.get("/certificates/enrollments/data", headers=bearer(access))
-    assert data.status_code == 200, data.text
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name(
-        [x509.NameAttribute(oids[k], v) for k, v in data.json().items() if v and k in oids]
+    serial, credentials = issued_credentials(
+        client, bearer(access), "rsa2048", type_=certificate_type
     )
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-    from cryptography.hazmat.primitives import serialization
-
-    body = {
-        "certificateName": "Certyfikat testowy",
-        "certificateType": certificate_type,
-        "csr": base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode(),
-    }
-    started = client.post("/certificates/enrollments", json=body, headers=bearer(access))
-    assert started.status_code == 202, started.text
-    status = client.get(
-        f"/certificates/enrollments/{started.json()['referenceNumber']}", headers=bearer(access)
-    )
-    serial = status.json()["certificateSerialNumber"]
-    retrieved = client.post(
-        "/certificates/retrieve",
-        json={"certificateSerialNumbers": [serial]},
-        headers=bearer(access),
-    )
-    der = base64.b64decode(retrieved.json()["certificates"][0]["certificate"])
-    return SigningCredentials(x509.load_der_x509_certificate(der), key), serial
+    return credentials, serial
 
 
 def test_ksef_certificate_authenticates_as_internal_certificate(client):  # type: ignore[no-untyped-def]
@@ -961,12 +920,7 @@ def test_ksef_token_450_variants(client, mock):  # type: ignore[no-untyped-def]
 
 
 def test_ksef_token_pending_and_lost_permissions(mock, spec):  # type: ignore[no-untyped-def]
-    from starlette.testclient import TestClient
-
-    state = MockState(
-        replace(mock.config, token_activation_seconds=30), spec=spec, clock=Clock.virtual(START)
-    )
-    with TestClient(create_app(state=state), base_url="http://testserver/v2") as client:
+    with tuned_client(mock, token_activation_seconds=30) as (client, state):
         nip = new_nip()
         stranger = person(serial="pracownik-bez-identyfikatora")
         grant = {

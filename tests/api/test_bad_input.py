@@ -52,14 +52,15 @@ def headers(mock):
     return bearer(mint_access_token(mock, nip=NIP, permissions=ALL))
 
 
+def send(client, headers, method: str, path: str, content: bytes, content_type: str):  # type: ignore[no-untyped-def]
+    return client.request(
+        method, _concrete(path), content=content, headers={**headers, "Content-Type": content_type}
+    )
+
+
 @pytest.mark.parametrize(("name", "method", "path"), BODY_ROUTES, ids=[r[0] for r in BODY_ROUTES])
 def test_malformed_json_is_21001(client, headers, name, method, path):
-    response = client.request(
-        method,
-        _concrete(path),
-        content=b'{"a": ',
-        headers={**headers, "Content-Type": "application/json"},
-    )
+    response = send(client, headers, method, path, b'{"a": ', "application/json")
     assert response.status_code == 400, response.text
     assert legacy_codes(response) == [21001]
 
@@ -76,20 +77,12 @@ def test_wrong_shapes_are_21405(client, headers, name, method, path):
 
 @pytest.mark.parametrize(("name", "method", "path"), BODY_ROUTES, ids=[r[0] for r in BODY_ROUTES])
 def test_wrong_content_type_and_bad_encoding(client, headers, name, method, path):
-    response = client.request(
-        method,
-        _concrete(path),
-        content=b"<a/>",
-        headers={**headers, "Content-Type": "application/xml"},
-    )
-    assert response.status_code == 400 and legacy_codes(response) == [21001]
-    response = client.request(
-        method,
-        _concrete(path),
-        content=b'{"a": "\xff\xfe"}',
-        headers={**headers, "Content-Type": "application/json"},
-    )
-    assert response.status_code == 400 and legacy_codes(response) == [21001]
+    for content, content_type in (
+        (b"<a/>", "application/xml"),
+        (b'{"a": "\xff\xfe"}', "application/json"),
+    ):
+        response = send(client, headers, method, path, content, content_type)
+        assert response.status_code == 400 and legacy_codes(response) == [21001], content
 
 
 def test_oversized_body_is_rejected_without_reading_it_all(client, headers, mock):

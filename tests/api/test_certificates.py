@@ -78,6 +78,19 @@ def issue(client, headers, **body: Any) -> str:  # type: ignore[no-untyped-def]
     return status["certificateSerialNumber"]
 
 
+def issued_credentials(client, headers, kind: str = "ec", **body: Any) -> tuple[str, Any]:  # type: ignore[no-untyped-def]
+    """A KSeF certificate through enrollment and retrieve, with its key: (serial, credentials)."""
+    from ksefclient.xades import SigningCredentials
+
+    key = new_key(kind)
+    serial = issue(client, headers, key=key, **body)
+    item = client.post(
+        "/certificates/retrieve", json={"certificateSerialNumbers": [serial]}, headers=headers
+    ).json()
+    der = base64.b64decode(item["certificates"][0]["certificate"])
+    return serial, SigningCredentials(x509.load_der_x509_certificate(der), key)
+
+
 # -- limits and enrollment data --------------------------------------------------------------------
 
 
@@ -396,17 +409,7 @@ def _xades_status(client, credentials) -> dict[str, Any]:  # type: ignore[no-unt
 
 @pytest.mark.parametrize("kind", ["ec", "rsa2048"])
 def test_issued_certificate_authenticates_until_revoked(client, mock, seal, kind):  # type: ignore[no-untyped-def]
-    from ksefclient.xades import SigningCredentials
-
-    key = new_key(kind)
-    serial = issue(client, seal, key=key)
-    item = client.post(
-        "/certificates/retrieve", json={"certificateSerialNumbers": [serial]}, headers=seal
-    ).json()
-    credentials = SigningCredentials(
-        x509.load_der_x509_certificate(base64.b64decode(item["certificates"][0]["certificate"])),
-        key,
-    )
+    serial, credentials = issued_credentials(client, seal, kind)
     status = _xades_status(client, credentials)
     assert (
         status["status"]["code"] == 200 and status["authenticationMethod"] == "InternalCertificate"
@@ -428,31 +431,13 @@ def test_issued_certificate_authenticates_until_revoked(client, mock, seal, kind
 
 
 def test_shortened_certificate_no_longer_authenticates(client, mock, seal):
-    from ksefclient.xades import SigningCredentials
-
-    key = new_key("ec")
-    serial = issue(client, seal, key=key)
-    item = client.post(
-        "/certificates/retrieve", json={"certificateSerialNumbers": [serial]}, headers=seal
-    ).json()
-    credentials = SigningCredentials(
-        x509.load_der_x509_certificate(base64.b64decode(item["certificates"][0]["certificate"])),
-        key,
-    )
+    serial, credentials = issued_credentials(client, seal)
     client.put(
         f"/testdata/certificates/{serial}", json={"validTo": START.isoformat()}, headers=seal
     )
     status = _xades_status(client, credentials)["status"]
     assert status["code"] == 460 and status["details"] == ["Nieważny certyfikat"]
-    offline_key = new_key("ec")
-    offline = issue(client, seal, key=offline_key, type_="Offline")
-    item = client.post(
-        "/certificates/retrieve", json={"certificateSerialNumbers": [offline]}, headers=seal
-    ).json()
-    offline_credentials = SigningCredentials(
-        x509.load_der_x509_certificate(base64.b64decode(item["certificates"][0]["certificate"])),
-        offline_key,
-    )
+    _, offline_credentials = issued_credentials(client, seal, type_="Offline")
     assert _xades_status(client, offline_credentials)["status"]["details"] == [
         "Niepoprawny certyfikat"
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from mockksef.ids import crc8
 from mockksef.models import ContextIdentifier
 from mockksef.services.collective.models import NUMBER_RE, is_valid_number, make_number
 from tests import kit
-from tests.conftest import bearer, legacy_codes, mint_access_token, problem_codes
+from tests.conftest import auth_headers, legacy_codes, problem_codes
 from tests.unit.test_invoices_factory import put
 
 SELLER = "5265877635"
@@ -20,8 +21,7 @@ OTHER_SELLER = "3225081610"
 STRANGER = "9999999999"
 
 
-def auth(mock, nip: str = SELLER, permissions=("InvoiceRead",), context=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return bearer(mint_access_token(mock, nip=nip, permissions=permissions, context=context))
+auth = functools.partial(auth_headers, permissions=("InvoiceRead",))
 
 
 def stored(env, mock, count: int = 3, **kwargs):  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from datetime import UTC, date, datetime, timedelta
 
@@ -10,7 +11,7 @@ import pytest
 
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.models import ContextIdentifier
-from tests.conftest import bearer, legacy_codes, mint_access_token, problem_codes
+from tests.conftest import auth_headers, legacy_codes, problem_codes
 from tests.unit.test_invoices_factory import bulk_invoices, make_invoice, put
 
 SELLER = "5265877635"
@@ -20,8 +21,7 @@ AUTHORIZED = "2222222222"
 STRANGER = "9999999999"
 
 
-def token(mock, nip: str = SELLER, permissions=("InvoiceRead",), context=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return bearer(mint_access_token(mock, nip=nip, permissions=permissions, context=context))
+token = functools.partial(auth_headers, permissions=("InvoiceRead",))
 
 
 def query(client, headers, filters, **params):  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -16,15 +17,14 @@ import pytest
 from mockksef import crypto
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.models import ContextIdentifier
-from tests.conftest import bearer, legacy_codes, mint_access_token
+from tests.conftest import auth_headers, legacy_codes
 from tests.unit.test_invoices_factory import bulk_invoices, put
 
 SELLER = "5265877635"
 BUYER = "7352765225"
 
 
-def headers(mock, nip: str = SELLER, context=None) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return bearer(mint_access_token(mock, nip=nip, permissions=("InvoiceRead",), context=context))
+headers = functools.partial(auth_headers, permissions=("InvoiceRead",))
 
 
 class Keys:

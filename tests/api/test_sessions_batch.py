@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
 from typing import Any
 
 import pytest
 from lxml import etree
-from starlette.testclient import TestClient
 
-from mockksef import MockState, create_app
-from mockksef.clock import Clock
 from mockksef.models import ContextIdentifier
 from mockksef.services.invoices.store import is_valid_ksef_number
 from mockksef.xml import xsd
 from mockksef.xml.upo import unsigned
 from tests import kit
 from tests.api.test_sessions_online import assert_conforms
-from tests.conftest import OFFICIAL, START, bearer, legacy_codes, mint_access_token
+from tests.conftest import OFFICIAL, bearer, legacy_codes, mint_access_token, tuned_client
 
 NIP = "5265877635"
 OTHER = "7352765225"
@@ -92,10 +88,7 @@ def test_batch_in_parts_with_upo(client, mock, h, spec, compression):
 
 
 def test_close_shows_150_until_processing_ends(mock, spec):
-    state = MockState(
-        replace(mock.config, batch_processing_seconds=5), spec=spec, clock=Clock.virtual(START)
-    )
-    with TestClient(create_app(state=state), base_url="http://testserver/v2") as client:
+    with tuned_client(mock, batch_processing_seconds=5) as (client, state):
         headers = bearer(mint_access_token(state, nip=NIP))
         ref = kit.send_batch(client, headers, invoices(2))
         status = kit.session_status(client, headers, ref)
@@ -107,12 +100,7 @@ def test_close_shows_150_until_processing_ends(mock, spec):
 
 
 def test_public_base_url_names_the_upload_host(mock, spec):
-    state = MockState(
-        replace(mock.config, public_base_url="https://ksef-mock.example:8443"),
-        spec=spec,
-        clock=Clock.virtual(START),
-    )
-    with TestClient(create_app(state=state), base_url="http://testserver/v2") as client:
+    with tuned_client(mock, public_base_url="https://ksef-mock.example:8443") as (client, state):
         headers = bearer(mint_access_token(state, nip=NIP))
         opened = kit.open_batch(client, headers, kit.package(invoices(1)))
         url = opened["partUploadRequests"][0]["url"]
@@ -264,6 +252,13 @@ def _final(client, h, ref) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return kit.session_status(client, h, ref)
 
 
+def closed_status(client, h, pkg, **kw) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Open, upload every part, close (204): the session's status afterwards."""
+    ref = opened_and_uploaded(client, h, pkg, **kw)
+    assert close(client, h, ref).status_code == 204
+    return _final(client, h, ref)
+
+
 def test_405_part_hash_differs_from_declaration(client, h):
     pkg = kit.package(invoices(2))
     opened = kit.open_batch(client, h, pkg)
@@ -320,9 +315,7 @@ def test_430_wrong_iv_gives_a_package_hash_mismatch(client, h):
     pkg = kit.package(invoices(3), parts=2)
     encryption = pkg.crypto.encryption(client)
     encryption["initializationVector"] = base64.b64encode(bytes(16)).decode()
-    ref = opened_and_uploaded(client, h, pkg, encryption=encryption)
-    assert close(client, h, ref).status_code == 204
-    status = _final(client, h, ref)
+    status = closed_status(client, h, pkg, encryption=encryption)
     assert status["status"]["code"] == 430
     assert status["status"]["description"] == "Błąd dekompresji pierwotnego archiwum"
     assert status["status"]["details"] == [
@@ -343,9 +336,7 @@ def test_430_wrong_iv_gives_a_package_hash_mismatch(client, h):
 def test_430_archives_that_do_not_unpack(client, h, archive, fragment):
     crypto = kit.Crypto()
     pkg = kit.Package(archive, [crypto.encrypt(archive)], crypto)
-    ref = opened_and_uploaded(client, h, pkg)
-    assert close(client, h, ref).status_code == 204
-    status = _final(client, h, ref)
+    status = closed_status(client, h, pkg)
     assert (status["status"]["code"], status["status"]["description"]) == (
         430,
         "Błąd dekompresji pierwotnego archiwum",
@@ -358,9 +349,7 @@ def test_435_a_part_that_does_not_decrypt(client, h):
     archive = kit.build_zip(invoices(1))
     bogus = crypto.encrypt(archive)[:-16] + bytes(16)  # bad padding
     pkg = kit.Package(archive, [bogus], crypto)
-    ref = opened_and_uploaded(client, h, pkg)
-    assert close(client, h, ref).status_code == 204
-    status = _final(client, h, ref)
+    status = closed_status(client, h, pkg)
     assert (status["status"]["code"], status["status"]["description"]) == (
         435,
         "Błąd odszyfrowania zaszyfrowanych części archiwum",

@@ -15,7 +15,14 @@ from mockksef.services.invoices.store import is_valid_ksef_number
 from mockksef.xml import xsd
 from mockksef.xml.upo import unsigned
 from tests import kit
-from tests.conftest import OFFICIAL, bearer, legacy_codes, mint_access_token, problem_codes
+from tests.conftest import (
+    OFFICIAL,
+    bearer,
+    legacy_codes,
+    mint_access_token,
+    problem_codes,
+    tuned_client,
+)
 
 NIP = "5265877635"
 OTHER = "7352765225"
@@ -507,32 +514,26 @@ def test_technical_correction_of_a_rejected_offline_invoice(client, h, online):
     )
     assert correction["status"]["code"] == 200
     assert correction["invoicingMode"] == "Offline"
-    again = kit.send(
-        client,
-        h,
-        ref,
-        crypto,
-        kit.fa3(NIP, "T2"),
-        offlineMode=True,
-        hashOfCorrectedInvoice=rejected["invoiceHash"],
-    )
-    assert legacy_codes(again) == [21166]
-    assert again.json()["exception"]["exceptionDetailList"][0]["details"] == [
-        "Faktura posiada już przetworzoną prawidłowo korektę techniczną."
-    ]
-    of_accepted = kit.send(
-        client,
-        h,
-        ref,
-        crypto,
-        kit.fa3(NIP, "T3"),
-        offlineMode=True,
-        hashOfCorrectedInvoice=correction["invoiceHash"],
-    )
-    assert legacy_codes(of_accepted) == [21167]
-    assert of_accepted.json()["exception"]["exceptionDetailList"][0]["details"] == [
-        "Nie można wysłać korekty technicznej do prawidłowo przetworzonej faktury."
-    ]
+    for corrected, number, code, text in (
+        (rejected, "T2", 21166, "Faktura posiada już przetworzoną prawidłowo korektę techniczną."),
+        (
+            correction,
+            "T3",
+            21167,
+            "Nie można wysłać korekty technicznej do prawidłowo przetworzonej faktury.",
+        ),
+    ):
+        refused = kit.send(
+            client,
+            h,
+            ref,
+            crypto,
+            kit.fa3(NIP, number),
+            offlineMode=True,
+            hashOfCorrectedInvoice=corrected["invoiceHash"],
+        )
+        assert legacy_codes(refused) == [code]
+        assert refused.json()["exception"]["exceptionDetailList"][0]["details"] == [text]
 
 
 def test_technical_correction_may_carry_an_attachment(client, h, online):
@@ -669,18 +670,7 @@ def test_invoice_timestamps_and_upo_times(client, mock, h, online):
 
 
 def test_upo_receiver_name_can_follow_the_environment(mock, spec):
-    from starlette.testclient import TestClient
-
-    from mockksef import MockState, create_app
-    from mockksef.clock import Clock
-    from tests.conftest import START
-
-    state = MockState(
-        replace(mock.config, upo_environment_receiver_name=True),
-        spec=spec,
-        clock=Clock.virtual(START),
-    )
-    with TestClient(create_app(state=state), base_url="http://testserver/v2") as client:
+    with tuned_client(mock, upo_environment_receiver_name=True) as (client, state):
         headers = bearer(mint_access_token(state, nip=NIP))
         crypto = kit.Crypto()
         ref = kit.open_online(client, headers, crypto)
