@@ -75,21 +75,22 @@ def _violation(case: Any, title: str, message: str) -> ContractViolation:
 def _media(response: Any) -> str:
     values = response.headers.get("content-type") or [""]
     value = values[0] if isinstance(values, list) else values
-    return value.split(";", 1)[0].strip().lower()
+    return str(value).split(";", 1)[0].strip().lower()
 
 
 def _header(response: Any, name: str) -> str | None:
     values = response.headers.get(name.lower())
     if values is None:
         return None
-    return values[0] if isinstance(values, list) else values
+    return str(values[0] if isinstance(values, list) else values)
 
 
 def _sent_header(response: Any, name: str) -> str | None:
     request = getattr(response, "request", None)
     if request is None or request.headers is None:
         return None
-    return request.headers.get(name)  # requests' headers are case-insensitive
+    value = request.headers.get(name)  # requests' headers are case-insensitive
+    return None if value is None else str(value)
 
 
 def _body(response: Any) -> Any:
@@ -101,7 +102,7 @@ def _body(response: Any) -> Any:
 
 def wants_problem_details(response: Any) -> bool:
     value = _sent_header(response, "X-Error-Format")
-    return bool(value) and value.strip().lower() == "problem-details"
+    return value is not None and value.strip().lower() == "problem-details"
 
 
 def exception_codes(body: Any) -> list[int]:

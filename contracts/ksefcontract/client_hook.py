@@ -87,7 +87,8 @@ def _typed(schema: dict[str, Any], value: str) -> Any:
 def _resolve(spec: Spec, schema: dict[str, Any]) -> dict[str, Any]:
     ref = schema.get("$ref")
     if ref:
-        return spec.data["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+        found: dict[str, Any] = spec.data["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+        return found
     if len(schema.get("allOf") or ()) == 1:
         return _resolve(spec, schema["allOf"][0])
     return schema
@@ -137,14 +138,14 @@ def request_problems(spec: Spec, request: httpx.Request) -> list[str]:
             continue
         schema = param.get("schema", {})
         resolved = _resolve(spec, schema)
-        value: Any = (
+        typed: Any = (
             [_typed(resolved.get("items", {}), v) for v in given]
             if resolved.get("type") == "array"
             else _typed(resolved, given[-1])
         )
-        result = spec.validate_value(schema, value, name)
+        result = spec.validate_value(schema, typed, name)
         problems += [f"{label}: query {m}" for m in result.errors]
-        if not result.errors and result.value != value:
+        if not result.errors and result.value != typed:
             problems.append(f"{label}: query {name!r} must use the official spelling")
     # Headers the spec declares.
     for param in spec_op.parameters:
@@ -227,7 +228,8 @@ def async_request_hook(spec: Spec | None = None) -> Callable[[httpx.Request], An
 def install(client: httpx.Client | httpx.AsyncClient, spec: Spec | None = None) -> Any:
     """Add the hook to a client; returns the hook (to remove it later)."""
     hook = async_request_hook(spec) if isinstance(client, httpx.AsyncClient) else request_hook(spec)
-    hook.ksef_contract_hook = True  # type: ignore[attr-defined]
+    # A marker on the function object, so remove() finds the hook again.
+    hook.ksef_contract_hook = True  # type: ignore[union-attr]  # functions take attributes
     hooks = client.event_hooks
     hooks["request"] = [*hooks.get("request", []), hook]
     client.event_hooks = hooks

@@ -407,8 +407,8 @@ class Harness:
                 case.validate_response(response, checks=[check])
             except FailureGroup as group:
                 failures: list[Failure] = list(group.exceptions)
-            except Failure as failure:
-                failures = [failure]
+            except Failure as single:
+                failures = [single]
             else:
                 continue
             for failure in failures:

@@ -51,7 +51,7 @@ def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
-class _LocalImports(etree.Resolver):
+class _LocalImports(etree.Resolver):  # type: ignore[misc]  # lxml ships no types: Resolver is Any
     """Resolve ``http://…/Name.xsd`` imports to a local file of the same name."""
 
     def __init__(self, directories: list[Path]) -> None:
