@@ -198,6 +198,8 @@ class InitiationMixin:
         method = (
             "InternalCertificate"
             if internal
+            else "PeppolSignature"
+            if identity.subject is not None and identity.subject.type == "PeppolId"
             else "QualifiedSeal"
             if identity.seal
             else "QualifiedSignature"
@@ -237,6 +239,13 @@ class InitiationMixin:
             return Outcome.of(NO_PERMISSIONS)
         if operation.internal_serial:
             self.env.certificates.mark_used(operation.internal_serial, now)
+        provider = SubjectIdentifier("PeppolId", operation.context.value)
+        if operation.context.type == "PeppolId" and operation.subject == provider:
+            # A provider is registered by its first authentication in its own context
+            # (java PeppolInvoiceIntegrationTest, csharp PeppolPefE2ETests), named by O.
+            self.env.peppol.ensure_provider(
+                operation.context.value, operation.subject_details.get("OrganizationName"), now
+            )
         return Outcome.of(SUCCESS)
 
     def _decide_token(self, operation: AuthOperation, now: datetime) -> Outcome:

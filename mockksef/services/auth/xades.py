@@ -53,7 +53,7 @@ from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 
 from mockksef import crypto
 from mockksef.errors import KsefError
-from mockksef.models import ContextIdentifier, SubjectIdentifier
+from mockksef.models import PEPPOL_ID_RE, ContextIdentifier, SubjectIdentifier
 
 AUTH_NAMESPACE_V20 = "http://ksef.mf.gov.pl/auth/token/2.0"
 AUTH_NAMESPACE_V21 = "http://ksef.mf.gov.pl/auth/token/2.1"
@@ -473,6 +473,10 @@ def certificate_identity(certificate: x509.Certificate) -> CertificateIdentity:
         match = _NIP_ORGANIZATION.search(org_ids[0])
         if match:
             subject = SubjectIdentifier("Nip", match.group("identifier"))
+        elif PEPPOL_ID_RE.match(org_ids[0]):
+            # A Peppol service provider's seal names its Peppol ID (csharp PeppolPefE2ETests
+            # AutoRegisterProviderAsync: organizationIdentifier = CN = the Peppol ID).
+            subject = SubjectIdentifier("PeppolId", org_ids[0])
         present = True
     else:
         present = bool(serials)
