@@ -14,6 +14,7 @@ import base64
 import gzip
 import hashlib
 import io
+import stat
 import tarfile
 import zipfile
 import zlib
@@ -97,8 +98,42 @@ def check_name(name: str) -> str:
     return name if len(name) <= 128 else name[-128:]
 
 
+def _not_a_file(name: str) -> ArchiveError:
+    return ArchiveError(f"Wpis '{name}' archiwum nie jest zwykłym plikiem.")
+
+
+def _check_zip_type(info: zipfile.ZipInfo, name: str) -> None:
+    """Refuse a ZIP entry that Unix made a link (or a device, pipe or socket).
+
+    Unix zip tools keep the file mode in the high half of ``external_attr``; a
+    symbolic link is an entry whose data is the link target. Archives made
+    elsewhere leave the type bits at 0: those entries are files.
+    """
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if kind and kind != stat.S_IFREG:
+        raise _not_a_file(name)
+
+
+class _ReadCounter(io.BytesIO):
+    """The ZIP file as zipfile reads it, counting the bytes read so far.
+
+    The ratio is judged against what has been read, not against the sizes the
+    entries declare: a 2 MB bomb declares 2 MB and would otherwise be unpacked
+    to 500 times that (1 GB, a second and a half) before the ratio stops it.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.consumed = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.consumed += len(data)
+        return data
+
+
 def _read_bounded(
-    stream: IO[bytes], limit: int, budget: _Budget | None, packed: int | None = None
+    stream: IO[bytes], limit: int, budget: _Budget | None, packed: _ReadCounter | None = None
 ) -> tuple[bytes | None, int, str]:
     """Read an entry to its end (hashing it); keep its bytes only up to ``limit``.
 
@@ -114,7 +149,7 @@ def _read_bounded(
             break
         size += len(chunk)
         if budget is not None:
-            budget.spend(len(chunk), packed)
+            budget.spend(len(chunk), packed.consumed if packed is not None else None)
         digest.update(chunk)
         if size > limit:
             keep = False
@@ -126,26 +161,25 @@ def _read_bounded(
 
 
 def read_zip(blob: bytes, bounds: Bounds) -> list[Entry]:
+    counter = _ReadCounter(blob)
     try:
-        archive = zipfile.ZipFile(io.BytesIO(blob))
+        archive = zipfile.ZipFile(counter)
         infos = [i for i in archive.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
         raise ArchiveError(f"Plik nie jest poprawnym archiwum ZIP: {exc}.") from exc
     names = [check_name(i.filename) for i in infos]
+    for info, name in zip(infos, names, strict=True):
+        _check_zip_type(info, name)
     if len(infos) > bounds.max_entries:
         raise TooManyEntries(len(infos))
     budget = _Budget(bounds, len(blob))
     entries: list[Entry] = []
-    packed_total = 0
     for info, name in zip(infos, names, strict=True):
         if info.flag_bits & 0x1:
             raise ArchiveError(f"Wpis '{name}' archiwum jest zaszyfrowany.")
-        packed_total += max(info.compress_size, 1)
         try:
             with archive.open(info) as stream:
-                data, size, digest = _read_bounded(
-                    stream, bounds.max_entry_bytes, budget, packed_total
-                )
+                data, size, digest = _read_bounded(stream, bounds.max_entry_bytes, budget, counter)
         except ArchiveError:
             raise
         except (
@@ -217,7 +251,7 @@ def read_targz(blob: bytes, bounds: Bounds) -> list[Entry]:
                     continue
                 name = check_name(member.name)
                 if not member.isfile():
-                    raise ArchiveError(f"Wpis '{name}' archiwum nie jest zwykłym plikiem.")
+                    raise _not_a_file(name)
                 count += 1
                 if count > bounds.max_entries:
                     continue  # keep counting; tar skips the data through the budget
