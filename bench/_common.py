@@ -8,6 +8,7 @@ summary (with the target, when the issue sets one).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -253,3 +254,18 @@ def write_json(path: str, facts: dict[str, Any], report: Report, extra: dict[str
 
 def python() -> str:
     return sys.executable
+
+
+def standalone(doc: str, run: Callable[..., None], **defaults: Any) -> None:
+    """``python -m bench.<section>``: one ``--option`` per keyword of ``run`` (a ``False``
+    default is a flag), then the section's figures and their summary."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, default in defaults.items():
+        flag = "--" + name.replace("_", "-")
+        if default is False:
+            parser.add_argument(flag, action="store_true")
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
+    report = Report()
+    run(report, **vars(parser.parse_args()))
+    report.summary()

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 import httpx
 
-from ksefclient import AsyncKsefClient, CertificateCredentials, OnlineSession, SymmetricKey
+from ksefclient import AsyncKsefClient, CertificateCredentials, OnlineSession
 from tests import kit
 
 # -- the lean path --------------------------------------------------------------------------
@@ -221,14 +221,6 @@ class Opened:
     ksef: AsyncKsefClient
     headers: dict[str, str]
     session: OnlineSession
-
-    @property
-    def reference_number(self) -> str:
-        return self.session.reference_number
-
-    @property
-    def key(self) -> SymmetricKey:
-        return self.session.key
 
     async def close(self) -> None:
         await self.ksef.close_online_session(self.session)

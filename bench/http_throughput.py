@@ -17,10 +17,9 @@ Reported: requests/s, p50 and p99 latency, and the ratio to the bare endpoint
 
 from __future__ import annotations
 
-import argparse
 from collections import defaultdict
 
-from bench._common import Report, load1
+from bench._common import Report, load1, standalone
 from bench._procs import ServerProcess, start_bench_server, start_cli_server
 from bench.loadgen import LoadResult, run_load
 
@@ -112,14 +111,7 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--python-loadgen", action="store_true")
-    args = parser.parse_args()
-    report = Report()
-    run(report, args.rounds, args.duration, args.python_loadgen)
-    report.summary()
+    standalone(__doc__, run, rounds=3, duration=5.0, python_loadgen=False)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ invoices/s in-process, >= 300/s over a socket.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import time
@@ -35,7 +34,7 @@ from typing import Any
 import httpx
 
 from bench import _kit
-from bench._common import Deadline, Report, load1
+from bench._common import Deadline, Report, load1, standalone
 from bench._procs import start_bench_server
 from ksefcontract import wire
 from tests import kit
@@ -52,11 +51,11 @@ def _issue_day() -> date:
 
 async def _send_one(client: Any, opened: _kit.Opened, xml: bytes) -> str:
     """Send one invoice and read its status until it has a KSeF number: the timed step."""
-    ref, headers = opened.reference_number, opened.headers
+    ref, headers = opened.session.reference_number, opened.headers
     sent = _kit.ok(
         await client.post(
             f"/sessions/online/{ref}/invoices",
-            json=wire.invoice_body(opened.key, xml),
+            json=wire.invoice_body(opened.session.key, xml),
             headers=headers,
         ),
         202,
@@ -355,15 +354,10 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--invoices", type=int, default=2000)
-    parser.add_argument("--batch", default="1000,10000")
-    args = parser.parse_args()
-    report = Report()
-    batches = tuple(int(x) for x in args.batch.split(",") if x.strip())
-    run(report, args.rounds, args.invoices, batches)
-    report.summary()
+    def sizes(report: Report, rounds: int, invoices: int, batch: str) -> None:
+        run(report, rounds, invoices, tuple(int(x) for x in batch.split(",") if x.strip()))
+
+    standalone(__doc__, sizes, rounds=3, invoices=2000, batch="1000,10000")
 
 
 if __name__ == "__main__":

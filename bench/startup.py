@@ -12,12 +12,11 @@ and ``import mockksef.app`` in a fresh interpreter. Target (issue 8): < 1 s.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import subprocess
 import time
 
-from bench._common import ROOT, Report, load1, python
+from bench._common import ROOT, Report, load1, python, standalone
 from bench._procs import ServerProcess, _env, free_port
 
 SECTION = "4. Start-up"
@@ -105,12 +104,7 @@ def run(report: Report, runs: int = 5) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    report = Report()
-    run(report, args.runs)
-    report.summary()
+    standalone(__doc__, run, runs=5)
 
 
 if __name__ == "__main__":

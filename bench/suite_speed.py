@@ -12,14 +12,13 @@ steps are timed apart so that the slow one shows.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench._common import Report, load1
+from bench._common import Report, load1, standalone
 from tests import kit
 
 SECTION = "5. Test-suite speed (in-process)"
@@ -114,13 +113,7 @@ def run(report: Report, rounds: int = 3, flows: int = 20) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--flows", type=int, default=20)
-    args = parser.parse_args()
-    report = Report()
-    run(report, args.rounds, args.flows)
-    report.summary()
+    standalone(__doc__, run, rounds=3, flows=20)
 
 
 if __name__ == "__main__":

@@ -334,6 +334,28 @@ def fa_rr(nip: str, number: str = "RR/1", buyer: str = wire.SAMPLE_BUYER) -> byt
     )
 
 
+def pef(
+    seller: str,
+    number: str = "PEF/1",
+    buyer: str = wire.SAMPLE_BUYER,
+    name: str = "invoice-template-fa-3-pef.xml",
+) -> bytes:
+    """A Peppol invoice (or, by ``name``, credit note) from the official PEF samples."""
+    text = template(name)
+    for placeholder, value in {
+        "#invoice_number#": number,
+        "#issue_date#": START_DAY.isoformat(),
+        "#due_date#": "2026-03-20",
+        "#buyer_reference#": "REF",
+        "#supplier_nip#": seller,
+        "#buyer_nip#": buyer,
+        "#iban#": "PL61109010140000071219812874",
+        "#ksef_number#": "5265877635-20250826-0100001AF629-AF",
+    }.items():
+        text = text.replace(placeholder, value)
+    return text.encode()
+
+
 # -- online sessions -------------------------------------------------------------------------
 
 

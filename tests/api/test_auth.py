@@ -111,6 +111,22 @@ def login(client, creds, context, **kw) -> kit.Session:  # type: ignore[no-untyp
     return kit.xades_login(client, context[1], creds, context_type=context[0], **kw)
 
 
+PERMISSIONS = {
+    "InvoiceRead": "Odczyt faktur testowych.",
+    "InvoiceWrite": "Wysyłka faktur testowych.",
+    "CredentialsManage": "Zarządzanie tokenami.",
+}
+
+
+def fingerprint_grant(nip: str, who: SigningCredentials, *permissions: str) -> dict[str, Any]:
+    """A ``/testdata/permissions`` body: ``permissions`` in ``nip`` to a certificate fingerprint."""
+    return {
+        "contextIdentifier": {"type": "Nip", "value": nip},
+        "authorizedIdentifier": {"type": "Fingerprint", "value": who.fingerprint},
+        "permissions": [{"permissionType": p, "description": PERMISSIONS[p]} for p in permissions],
+    }
+
+
 def details(response: httpx.Response) -> list[str]:
     return response.json()["exception"]["exceptionDetailList"][0]["details"] or []
 
@@ -214,13 +230,7 @@ def test_xades_seal_and_fingerprint_and_namespace_21(client, mock):  # type: ign
     }
     grant = client.post(
         "/testdata/permissions",
-        json={
-            "contextIdentifier": {"type": "Nip", "value": nip},
-            "authorizedIdentifier": {"type": "Fingerprint", "value": stranger.fingerprint},
-            "permissions": [
-                {"permissionType": "InvoiceRead", "description": "Odczyt faktur testowych."}
-            ],
-        },
+        json=fingerprint_grant(nip, stranger, "InvoiceRead"),
     )
     assert grant.status_code == 200, grant.text
     session = login(client, stranger, ("Nip", nip), subject_type="certificateFingerprint")
@@ -583,19 +593,11 @@ def test_redeem_once_refresh_and_revocation(client, mock, spec):  # type: ignore
 def test_refresh_recomputes_permissions(client, mock):  # type: ignore[no-untyped-def]
     nip = new_nip()
     stranger = person(serial="inny-bez-identyfikatora")
-    body = {
-        "contextIdentifier": {"type": "Nip", "value": nip},
-        "authorizedIdentifier": {"type": "Fingerprint", "value": stranger.fingerprint},
-        "permissions": [
-            {"permissionType": "InvoiceRead", "description": "Odczyt faktur testowych."}
-        ],
-    }
+    body = fingerprint_grant(nip, stranger, "InvoiceRead")
     assert client.post("/testdata/permissions", json=body).status_code == 200
     session = login(client, stranger, ("Nip", nip), subject_type="certificateFingerprint")
     assert json.loads(claims(session.access_token)["per"]) == ["InvoiceRead"]
-    body["permissions"].append(
-        {"permissionType": "InvoiceWrite", "description": "Wysyłka faktur testowych."}
-    )
+    body = fingerprint_grant(nip, stranger, "InvoiceRead", "InvoiceWrite")
     assert client.post("/testdata/permissions", json=body).status_code == 200
     refreshed = client.post("/auth/token/refresh", headers=bearer(session.refresh_token)).json()
     assert json.loads(claims(refreshed["accessToken"]["token"])["per"]) == [
@@ -923,14 +925,7 @@ def test_ksef_token_pending_and_lost_permissions(mock, spec):  # type: ignore[no
     with tuned_client(mock, token_activation_seconds=30) as (client, state):
         nip = new_nip()
         stranger = person(serial="pracownik-bez-identyfikatora")
-        grant = {
-            "contextIdentifier": {"type": "Nip", "value": nip},
-            "authorizedIdentifier": {"type": "Fingerprint", "value": stranger.fingerprint},
-            "permissions": [
-                {"permissionType": "InvoiceRead", "description": "Odczyt faktur testowych."},
-                {"permissionType": "CredentialsManage", "description": "Zarządzanie tokenami."},
-            ],
-        }
+        grant = fingerprint_grant(nip, stranger, "InvoiceRead", "CredentialsManage")
         assert client.post("/testdata/permissions", json=grant).status_code == 200
         session = login(client, stranger, ("Nip", nip), subject_type="certificateFingerprint")
         token = kit.create_ksef_token(client, session, permissions=("InvoiceRead",))["token"]

@@ -160,6 +160,15 @@ def test_429_without_retry_after(make_mock, spec):
     assert _checks(report) == {"retry_after_on_429"}, render_text(report)
 
 
+def _429(retry_after: str) -> Answer:
+    body = {"status": {"code": 429, "description": "Too Many Requests", "details": ["x"]}}
+    return Answer(
+        429,
+        [(b"content-type", b"application/json"), (b"retry-after", retry_after.encode())],
+        json.dumps(body).encode(),
+    )
+
+
 def test_429_is_waited_out_within_the_budget(make_mock, spec):
     app, state = make_mock()
     left = [3]
@@ -168,12 +177,7 @@ def test_429_is_waited_out_within_the_budget(make_mock, spec):
         if left[0] == 0:
             return answer
         left[0] -= 1
-        body = {"status": {"code": 429, "description": "Too Many Requests", "details": ["x"]}}
-        return Answer(
-            429,
-            [(b"content-type", b"application/json"), (b"retry-after", b"2")],
-            json.dumps(body).encode(),
-        )
+        return _429("2")
 
     slept: list[float] = []
     faulty = Rewrite(app, response=on_path("/security/public-key-certificates", throttle_thrice))
@@ -187,12 +191,7 @@ def test_retry_after_beyond_the_budget_stops_the_operation(make_mock, spec):
     app, state = make_mock()
 
     def throttle(answer: Answer) -> Answer:
-        body = {"status": {"code": 429, "description": "Too Many Requests", "details": ["x"]}}
-        return Answer(
-            429,
-            [(b"content-type", b"application/json"), (b"retry-after", b"3600")],
-            json.dumps(body).encode(),
-        )
+        return _429("3600")
 
     slept: list[float] = []
     faulty = Rewrite(app, response=on_path("/security/public-key-certificates", throttle))

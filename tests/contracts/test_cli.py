@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -22,28 +24,23 @@ def mock_server(spec):  # type: ignore[no-untyped-def]
         yield srv
 
 
+def contract(base_url: str, options: str, junit: Path, report: Path) -> Any:
+    """``mockksef contract`` against ``base_url`` with ``options``, writing both reports."""
+    return CliRunner().invoke(
+        main,
+        ["contract", "--base-url", base_url, *options.split()]
+        + ["--junit", str(junit), "--json", str(report)],
+    )
+
+
 @pytest.mark.server
 def test_contract_passes_against_the_mock_and_writes_three_reports(mock_server, tmp_path):
     junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
-    result = CliRunner().invoke(
-        main,
-        [
-            "contract",
-            "--base-url",
-            f"{mock_server.url}/v2",
-            "--self-signed-nip",
-            NIP,
-            "--examples",
-            "2",
-            "--operation",
-            "certificates",
-            "--operation",
-            "tokens.list",
-            "--junit",
-            str(junit),
-            "--json",
-            str(report),
-        ],
+    result = contract(
+        f"{mock_server.url}/v2",
+        f"--self-signed-nip {NIP} --examples 2 --operation certificates --operation tokens.list",
+        junit,
+        report,
     )
     assert result.exit_code == 0, result.output
     assert "PASSED" in result.output and "GET /certificates/limits" in result.output
@@ -68,23 +65,11 @@ def test_contract_fails_with_exit_code_1_against_a_broken_server(spec, tmp_path)
     app = Rewrite(create_app(state=state), response=on_path("/auth/challenge", undeclared))
     junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
     with ThreadedServer(app, host="127.0.0.1") as srv:  # type: ignore[arg-type]
-        result = CliRunner().invoke(
-            main,
-            [
-                "contract",
-                "--base-url",
-                f"{srv.url}/v2",
-                "--operation",
-                "auth.challenge",
-                "--no-flows",
-                "--examples",
-                "2",
-                "--problem-details",
-                "--junit",
-                str(junit),
-                "--json",
-                str(report),
-            ],
+        result = contract(
+            f"{srv.url}/v2",
+            "--operation auth.challenge --no-flows --examples 2 --problem-details",
+            junit,
+            report,
         )
     assert result.exit_code == 1, result.output
     assert "FAILED" in result.output and "status_code_conformance" in result.output

@@ -17,6 +17,7 @@ from mockksef.xml import xsd
 from mockksef.xml.upo import unsigned
 from tests import kit
 from tests.conftest import OFFICIAL
+from tests.unit.test_xml_upo import page_description
 
 NIP = "5265877635"
 
@@ -74,17 +75,7 @@ def test_session_upo_is_split_into_pages(mock, monkeypatch):
         document = env.sessions.session_upo(me, ref, page["referenceNumber"], now)
         root = etree.fromstring(document)
         assert schema.validate(unsigned(root)), schema.error_log
-        describe = [
-            root.findtext(f"{{{xsd.UPO_NS}}}OpisPotwierdzenia/{{{xsd.UPO_NS}}}{name}")
-            for name in (
-                "Strona",
-                "LiczbaStron",
-                "ZakresDokumentowOd",
-                "ZakresDokumentowDo",
-                "CalkowitaLiczbaDokumentow",
-            )
-        ]
-        ranges.append(describe)
+        ranges.append(page_description(root))
     assert ranges == [
         ["1", "3", "1", "2", "5"],
         ["2", "3", "3", "4", "5"],

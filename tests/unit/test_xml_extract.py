@@ -91,19 +91,7 @@ def test_fa2_and_fa_rr():
 
 def test_pef_invoice_and_credit_note():
     def fill(name: str) -> bytes:
-        text = kit.template(name)
-        for placeholder, value in {
-            "#invoice_number#": "PEF/1",
-            "#issue_date#": "2026-03-02",
-            "#due_date#": "2026-03-20",
-            "#buyer_reference#": "REF",
-            "#supplier_nip#": NIP,
-            "#buyer_nip#": "7352765225",
-            "#iban#": "PL61109010140000071219812874",
-            "#ksef_number#": "5265877635-20250826-0100001AF629-AF",
-        }.items():
-            text = text.replace(placeholder, value)
-        return text.encode()
+        return kit.pef(NIP, buyer="7352765225", name=name)
 
     invoice = _facts(fill("invoice-template-fa-3-pef.xml"), kit.PEF)
     assert (invoice.seller_nip, invoice.invoice_type, invoice.invoice_number) == (

@@ -21,6 +21,22 @@ from mockksef.xml.upo import (
 from tests.conftest import OFFICIAL
 
 NS = {"u": xsd.UPO_NS}
+
+
+def page_description(root: etree._Element) -> list[str | None]:
+    """A session UPO page's place: page, of pages, first and last document, all documents."""
+    return [
+        root.findtext(f"u:OpisPotwierdzenia/u:{name}", namespaces=NS)
+        for name in (
+            "Strona",
+            "LiczbaStron",
+            "ZakresDokumentowOd",
+            "ZakresDokumentowDo",
+            "CalkowitaLiczbaDokumentow",
+        )
+    ]
+
+
 SESSION = with_checksum("20260302-SO-2C3E6C8000-B675CF5D68")
 HASH = "GZMGNVzs3krF6URKgvaw77OOeG3nJ+WGziT5xguliQ8="
 
@@ -89,16 +105,7 @@ def test_session_upo_page_describes_its_range():
         _header(ContextIdentifier("Nip", "5265877635")), documents, 1, 1, 1, 3
     )
     root = _valid(document)
-    assert [
-        root.findtext(f"u:OpisPotwierdzenia/u:{name}", namespaces=NS)
-        for name in (
-            "Strona",
-            "LiczbaStron",
-            "ZakresDokumentowOd",
-            "ZakresDokumentowDo",
-            "CalkowitaLiczbaDokumentow",
-        )
-    ] == ["1", "1", "1", "3", "3"]
+    assert page_description(root) == ["1", "1", "1", "3", "3"]
     assert len(root.findall("u:Dokument", NS)) == 3
 
 
