@@ -198,6 +198,7 @@ _SERVICE: dict[str, str] = {
     "body_required": "Treść żądania jest wymagana.",
     "body_not_an_object": "Treść żądania musi być obiektem JSON.",
     "body_too_large": "Rozmiar żądania przekracza dopuszczalny limit {limit} bajtów.",
+    "body_too_many_values": "Treść żądania może zawierać co najwyżej {limit} wartości.",
     "bad_path_parameter": "Nieprawidłowa wartość parametru ścieżki.",
     # rules between fields, and list sizes (no FluentValidation sentence)
     "range_reversed": "{field}: data początkowa jest późniejsza niż data końcowa.",

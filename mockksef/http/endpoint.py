@@ -6,8 +6,10 @@ Starlette ``Route`` and runs the shared pipeline before the handler:
 environment (TEST only?) -> bearer JWT of the right kind -> IP policy ->
 rate limit (``ratelimit.py``) -> ``x-required-permissions`` (any of) ->
 path and query parameters validated against the official spec -> body read
-within its size limit, parsed and validated against the official request
-schema (property names and enum values matched case-insensitively).
+within its size limit (``bounds.py``), parsed, its lists bounded, and validated
+against the official request schema (property names and enum values matched
+case-insensitively). Large bodies are parsed and validated off the event loop,
+and ``offload=`` moves a handler's heavy work there too (``offload.py``).
 
 Handlers receive a ``Call`` and return a Starlette ``Response`` (use the helpers
 below); they raise ``mockksef.errors`` exceptions for every failure.
@@ -43,17 +45,21 @@ from mockksef.errors import (
     render,
     wants_problem_details,
 )
-from mockksef.http import ratelimit, security
+from mockksef.http import bounds, ratelimit, security
+from mockksef.http.offload import OFFLOAD_BYTES, run_heavy
 from mockksef.models import ContextIdentifier, Principal, SubjectIdentifier
 
 if TYPE_CHECKING:
-    from mockksef.spec import Spec
+    from mockksef.spec import Spec, SpecOperation
     from mockksef.state import EnvironmentState, MockState
 
 log = logging.getLogger("mockksef")
 
 AuthKind = Literal["none", "operation", "refresh", "access", "access_or_refresh"]
 BodyKind = Literal["json", "xml", "none", "optional-json"]
+# Where a handler runs: on the loop, in a worker when its body is above
+# offload.OFFLOAD_BYTES, or always in a worker (its work is heavy whatever it is sent).
+Offload = Literal["never", "large", "always"]
 
 ENV_SCOPE_KEY = "mockksef.env"
 # The MockState, put in the scope by app.EnvSelector (cheaper than request.app.state).
@@ -296,14 +302,18 @@ def endpoint(
     body_check: Callable[[Any], None] | None = None,
     test_only: bool = False,
     body_rules: BodyRules | None = None,
+    offload: Offload = "never",
 ) -> Callable[[Handler], Route]:
     """Make ``handler`` the route of ``op_id``; ``body_check`` sees a JSON body
     before the schema does (for the rules KSeF applies first); ``body_rules`` gives
-    the service's own violations of a JSON body, reported with the schema's."""
+    the service's own violations of a JSON body, reported with the schema's;
+    ``offload`` runs a (synchronous) handler in a worker thread."""
     op = operations.get(op_id)
 
     def decorate(handler: Handler) -> Route:
         is_async = inspect.iscoroutinefunction(handler)
+        if offload != "never" and is_async:
+            raise TypeError(f"{op_id}: only a synchronous handler can be offloaded")
 
         async def asgi_handler(request: Request) -> Response:
             env: EnvironmentState | None = None
@@ -314,8 +324,13 @@ def endpoint(
                     request, op, env, auth, body, body_check, test_only, body_rules
                 )
                 request.scope[PRINCIPAL_SCOPE_KEY] = call.principal
-                result = handler(call)
-                response = await result if is_async else result  # type: ignore[misc]
+                if offload == "always" or (
+                    offload == "large" and len(call.raw_body) > OFFLOAD_BYTES
+                ):
+                    response = await run_heavy(handler, call)
+                else:
+                    result = handler(call)
+                    response = await result if is_async else result  # type: ignore[misc]
                 assert isinstance(response, Response)
                 for name, value in call.response_headers.items():
                     response.headers[name] = value
@@ -432,7 +447,7 @@ async def _prepare(
     raw = b""
     parsed: Any = None
     if body_kind in ("json", "optional-json"):
-        raw = await read_limited(request, config.max_body_bytes)
+        raw = await read_limited(request, bounds.body_limit(op.id, config))
         if not raw.strip():
             if body_kind == "json":
                 raise InvalidInputData(violations.service("body_required"))
@@ -442,24 +457,46 @@ async def _prepare(
                 raise UnreadableContent(
                     f"Nieobsługiwany typ treści '{media}'; oczekiwano application/json."
                 )
-            parsed = parse_json(raw)
-            if body_check is not None:
-                body_check(parsed)
-            schema = spec_op.request_schema("application/json") if spec_op else None
-            refused: list[str] = []
-            if schema is not None:
-                checked = env.root.spec.validate_value(schema, parsed)
-                refused += checked.errors
-                parsed = checked.value
-            if body_rules is not None:
-                # The service's own rules run with the schema's, in one validator:
-                # one 21405 lists the violations of both.
-                refused += body_rules(env, parsed)
-            if refused:
-                raise InvalidInputData(*refused[: violations.MAX_DETAILS])
+            body = _JsonBody(op.id, env, spec_op, body_check, body_rules)
+            if len(raw) > OFFLOAD_BYTES:
+                parsed = await run_heavy(body.read, raw)
+            else:
+                parsed = body.read(raw)
     elif body_kind == "xml":
-        raw = await read_limited(request, config.max_xml_bytes)
+        raw = await read_limited(request, bounds.body_limit(op.id, config, xml=True))
     return Call(request, op, env, principal, path_params, query, parsed, raw, ip)
+
+
+@dataclass(frozen=True)
+class _JsonBody:
+    """Reads one operation's JSON body: parse, KSeF's first rules, bounds, schema."""
+
+    op_id: str
+    env: EnvironmentState
+    spec_op: SpecOperation | None
+    body_check: Callable[[Any], None] | None
+    body_rules: BodyRules | None
+
+    def read(self, raw: bytes) -> Any:
+        bounds.check_values(self.op_id, raw)
+        parsed = parse_json(raw)
+        if self.body_check is not None:
+            self.body_check(parsed)
+        # Before the schema: the validator's cost grows with every list item.
+        bounds.check_items(self.op_id, parsed)
+        schema = self.spec_op.request_schema("application/json") if self.spec_op else None
+        refused: list[str] = []
+        if schema is not None:
+            checked = self.env.root.spec.validate_value(schema, parsed)
+            refused += checked.errors
+            parsed = checked.value
+        if self.body_rules is not None:
+            # The service's own rules run with the schema's, in one validator:
+            # one 21405 lists the violations of both.
+            refused += self.body_rules(self.env, parsed)
+        if refused:
+            raise InvalidInputData(*refused[: violations.MAX_DETAILS])
+        return parsed
 
 
 def _resolved(spec: Spec, schema: dict[str, Any]) -> dict[str, Any]:

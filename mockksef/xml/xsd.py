@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -159,11 +161,57 @@ def _schema_parser(schemy_dir: Path) -> etree.XMLParser:
 _compile_lock = threading.Lock()
 
 
+class _Copies:
+    """Spare compiled copies of one schema, one per concurrent validation.
+
+    An ``XMLSchema`` keeps a single error log, which each validation clears
+    and refills: two threads validating with one instance would read each
+    other's messages. A copy costs one compile (~40 ms for FA(3)), made only
+    when every existing one is busy, so their number never exceeds the
+    validations that ran at the same moment.
+    """
+
+    def __init__(self, build: Callable[[], etree.XMLSchema]) -> None:
+        self._build = build
+        self.first = build()
+        self._free = [self.first]
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def instance(self) -> Iterator[etree.XMLSchema]:
+        with self._lock:
+            schema = self._free.pop() if self._free else None
+        if schema is None:
+            schema = self._build()
+        try:
+            yield schema
+        finally:
+            with self._lock:
+                self._free.append(schema)
+
+
+# id(first compiled instance) -> its copies; instances live as long as the process.
+_COPIES: dict[int, _Copies] = {}
+# Serialises validations with a schema compiled elsewhere (no way to copy it).
+_FOREIGN_LOCK = threading.Lock()
+
+
+def shared(build: Callable[[], etree.XMLSchema]) -> etree.XMLSchema:
+    """Compile with ``build`` and return the schema; ``check`` validates with a
+    spare copy of it whenever it is busy in another thread."""
+    copies = _Copies(build)
+    _COPIES[id(copies.first)] = copies
+    return copies.first
+
+
 @lru_cache(maxsize=32)
 def _compiled(path: str, schemy_dir: str) -> etree.XMLSchema:
-    with _compile_lock:
-        tree = etree.parse(path, _schema_parser(Path(schemy_dir)))
-        return etree.XMLSchema(tree)
+    def build() -> etree.XMLSchema:
+        with _compile_lock:
+            tree = etree.parse(path, _schema_parser(Path(schemy_dir)))
+            return etree.XMLSchema(tree)
+
+    return shared(build)
 
 
 def schemy_dir(official_dir: Path) -> Path:
@@ -267,11 +315,27 @@ def _has_processing_instruction(root: etree._Element) -> bool:
     return any(isinstance(node, etree._ProcessingInstruction) for node in outside)
 
 
+def check(root: etree._Element, schema: etree.XMLSchema, limit: int) -> tuple[bool, list[Any]]:
+    """(valid, the first ``limit`` entries of the validator's error log); safe to
+    call from several threads at once."""
+    copies = _COPIES.get(id(schema))
+    if copies is None:
+        with _FOREIGN_LOCK:
+            return _run(schema, root, limit)
+    with copies.instance() as instance:
+        return _run(instance, root, limit)
+
+
+def _run(schema: etree.XMLSchema, root: etree._Element, limit: int) -> tuple[bool, list[Any]]:
+    if schema.validate(root):
+        return True, []
+    return False, list(schema.error_log)[:limit]
+
+
 def validate(root: etree._Element, schema: etree.XMLSchema) -> list[str]:
     """The validator's messages (at most 10), empty when the document is valid."""
-    if schema.validate(root):
+    valid, found = check(root, schema, 10)
+    if valid:
         return []
-    out = []
-    for error in list(schema.error_log)[:10]:
-        out.append(f"Linia {error.line}: {error.message}"[:500])
+    out = [f"Linia {error.line}: {error.message}"[:500] for error in found]
     return out or ["Dokument nie jest zgodny ze schematem."]

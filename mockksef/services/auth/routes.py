@@ -18,7 +18,8 @@ def ksef_token(call: Call) -> Response:
     return json_response(call.env.auth.init_token(call.body, call.now), status=202)
 
 
-@endpoint("auth.xades_signature", auth="none", body="xml")
+# Parsing, XSD and signature verification take milliseconds, a padded document seconds.
+@endpoint("auth.xades_signature", auth="none", body="xml", offload="always")
 def xades_signature(call: Call) -> Response:
     result = call.env.auth.init_xades(
         call.raw_body,

@@ -54,6 +54,7 @@ from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 from mockksef import crypto
 from mockksef.errors import KsefError
 from mockksef.models import PEPPOL_ID_RE, ContextIdentifier, SubjectIdentifier
+from mockksef.xml import xsd
 
 AUTH_NAMESPACE_V20 = "http://ksef.mf.gov.pl/auth/token/2.0"
 AUTH_NAMESPACE_V21 = "http://ksef.mf.gov.pl/auth/token/2.1"
@@ -118,11 +119,15 @@ def _xsd_pattern(value: str) -> str:
 
 @lru_cache(maxsize=8)
 def _schema(path: str) -> etree.XMLSchema:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    tree = etree.parse(path, parser)
-    for facet in tree.iter("{http://www.w3.org/2001/XMLSchema}pattern"):
-        facet.set("value", _xsd_pattern(facet.get("value", "")))
-    return etree.XMLSchema(tree)
+    def build() -> etree.XMLSchema:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        tree = etree.parse(path, parser)
+        for facet in tree.iter("{http://www.w3.org/2001/XMLSchema}pattern"):
+            facet.set("value", _xsd_pattern(facet.get("value", "")))
+        return etree.XMLSchema(tree)
+
+    # Validations run in worker threads too: xsd.check keeps their error logs apart.
+    return xsd.shared(build)
 
 
 def schemas(official_dir: Path) -> dict[str, etree.XMLSchema]:
@@ -201,10 +206,9 @@ def _without_signatures(request: etree._Element) -> etree._Element:
 
 def _validate(request: etree._Element, schema: etree.XMLSchema) -> None:
     unsigned = _without_signatures(request)
-    if not schema.validate(unsigned):
-        details = [error.message for error in schema.error_log][:5] or [
-            "Dokument nie jest zgodny ze schemą."
-        ]
+    valid, found = xsd.check(unsigned, schema, 5)
+    if not valid:
+        details = [error.message for error in found] or ["Dokument nie jest zgodny ze schemą."]
         raise KsefError(21401, *details)
 
 

@@ -20,6 +20,7 @@ import json
 import tarfile
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -89,10 +90,26 @@ class Export:
     is_truncated: bool = False
     last_date: Any = None
     parts: list[ExportPart] = field(default_factory=list)
+    # Held while the package is built (seconds for 10,000 invoices, in a worker
+    # thread): a second status read of this export waits, other exports do not.
+    _build_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     @property
     def package_expiration(self) -> datetime:
         return self.ready_at + PACKAGE_LIFETIME
+
+    def build_once(self, build: Callable[[Export], None]) -> None:
+        """Run ``build`` the first time only; a build that fails marks the export 500."""
+        with self._build_lock:
+            if self.built:
+                return
+            try:
+                build(self)
+            except Exception as exc:
+                self.failure = (500, f"Nieznany błąd ({type(exc).__name__})", [])
+            self.built = True
 
 
 class ExportsBackend:
@@ -250,14 +267,8 @@ class ExportsBackend:
     # -- building --------------------------------------------------------------------
 
     def _build(self, export: Export) -> None:
-        with self._lock:
-            if export.built:
-                return
-            try:
-                self._build_package(export)
-            except Exception as exc:
-                export.failure = (500, f"Nieznany błąd ({type(exc).__name__})", [])
-            export.built = True
+        # Outside the backend's lock: starting or reading other exports goes on meanwhile.
+        export.build_once(self._build_package)
 
     def _build_package(self, export: Export) -> None:
         flt = export.filters
@@ -278,11 +289,11 @@ class ExportsBackend:
                     truncated = True
                     break
             selected.append(inv)
-        metadata = json.dumps(
-            {"invoices": [inv.metadata() for inv in selected]},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode("utf-8")
+        # One invoice per call: a single dumps of 10,000 would hold the interpreter
+        # (and so the event loop) for its whole run; the bytes are the same.
+        encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        items = ",".join(encode(inv.metadata()) for inv in selected)
+        metadata = ('{"invoices":[' + items + "]}").encode("utf-8")
         files: list[tuple[str, bytes]] = []
         if not export.only_metadata:
             files = [(f"{inv.ksef_number}.xml", inv.xml) for inv in selected]

@@ -35,7 +35,8 @@ def export(call: Call) -> Response:
     return json_response({"referenceNumber": reference}, status=201)
 
 
-@endpoint("invoices.export_status", auth="access")
+# The first read after the ready time builds the package (seconds): in a worker thread.
+@endpoint("invoices.export_status", auth="access", offload="always")
 def export_status(call: Call) -> Response:
     """Package lifetime 3 days [not documented], status kept 7 days (then 410); links 1 h."""
     result = call.env.invoices.export_status(

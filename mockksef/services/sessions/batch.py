@@ -9,7 +9,13 @@ from mockksef import violations
 from mockksef.crypto import aes_cbc_decrypt, sha256_b64
 from mockksef.errors import InvalidInputData, KsefError
 from mockksef.models import Principal
-from mockksef.services.sessions.archive import ArchiveError, Bounds, TooManyEntries, read_archive
+from mockksef.services.sessions.archive import (
+    ArchiveError,
+    Bounds,
+    Entry,
+    TooManyEntries,
+    read_archive,
+)
 from mockksef.services.sessions.models import (
     BATCH,
     KEY_DECRYPTION_FAILED,
@@ -23,10 +29,12 @@ from mockksef.services.sessions.models import (
     Outcome,
     Session,
 )
-from mockksef.services.sessions.registry import SessionOperations
-from mockksef.services.sessions.validation import Verdict, check_invoice
+from mockksef.services.sessions.registry import Fault, SessionOperations
+from mockksef.services.sessions.validation import Verdict, check_duplicate, check_invoice
 
 PART_HEADERS = {"x-ms-blob-type": "BlockBlob"}
+# Invoices recorded per hold of the sessions lock while a package is processed.
+_RECORD_SLICE = 200
 
 
 def check_part_count(body: Any) -> None:
@@ -184,42 +192,64 @@ class BatchSessions(SessionOperations):
                     )
             session.closed_at = now
             self.env.events.emit("session.closed", reference=reference_number)
-            self._process_batch(session, now)
+            # From here the package belongs to the processing alone: the session
+            # shows 150 and takes no more parts.
+            parts = [
+                (part.ordinal, part.hash, part.data)
+                for _, part in sorted(session.batch.parts.items())
+            ]
+            session.batch.drop_data()
+        self._process_batch(session, parts, now)
 
-    def _process_batch(self, session: Session, now: datetime) -> None:
+    def _process_batch(
+        self, session: Session, parts: list[tuple[int, str, bytes | None]], now: datetime
+    ) -> None:
+        """Decrypt, unpack and check the package outside the sessions lock (a zip
+        bomb or 10,000 invoices take seconds, in a worker thread); record the
+        invoices under it, a slice at a time, so a request waiting for the lock
+        waits for one slice at most. The outcome shows once everything is recorded.
+        """
         batch = session.batch
         assert batch is not None
         final_at = now + self.registry.seconds("batch_processing_seconds")
-        session.final_at = final_at
-        try:
-            session.outcome = self._run_package(session, batch, final_at)
-        finally:
-            batch.drop_data()
+        unpacked = self._unpack(session, batch, parts)
+        del parts
+        enumerated = not isinstance(unpacked, Outcome)
+        if isinstance(unpacked, Outcome):
+            outcome = unpacked
+        else:
+            outcome = self._judge_entries(session, *unpacked, final_at)
+        with self.registry.lock:
+            session.enumerated = enumerated
+            session.outcome = outcome
+            session.final_at = final_at
 
-    def _run_package(self, session: Session, batch: BatchInfo, final_at: datetime) -> Outcome:
-        parts = [batch.parts[n] for n in sorted(batch.parts)]
-        for part in parts:
-            assert part.data is not None
-            if sha256_b64(part.data) != part.hash:
+    def _unpack(
+        self, session: Session, batch: BatchInfo, parts: list[tuple[int, str, bytes | None]]
+    ) -> Outcome | tuple[list[Entry], Bounds]:
+        """The package's entries, or the session outcome that ends it before enumeration."""
+        for ordinal, expected, data in parts:
+            assert data is not None
+            if sha256_b64(data) != expected:
                 return Outcome(
                     405,
                     (
-                        f"Skrót SHA-256 części: '{part.ordinal}' nie zgadza się z zadeklarowanym "
-                        f"skrótem: '{part.hash}'.",
+                        f"Skrót SHA-256 części: '{ordinal}' nie zgadza się z zadeklarowanym "
+                        f"skrótem: '{expected}'.",
                     ),
                 )
         if session.key is None:
             return Outcome(415, (KEY_DECRYPTION_FAILED,))
         plain_parts: list[bytes] = []
-        for part in parts:
-            assert part.data is not None
+        for index, (ordinal, _, data) in enumerate(parts):
+            assert data is not None
             try:
-                plain_parts.append(aes_cbc_decrypt(session.key, session.iv, part.data))
+                plain_parts.append(aes_cbc_decrypt(session.key, session.iv, data))
             except ValueError:
                 return Outcome(
-                    435, (f"Nie udało się odszyfrować części '{part.ordinal}' pliku paczki.",)
+                    435, (f"Nie udało się odszyfrować części '{ordinal}' pliku paczki.",)
                 )
-            part.data = None  # free the ciphertext as we go
+            parts[index] = (ordinal, "", None)  # free the ciphertext as we go
         archive = b"".join(plain_parts)
         del plain_parts
         if sha256_b64(archive) != batch.file_hash:
@@ -259,43 +289,51 @@ class BatchSessions(SessionOperations):
             )
         except ArchiveError as error:
             return Outcome(430, (error.detail,))
-        del archive
-        session.enumerated = True
+        return entries, bounds
+
+    def _judge_entries(
+        self, session: Session, entries: list[Entry], bounds: Bounds, final_at: datetime
+    ) -> Outcome:
         if not entries:
             return Outcome(440, (NO_INVOICES,))
-        fault = self.registry.take_fault("session", session.context)
+        with self.registry.lock:
+            fault = self.registry.take_fault("session", session.context)
+        verdicts = [self._entry_verdict(session, entry, bounds, fault) for entry in entries]
         accepted = False
-        for index, entry in enumerate(entries, start=1):
-            if fault is not None:
-                verdict = Verdict(Outcome(405))
-            elif entry.data is None:
-                limit = bounds.max_entry_bytes
-                verdict = Verdict(
-                    Outcome(
-                        430,
-                        (
-                            f"Rozmiar faktury ({entry.size} B) przekracza dopuszczalny limit {limit} B.",
-                        ),
+        for first in range(0, len(entries), _RECORD_SLICE):
+            with self.registry.lock:
+                for index in range(first, min(first + _RECORD_SLICE, len(entries))):
+                    entry = entries[index]
+                    invoice = self.registry.record(
+                        session,
+                        check_duplicate(self.env, verdicts[index]),
+                        ordinal=index + 1,
+                        invoice_hash=entry.hash,
+                        invoicing_date=session.created,
+                        processing_at=final_at,
+                        final_at=final_at,
+                        plain=entry.data,
+                        offline=session.offline_mode,
+                        file_name=entry.name,
                     )
-                )
-            else:
-                verdict = check_invoice(
-                    self.env, session, entry.data, invoicing_date=session.created
-                )
-            invoice = self.registry.record(
-                session,
-                verdict,
-                ordinal=index,
-                invoice_hash=entry.hash,
-                invoicing_date=session.created,
-                processing_at=final_at,
-                final_at=final_at,
-                plain=entry.data,
-                offline=session.offline_mode,
-                file_name=entry.name,
-            )
-            entry.data = None
-            accepted = accepted or invoice.outcome.ok
+                    entry.data = None
+                    accepted = accepted or invoice.outcome.ok
         if fault is not None:
             return Outcome(fault.code)
         return Outcome(200) if accepted else Outcome(445)
+
+    def _entry_verdict(
+        self, session: Session, entry: Entry, bounds: Bounds, fault: Fault | None
+    ) -> Verdict:
+        """Every check of one entry but the duplicate one (that one needs the lock)."""
+        if fault is not None:
+            return Verdict(Outcome(405))
+        if entry.data is None:
+            limit = bounds.max_entry_bytes
+            return Verdict(
+                Outcome(
+                    430,
+                    (f"Rozmiar faktury ({entry.size} B) przekracza dopuszczalny limit {limit} B.",),
+                )
+            )
+        return check_invoice(self.env, session, entry.data, invoicing_date=session.created)

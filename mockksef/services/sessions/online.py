@@ -20,7 +20,7 @@ from mockksef.services.sessions.models import (
     Session,
 )
 from mockksef.services.sessions.registry import SessionOperations
-from mockksef.services.sessions.validation import Verdict, check_invoice
+from mockksef.services.sessions.validation import Verdict, check_duplicate, check_invoice
 
 _FA_WRITERS = ("InvoiceWrite", "EnforcementOperations")
 
@@ -79,12 +79,14 @@ class OnlineSessions(SessionOperations):
         21155, 21405 (bad Base64), 21402, 21403, 21167, 21166. Everything else
         ends in the invoice status. An unknown ``hashOfCorrectedInvoice`` is
         accepted as an ordinary offline invoice (KSeF does not document it).
+
+        Decryption and the content checks run outside the sessions lock (they
+        may take a second on a large invoice, in a worker thread); the session
+        is checked again, and the duplicate check and the recording done, under
+        it.
         """
         with self.registry.lock:
-            session = self._online_session(principal, reference_number, now)
-            code = self.registry.code(session, now)
-            if code != 100:
-                raise KsefError(21180, f"Status sesji {code} uniemożliwia wysyłkę faktur.")
+            session = self._open_for_sending(principal, reference_number, now)
             if self.registry.take_fault("send", session.context) is not None:
                 raise KsefError(
                     21184,
@@ -92,47 +94,46 @@ class OnlineSessions(SessionOperations):
                     "niedostępna. Spróbuj ponownie później lub otwórz nową sesję, aby wysłać "
                     "kolejne faktury.",
                 )
-            limit = self.env.limits.session_limits(session.context).online.max_invoices
-            if len(session.invoices) >= limit:
-                raise KsefError(
-                    21155,
-                    f"Sesja o numerze referencyjnym {reference_number} osiągnęła dozwolony "
-                    f"limit liczby faktur {limit}.",
-                )
-            try:
-                content = base64.b64decode(body["encryptedInvoiceContent"], validate=True)
-            except (binascii.Error, ValueError, TypeError) as exc:
-                raise InvalidInputData(violations.bad_format("encryptedInvoiceContent")) from exc
-            if len(content) != body["encryptedInvoiceSize"]:
-                raise KsefError(21402, "Długość treści nie zgadza się z rozmiarem pliku.")
-            if sha256_b64(content) != body["encryptedInvoiceHash"]:
-                raise KsefError(21403, "Skrót treści nie zgadza się ze skrótem pliku.")
-            corrected = body.get("hashOfCorrectedInvoice") or None
+            self._check_invoice_count(session, reference_number)
+        try:
+            content = base64.b64decode(body["encryptedInvoiceContent"], validate=True)
+        except (binascii.Error, ValueError, TypeError) as exc:
+            raise InvalidInputData(violations.bad_format("encryptedInvoiceContent")) from exc
+        if len(content) != body["encryptedInvoiceSize"]:
+            raise KsefError(21402, "Długość treści nie zgadza się z rozmiarem pliku.")
+        if sha256_b64(content) != body["encryptedInvoiceHash"]:
+            raise KsefError(21403, "Skrót treści nie zgadza się ze skrótem pliku.")
+        corrected = body.get("hashOfCorrectedInvoice") or None
+        processing_at = now + self.registry.seconds("invoice_queue_seconds")
+        final_at = processing_at + self.registry.seconds("invoice_processing_seconds")
+        assert session.key is not None
+        plain: bytes | None
+        try:
+            plain = aes_cbc_decrypt(session.key, session.iv, content)
+        except ValueError:
+            plain = None
+        del content
+        if plain is None:
+            verdict = Verdict(Outcome(435, (FILE_BADLY_ENCRYPTED,)))
+        else:
+            verdict = check_invoice(
+                self.env,
+                session,
+                plain,
+                invoicing_date=now,
+                declared_size=body["invoiceSize"],
+                declared_hash=body["invoiceHash"],
+                technical_correction=bool(corrected),
+            )
+        with self.registry.lock:
+            # The session may have been closed or filled while the invoice was checked.
+            self._open_for_sending(principal, reference_number, now)
+            self._check_invoice_count(session, reference_number)
             if corrected:
                 self._check_correction(corrected)
-            processing_at = now + self.registry.seconds("invoice_queue_seconds")
-            final_at = processing_at + self.registry.seconds("invoice_processing_seconds")
-            assert session.key is not None
-            plain: bytes | None
-            try:
-                plain = aes_cbc_decrypt(session.key, session.iv, content)
-            except ValueError:
-                plain = None
-            if plain is None:
-                verdict = Verdict(Outcome(435, (FILE_BADLY_ENCRYPTED,)))
-            else:
-                verdict = check_invoice(
-                    self.env,
-                    session,
-                    plain,
-                    invoicing_date=now,
-                    declared_size=body["invoiceSize"],
-                    declared_hash=body["invoiceHash"],
-                    technical_correction=bool(corrected),
-                )
             invoice = self.registry.record(
                 session,
-                verdict,
+                check_duplicate(self.env, verdict),
                 ordinal=len(session.invoices) + 1,
                 invoice_hash=body["invoiceHash"],
                 invoicing_date=now,
@@ -143,6 +144,24 @@ class OnlineSessions(SessionOperations):
                 hash_of_corrected=corrected,
             )
             return {"referenceNumber": invoice.reference_number}
+
+    def _open_for_sending(
+        self, principal: Principal, reference_number: str, now: datetime
+    ) -> Session:
+        session = self._online_session(principal, reference_number, now)
+        code = self.registry.code(session, now)
+        if code != 100:
+            raise KsefError(21180, f"Status sesji {code} uniemożliwia wysyłkę faktur.")
+        return session
+
+    def _check_invoice_count(self, session: Session, reference_number: str) -> None:
+        limit = self.env.limits.session_limits(session.context).online.max_invoices
+        if len(session.invoices) >= limit:
+            raise KsefError(
+                21155,
+                f"Sesja o numerze referencyjnym {reference_number} osiągnęła dozwolony "
+                f"limit liczby faktur {limit}.",
+            )
 
     def _check_correction(self, corrected: str) -> None:
         originals = self.registry.by_hash.get(corrected, [])

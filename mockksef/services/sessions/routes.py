@@ -28,7 +28,8 @@ def open_online(call: Call) -> Response:
     return json_response(result, status=201)
 
 
-@endpoint("sessions.send_invoice", auth="access", body="json")
+# A large invoice is decrypted and checked against the XSD in a worker thread.
+@endpoint("sessions.send_invoice", auth="access", body="json", offload="large")
 def send_invoice(call: Call) -> Response:
     """Content checks end in the invoice status, never in a 400; 21184 only by fault injection."""
     result = call.env.sessions.send_invoice(
@@ -56,7 +57,8 @@ def open_batch(call: Call) -> Response:
     return json_response(result, status=201)
 
 
-@endpoint("sessions.close_batch", auth="access")
+# The package is decrypted, unpacked and checked in a worker thread.
+@endpoint("sessions.close_batch", auth="access", offload="always")
 def close_batch(call: Call) -> Response:
     """150 at once; the package is processed on close, its outcome shows after ``batch_processing_seconds``."""
     call.env.sessions.close_batch(call.me, call.path["referenceNumber"], call.now)

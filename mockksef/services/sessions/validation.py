@@ -5,6 +5,11 @@ session's form -> issue date not in the future -> identifier checksums (PROD,
 or sessions opened with ``X-KSeF-Feature: subject-identifier-validation``) ->
 attachment rules -> right to issue for the seller -> duplicate -> accepted.
 
+``check_invoice`` runs every check but the last and may run in a worker
+thread, outside the sessions lock (its XSD validation of a 3 MB invoice takes
+a second); ``check_duplicate`` must run under that lock, together with the
+recording of the invoice, so that two copies sent at once cannot both pass.
+
 Simplifications (moto-style):
 - right to issue: the context's NIP is the seller's, or the seller granted the
   context's NIP ``SelfInvoicing``/``TaxRepresentative`` (FA) or ``RRInvoicing``
@@ -72,7 +77,8 @@ def check_invoice(
     declared_hash: str | None = None,
     technical_correction: bool = False,
 ) -> Verdict:
-    """Run every check; the verdict is the first failure or 200 with the facts."""
+    """Run every check but the duplicate one; the verdict is the first failure or 200
+    with the facts (then ``check_duplicate`` decides)."""
     limits = env.limits.session_limits(session.context)
     kind_limits = limits.online if session.kind == ONLINE else limits.batch
     if declared_size is not None and len(plain) != declared_size:
@@ -151,6 +157,14 @@ def check_invoice(
             ),
             facts,
         )
+    return Verdict(Outcome(200), facts)
+
+
+def check_duplicate(env: EnvironmentState, verdict: Verdict) -> Verdict:
+    """The last check of an invoice that passed every other (under the sessions lock)."""
+    facts = verdict.facts
+    if not verdict.outcome.ok or facts is None:
+        return verdict
     original = env.invoices.find_duplicate(*facts.duplicate_key)
     if original is not None:
         return Verdict(
@@ -169,7 +183,7 @@ def check_invoice(
             facts,
             original,
         )
-    return Verdict(Outcome(200), facts)
+    return verdict
 
 
 def _identifier_problem(facts: InvoiceFacts) -> str | None:
