@@ -13,7 +13,11 @@ Sections (each also runnable alone, ``python -m bench.<module> --help``):
 3. ``scale``           – 10k/100k/1M seeded invoices: load time, RSS, query
    latency, HWM sync, export;
 4. ``startup``         – ``mockksef serve`` to the first answered request;
-5. ``suite_speed``     – in-process end-to-end flows per second.
+5. ``suite_speed``     – in-process end-to-end flows per second;
+6. ``hostile``         – the heaviest hostile request of each kind (huge JSON
+   arrays and bodies, a zip bomb, a big XSD-invalid invoice, a padded XAdES
+   document, an export of 10,000 invoices) against ``mockksef serve`` while a
+   probe measures ``GET /_mock/health``: p99 under 100 ms (issue 13).
 
 Narrower studies: ``store_scale.py`` (the invoice store alone),
 ``seed_scale.py`` (the seeding path), ``ratelimit_overhead.py`` (the limiter).

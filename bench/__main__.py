@@ -2,7 +2,8 @@
 
     python -m bench                 # everything (about 15 minutes on 2 cores)
     python -m bench --quick         # one short round of each, 10k/100k invoices only
-    python -m bench --only 1,4      # some sections: 1 http, 2 pipeline, 3 scale, 4 startup, 5 suite
+    python -m bench --only 1,4      # some sections: 1 http, 2 pipeline, 3 scale, 4 startup, 5 suite,
+                                    # 6 hostile
     python -m bench --json out.json # also write the figures as JSON
 
 Figures are medians of ``--rounds`` runs (3 by default); each carries the
@@ -16,13 +17,20 @@ import time
 
 from bench._common import Report, loadavg, machine_facts, print_facts, write_json
 
-SECTIONS = {"1": "http", "2": "pipeline", "3": "scale", "4": "startup", "5": "suite"}
+SECTIONS = {
+    "1": "http",
+    "2": "pipeline",
+    "3": "scale",
+    "4": "startup",
+    "5": "suite",
+    "6": "hostile",
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs, 10k/100k only")
-    parser.add_argument("--only", default="1,2,3,4,5", help="sections to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="sections to run, e.g. 1,3")
     parser.add_argument("--rounds", type=int, default=None, help="runs per figure (default 3)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per load test")
     parser.add_argument("--sizes", default=None, help="stored invoices, e.g. 10000,1000000")
@@ -77,6 +85,10 @@ def main() -> None:
         from bench import suite_speed
 
         suite_speed.run(report, rounds, 5 if args.quick else 20)
+    if "hostile" in wanted:
+        from bench import hostile
+
+        hostile.run(report, seconds=duration)
     load_end = loadavg()
 
     print("\n==================== summary (medians) ====================")
