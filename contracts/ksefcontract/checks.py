@@ -24,6 +24,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from schemathesis import checks as builtin
@@ -38,7 +39,10 @@ __all__ = [
     "NEWER_DOCUMENTED",
     "ContractViolation",
     "KsefChecks",
+    "MethodProbe",
+    "allow_problems",
     "exception_codes",
+    "method_probes",
 ]
 
 CheckFunction = Callable[[Any, Any, Any], Any]
@@ -309,3 +313,59 @@ class KsefChecks:
             return (UPO_NAMESPACE,)
         assert self.documents is not None
         return self.documents.invoice_namespaces()
+
+
+# -- methods a path does not serve ----------------------------------------------------------
+
+# The first of these a path does not serve is the one sent; every official path lacks one.
+_PROBED_METHODS = ("DELETE", "PUT", "POST", "GET", "PATCH")
+# A well-formed value for any path parameter (routing decides the 405, not the value).
+_SAMPLE_PARAMETER = "20250514-SO-2DFC46C000-3AC6D5877F-D4"
+
+
+@dataclass(frozen=True)
+class MethodProbe:
+    """One request no route serves: ``method`` on ``path`` (the template filled in)."""
+
+    template: str
+    path: str
+    method: str
+    served: frozenset[str]
+
+
+def method_probes() -> list[MethodProbe]:
+    """One probe per official path: a method it does not serve, and the methods it does
+    (those of every operation whose template matches the filled-in path)."""
+    probes = []
+    for template in sorted({op.path for op in operations.OPERATIONS}):
+        path = _fill(template)
+        served = frozenset(op.method for op in operations.OPERATIONS if op.regex.match(path))
+        method = next(m for m in _PROBED_METHODS if m not in served)
+        probes.append(MethodProbe(template, path, method, served))
+    return probes
+
+
+def _fill(template: str) -> str:
+    out, rest = "", template
+    while "{" in rest:
+        before, _, after = rest.partition("{")
+        out += before + _SAMPLE_PARAMETER
+        rest = after.partition("}")[2]
+    return out + rest
+
+
+def allow_problems(probe: MethodProbe, status: int, allow: str | None) -> list[str]:
+    """What breaks RFC 9110 §15.5.6 in the answer to a probe: a 405 that names, in ``Allow``,
+    every method the path serves and not the one refused."""
+    if status != 405:
+        return [f"{probe.method} {probe.template} answered {status}, not 405"]
+    if allow is None:
+        return [f"the 405 to {probe.method} {probe.template} carries no Allow header"]
+    listed = {m.strip().upper() for m in allow.split(",") if m.strip()}
+    problems = []
+    missing = sorted(probe.served - listed)
+    if missing:
+        problems.append(f"Allow {allow!r} of {probe.template} leaves out {', '.join(missing)}")
+    if probe.method in listed:
+        problems.append(f"Allow {allow!r} names {probe.method}, which was refused with 405")
+    return problems

@@ -14,7 +14,8 @@ What one run does:
    status → redeem → refresh), so that protected operations are exercised and
    not only their 401;
 2. runs the stateful flows the official spec has no links for
-   (:mod:`ksefcontract.stateful`);
+   (:mod:`ksefcontract.stateful`), and sends every official path a method it
+   does not serve, expecting 405 with an ``Allow`` header (RFC 9110);
 3. for every official operation the server implements, draws ``examples``
    positive and negative requests from the spec with schemathesis
    (``operation.as_strategy``) and checks every answer with schemathesis' checks
@@ -55,8 +56,16 @@ from schemathesis import GenerationMode
 from schemathesis.core.failures import Failure, FailureGroup
 
 from ksefclient.xades import SigningCredentials
-from ksefcontract.checks import CheckFunction, KsefChecks
-from ksefcontract.report import Finding, FlowResult, OperationResult, PhaseResult, Report, excerpt
+from ksefcontract.checks import CheckFunction, KsefChecks, allow_problems, method_probes
+from ksefcontract.report import (
+    Finding,
+    FlowResult,
+    OperationResult,
+    PhaseResult,
+    Report,
+    StepResult,
+    excerpt,
+)
 from ksefcontract.xsd import DocumentSchemas
 from mockksef import operations
 from mockksef.spec import Spec
@@ -72,6 +81,8 @@ __all__ = [
 ]
 
 PHASES = ("positive", "negative")
+# The flow that sends every official path a method it does not serve.
+METHODS_FLOW = "undeclared-methods"
 _MODES = {"positive": GenerationMode.POSITIVE, "negative": GenerationMode.NEGATIVE}
 # Bearer kinds the auth operations take; every other secured operation takes the access token.
 _BEARER = {
@@ -444,6 +455,44 @@ class Harness:
             result = FlowResult(name="login", description="")
             return stateful.quiet_login(self, result)
 
+    def undeclared_methods(self) -> FlowResult:
+        """Every official path with a method it does not serve: a 405 whose ``Allow``
+        names the methods the path serves (RFC 9110 §15.5.6). The spec declares no 405,
+        so schemathesis never sends these; no login is needed."""
+        result = FlowResult(
+            name=METHODS_FLOW,
+            description="a method no route serves, per official path → 405 with Allow",
+        )
+        t0 = self.monotonic()
+        probes = method_probes()
+        failed = 0
+        with self.connected() as client:
+            for probe in probes:
+                label = f"{probe.method} {probe.template}"
+                try:
+                    response = client.request(probe.method, self.url(probe.path))
+                except httpx.TransportError as exc:
+                    problems, status, request, body = [f"no HTTP answer: {exc!r}"], None, label, ""
+                else:
+                    status, body = response.status_code, excerpt(response.text)
+                    request = f"{probe.method} {response.request.url}"
+                    problems = allow_problems(probe, status, response.headers.get("allow"))
+                failed += bool(problems)
+                result.failures += [
+                    Finding("allow_on_405", "405 and Allow", message, label, request, status, body)
+                    for message in problems
+                ]
+        result.steps.append(
+            StepResult(
+                f"{len(probes)} paths, one undeclared method each",
+                "-",
+                "failed" if failed else "passed",
+                reason=f"{failed} without a usable 405" if failed else "",
+            )
+        )
+        result.duration = self.monotonic() - t0
+        return result
+
     # -- the run ----------------------------------------------------------------------------
 
     def run(
@@ -485,6 +534,8 @@ class Harness:
                 for flow in stateful.FLOWS:
                     if names is None or flow.name in names:
                         report.flows.append(stateful.run_flow(self, flow))
+                if names is None or METHODS_FLOW in names:
+                    report.flows.append(self.undeclared_methods())
             to_run = [op for op in selected if op.skipped is None]
             left = len(to_run)
             for result in selected:
