@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ksefclient import FA2 as _FA2
 from ksefclient import FA3 as _FA3
@@ -89,6 +92,29 @@ def person(
 def seal(nip: str, *, not_before: datetime) -> SigningCredentials:
     """A self-signed company seal (``organizationIdentifier`` ``VATPL-{nip}``), made once."""
     return seal_certificate(nip=nip, not_before=not_before)
+
+
+def self_signed(
+    subject: dict[x509.ObjectIdentifier, str],
+    not_before: datetime,
+    key: rsa.RSAPrivateKey | None = None,
+    days: int = 365,
+) -> SigningCredentials:
+    """A self-signed certificate with exactly ``subject`` (``ksefclient.xades`` always adds
+    the identifiers KSeF reads, so certificates without them are built here)."""
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(oid, value) for oid, value in subject.items()])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    return SigningCredentials(certificate, key)
 
 
 # -- authentication --------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -74,27 +73,10 @@ def seal(nip: str) -> SigningCredentials:
 @functools.cache
 def anonymous() -> SigningCredentials:
     """A certificate with neither serialNumber nor organizationIdentifier (only CN and C)."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, "Bez identyfikatora"),
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
-        ]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOT_BEFORE)
-        .not_valid_after(NOT_BEFORE + timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    return SigningCredentials(cert, key)
+    subject = {NameOID.COMMON_NAME: "Bez identyfikatora", NameOID.COUNTRY_NAME: "PL"}
+    return kit.self_signed(subject, NOT_BEFORE)
 
 
 def schema_errors(spec, method: str, path: str, status: str, body: Any) -> list[str]:  # type: ignore[no-untyped-def]

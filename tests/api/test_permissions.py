@@ -10,6 +10,7 @@ from mockksef.environments import Env
 from mockksef.models import ContextIdentifier, SubjectIdentifier, internal_id_check_digit
 from mockksef.services.subjects import AttachmentConsent, Entity, Person
 from tests.conftest import bearer, legacy_codes, mint_access_token
+from tests.unit.test_permissions_backend import entity_body, person_body
 
 NIP = "5265877635"
 OFFICE = "7762811692"
@@ -44,8 +45,9 @@ def owner(mock) -> str:  # type: ignore[no-untyped-def]
     return mint_access_token(mock, nip=NIP)
 
 
-def grant(client, spec, path: str, token: str, body: dict) -> str:  # type: ignore[no-untyped-def,type-arg]
+def grant(client, path: str, token: str, body: dict) -> str:  # type: ignore[no-untyped-def,type-arg]
     """POST a grant, check 202 + schema, return the operation's final status code."""
+    spec = client.app.state.mock.spec
     response = client.post(path, json=body, headers=bearer(token))
     assert response.status_code == 202, response.text
     assert schema_errors(spec, "POST", path, "202", response.json()) == []
@@ -62,7 +64,8 @@ def grant(client, spec, path: str, token: str, body: dict) -> str:  # type: igno
     return status.json()["status"]["code"]  # type: ignore[no-any-return]
 
 
-def query(client, spec, path: str, token: str, body: dict | None = None, **params) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def query(client, path: str, token: str, body: dict | None = None, **params) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    spec = client.app.state.mock.spec
     if path.endswith("/roles") and body is None and path.startswith("/permissions/query/entities"):
         response = client.get(path, params=params, headers=bearer(token))
         method = "GET"
@@ -75,24 +78,14 @@ def query(client, spec, path: str, token: str, body: dict | None = None, **param
     return data  # type: ignore[no-any-return]
 
 
-def person_grant(subject: str = PESEL, permissions=("InvoiceRead", "InvoiceWrite")) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    return {
-        "subjectIdentifier": {"type": "Pesel", "value": subject},
-        "permissions": list(permissions),
-        "description": "Opis uprawnienia",
-        "subjectDetails": PERSON_DETAILS,
-    }
-
-
 def test_persons_grant_query_and_revoke(client, mock, spec, owner):  # type: ignore[no-untyped-def]
-    assert grant(client, spec, "/permissions/persons/grants", owner, person_grant()) == 200
+    assert grant(client, "/permissions/persons/grants", owner, person_body()) == 200
     env = mock.env(Env.TEST)
     assert env.permissions.resolve(
         SubjectIdentifier("Pesel", PESEL), ContextIdentifier("Nip", NIP)
     ) == {"InvoiceRead", "InvoiceWrite"}
     data = query(
         client,
-        spec,
         "/permissions/query/persons/grants",
         owner,
         {"queryType": "PermissionsInCurrentContext"},
@@ -110,7 +103,6 @@ def test_persons_grant_query_and_revoke(client, mock, spec, owner):  # type: ign
     assert "contextIdentifier" not in item and "targetIdentifier" not in item
     granted = query(
         client,
-        spec,
         "/permissions/query/persons/grants",
         owner,
         {"queryType": "PermissionsGrantedInCurrentContext", "permissionTypes": ["InvoiceRead"]},
@@ -126,7 +118,6 @@ def test_persons_grant_query_and_revoke(client, mock, spec, owner):  # type: ign
     )
     left = query(
         client,
-        spec,
         "/permissions/query/persons/grants",
         owner,
         {"queryType": "PermissionsInCurrentContext"},
@@ -143,15 +134,15 @@ def test_persons_grant_query_and_revoke(client, mock, spec, owner):  # type: ign
 
 
 def test_grant_validation_errors(client, owner):  # type: ignore[no-untyped-def]
-    bad_pesel = person_grant(subject="15062788703")
+    bad_pesel = person_body("15062788703")
     response = client.post("/permissions/persons/grants", json=bad_pesel, headers=bearer(owner))
     assert response.status_code == 400 and legacy_codes(response) == [21405]
-    no_details = {k: v for k, v in person_grant().items() if k != "subjectDetails"}
+    no_details = {k: v for k, v in person_body().items() if k != "subjectDetails"}
     assert legacy_codes(
         client.post("/permissions/persons/grants", json=no_details, headers=bearer(owner))
     ) == [21405]
     fingerprint_with_id_details = {
-        **person_grant(),
+        **person_body(),
         "subjectIdentifier": {"type": "Fingerprint", "value": FP},
     }
     assert legacy_codes(
@@ -164,7 +155,7 @@ def test_grant_validation_errors(client, owner):  # type: ignore[no-untyped-def]
 def test_missing_permissions_403(client, mock):  # type: ignore[no-untyped-def]
     reader = mint_access_token(mock, nip=NIP, permissions=("InvoiceRead", "CredentialsRead"))
     response = client.post(
-        "/permissions/persons/grants", json=person_grant(), headers=bearer(reader)
+        "/permissions/persons/grants", json=person_body(), headers=bearer(reader)
     )
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
@@ -189,10 +180,9 @@ def test_enforcement_operations_430(client, spec, owner):  # type: ignore[no-unt
     assert (
         grant(
             client,
-            spec,
             "/permissions/persons/grants",
             owner,
-            person_grant(permissions=["EnforcementOperations"]),
+            person_body(permissions=["EnforcementOperations"]),
         )
         == 430
     )
@@ -204,14 +194,13 @@ def test_operation_status_pending_unknown_and_gone(client, mock, spec, owner):  
 
     object.__setattr__(env, "config", replace(env.config, permission_processing_seconds=3))
     ref = client.post(
-        "/permissions/persons/grants", json=person_grant(), headers=bearer(owner)
+        "/permissions/persons/grants", json=person_body(), headers=bearer(owner)
     ).json()["referenceNumber"]
     pending = client.get(f"/permissions/operations/{ref}", headers=bearer(owner)).json()
     assert pending == {"status": {"code": 100, "description": "Operacja przyjęta do realizacji"}}
     assert (
         query(
             client,
-            spec,
             "/permissions/query/persons/grants",
             owner,
             {"queryType": "PermissionsInCurrentContext"},
@@ -239,18 +228,9 @@ def test_operation_status_pending_unknown_and_gone(client, mock, spec, owner):  
 
 
 def test_entities_indirect_and_personal(client, mock, spec, owner):  # type: ignore[no-untyped-def]
-    entity_body = {
-        "subjectIdentifier": {"type": "Nip", "value": OFFICE},
-        "permissions": [
-            {"type": "InvoiceRead", "canDelegate": True},
-            {"type": "InvoiceWrite", "canDelegate": False},
-        ],
-        "description": "Biuro rachunkowe",
-        "subjectDetails": {"fullName": "Biuro sp. z o.o."},
-    }
-    assert grant(client, spec, "/permissions/entities/grants", owner, entity_body) == 200
+    assert grant(client, "/permissions/entities/grants", owner, entity_body(OFFICE)) == 200
     office = mint_access_token(mock, nip=OFFICE)
-    received = query(client, spec, "/permissions/query/entities/grants", office)
+    received = query(client, "/permissions/query/entities/grants", office)
     assert {(p["permissionScope"], p["canDelegate"]) for p in received["permissions"]} == {
         ("InvoiceRead", True),
         ("InvoiceWrite", False),
@@ -259,7 +239,7 @@ def test_entities_indirect_and_personal(client, mock, spec, owner):  # type: ign
         p["contextIdentifier"] == {"type": "Nip", "value": NIP} for p in received["permissions"]
     )
     # The office's Owner sees them among its personal permissions, plus ownerPermissions.
-    personal = query(client, spec, "/permissions/query/personal/grants", office)
+    personal = query(client, "/permissions/query/personal/grants", office)
     assert {p["permissionScope"] for p in personal["permissions"]} == {
         "InvoiceRead",
         "InvoiceWrite",
@@ -269,22 +249,21 @@ def test_entities_indirect_and_personal(client, mock, spec, owner):  # type: ign
         and "VatUeManage" not in personal["ownerPermissions"]
     )
     indirect = {
-        **person_grant(permissions=["InvoiceRead"]),
+        **person_body(permissions=["InvoiceRead"]),
         "targetIdentifier": {"type": "Nip", "value": NIP},
     }
-    assert grant(client, spec, "/permissions/indirect/grants", office, indirect) == 200
+    assert grant(client, "/permissions/indirect/grants", office, indirect) == 200
     indirect_bad = {**indirect, "targetIdentifier": {"type": "Nip", "value": CLIENT}}
-    assert grant(client, spec, "/permissions/indirect/grants", office, indirect_bad) == 440
+    assert grant(client, "/permissions/indirect/grants", office, indirect_bad) == 440
     # The employee's own view in the client's context.
     employee = mint_access_token(
         mock, nip=NIP, subject=SubjectIdentifier("Pesel", PESEL), permissions=("InvoiceRead",)
     )
-    mine = query(client, spec, "/permissions/query/personal/grants", employee)
+    mine = query(client, "/permissions/query/personal/grants", employee)
     assert [p["targetIdentifier"] for p in mine["permissions"]] == [{"type": "Nip", "value": NIP}]
     assert "ownerPermissions" not in mine
     in_office = query(
         client,
-        spec,
         "/permissions/query/persons/grants",
         office,
         {"queryType": "PermissionsInCurrentContext"},
@@ -299,11 +278,10 @@ def test_authorizations_grant_query_revoke(client, mock, spec, owner):  # type: 
         "description": "Samofakturowanie przez biuro",
         "subjectDetails": {"fullName": "Biuro sp. z o.o."},
     }
-    assert grant(client, spec, "/permissions/authorizations/grants", owner, body) == 200
+    assert grant(client, "/permissions/authorizations/grants", owner, body) == 200
     assert (
         grant(
             client,
-            spec,
             "/permissions/authorizations/grants",
             owner,
             {**body, "permission": "PefInvoicing"},
@@ -311,7 +289,7 @@ def test_authorizations_grant_query_revoke(client, mock, spec, owner):  # type: 
         == 450
     )
     granted = query(
-        client, spec, "/permissions/query/authorizations/grants", owner, {"queryType": "Granted"}
+        client, "/permissions/query/authorizations/grants", owner, {"queryType": "Granted"}
     )
     item = granted["authorizationGrants"][0]
     assert item["authorizedEntityIdentifier"] == {"type": "Nip", "value": OFFICE}
@@ -322,7 +300,7 @@ def test_authorizations_grant_query_revoke(client, mock, spec, owner):  # type: 
     }
     office = mint_access_token(mock, nip=OFFICE, permissions=("CredentialsRead",))
     received = query(
-        client, spec, "/permissions/query/authorizations/grants", office, {"queryType": "Received"}
+        client, "/permissions/query/authorizations/grants", office, {"queryType": "Received"}
     )
     assert [g["id"] for g in received["authorizationGrants"]] == [item["id"]]
     assert mock.env(Env.TEST).permissions.has_authorization(
@@ -350,7 +328,6 @@ def test_authorizations_grant_query_revoke(client, mock, spec, owner):  # type: 
     assert (
         query(
             client,
-            spec,
             "/permissions/query/authorizations/grants",
             owner,
             {"queryType": "Granted"},
@@ -374,12 +351,11 @@ def test_subunits_grant_and_query(client, mock, spec, owner):  # type: ignore[no
         "subunitName": "Jednostka 014",
         "subjectDetails": PERSON_DETAILS,
     }
-    assert grant(client, spec, "/permissions/subunits/grants", owner, body) == 200
+    assert grant(client, "/permissions/subunits/grants", owner, body) == 200
     other_unit = f"{OFFICE}-1234{internal_id_check_digit(OFFICE, '1234')}"
     assert (
         grant(
             client,
-            spec,
             "/permissions/subunits/grants",
             owner,
             {**body, "contextIdentifier": {"type": "InternalId", "value": other_unit}},
@@ -388,10 +364,9 @@ def test_subunits_grant_and_query(client, mock, spec, owner):  # type: ignore[no
     )
     # A NIP subunit needs a JST / VAT-group parent context.
     nip_unit = {**body, "contextIdentifier": {"type": "Nip", "value": CLIENT}}
-    assert grant(client, spec, "/permissions/subunits/grants", owner, nip_unit) == 430
+    assert grant(client, "/permissions/subunits/grants", owner, nip_unit) == 430
     data = query(
         client,
-        spec,
         "/permissions/query/subunits/grants",
         owner,
         {"subunitIdentifier": {"type": "InternalId", "value": unit}},
@@ -424,11 +399,8 @@ def test_eu_entities_admin_and_representative(client, mock, spec, owner):  # typ
         "subjectDetails": FP_DETAILS,
         "euEntityDetails": {"fullName": "Firma G.m.b.H.", "address": "Berlin"},
     }
-    assert (
-        grant(client, spec, "/permissions/eu-entities/administration/grants", owner, admin_body)
-        == 200
-    )
-    listed = query(client, spec, "/permissions/query/eu-entities/grants", owner)
+    assert grant(client, "/permissions/eu-entities/administration/grants", owner, admin_body) == 200
+    listed = query(client, "/permissions/query/eu-entities/grants", owner)
     assert {p["permissionScope"] for p in listed["permissions"]} == {
         "VatUeManage",
         "InvoiceWrite",
@@ -458,10 +430,9 @@ def test_eu_entities_admin_and_representative(client, mock, spec, owner):  # typ
             "entityByFp": {"fullName": "Rep GmbH", "address": "Wien"},
         },
     }
-    assert grant(client, spec, "/permissions/eu-entities/grants", eu_admin, rep_body) == 200
+    assert grant(client, "/permissions/eu-entities/grants", eu_admin, rep_body) == 200
     in_eu = query(
         client,
-        spec,
         "/permissions/query/eu-entities/grants",
         eu_admin,
         {"authorizedFingerprintIdentifier": rep.lower()},
@@ -482,7 +453,6 @@ def test_eu_entities_admin_and_representative(client, mock, spec, owner):  # typ
     assert (
         query(
             client,
-            spec,
             "/permissions/query/eu-entities/grants",
             eu_admin,
             {"authorizedFingerprintIdentifier": rep},
@@ -501,7 +471,6 @@ def test_system_grants_listed_with_system_author(client, mock, spec, owner):  # 
     )
     data = query(
         client,
-        spec,
         "/permissions/query/persons/grants",
         owner,
         {"queryType": "PermissionsInCurrentContext", "authorIdentifier": {"type": "System"}},
@@ -514,15 +483,12 @@ def test_paging_and_sort(client, mock, spec, owner):  # type: ignore[no-untyped-
     for i, pesel in enumerate(["15062788702", "22271569167", "38092277125", "30112206276"]):
         client.post(
             "/permissions/persons/grants",
-            json=person_grant(
-                subject=pesel, permissions=["InvoiceRead", "InvoiceWrite", "Introspection"]
-            ),
+            json=person_body(pesel, permissions=["InvoiceRead", "InvoiceWrite", "Introspection"]),
             headers=bearer(owner),
         )
         mock.clock.advance(1 + i)
     first = query(
         client,
-        spec,
         "/permissions/query/persons/grants",
         owner,
         {"queryType": "PermissionsInCurrentContext"},
@@ -530,7 +496,6 @@ def test_paging_and_sort(client, mock, spec, owner):  # type: ignore[no-untyped-
     )
     second = query(
         client,
-        spec,
         "/permissions/query/persons/grants",
         owner,
         {"queryType": "PermissionsInCurrentContext"},
@@ -561,7 +526,7 @@ def test_entity_and_subordinate_roles(client, mock, spec):  # type: ignore[no-un
         CLIENT, "VatGroup", "Członek grupy VAT", T0, parent_nip=NIP
     )
     owner = mint_access_token(mock, nip=NIP)
-    roles = query(client, spec, "/permissions/query/entities/roles", owner)
+    roles = query(client, "/permissions/query/entities/roles", owner)
     assert roles == {
         "roles": [
             {
@@ -572,11 +537,9 @@ def test_entity_and_subordinate_roles(client, mock, spec):  # type: ignore[no-un
         ],
         "hasMore": False,
     }
-    member = query(
-        client, spec, "/permissions/query/entities/roles", mint_access_token(mock, nip=CLIENT)
-    )
+    member = query(client, "/permissions/query/entities/roles", mint_access_token(mock, nip=CLIENT))
     assert member["roles"][0]["parentEntityIdentifier"] == {"type": "Nip", "value": NIP}
-    subs = query(client, spec, "/permissions/query/subordinate-entities/roles", owner)
+    subs = query(client, "/permissions/query/subordinate-entities/roles", owner)
     assert subs["roles"] == [
         {
             "subordinateEntityIdentifier": {"type": "Nip", "value": CLIENT},
@@ -587,7 +550,6 @@ def test_entity_and_subordinate_roles(client, mock, spec):  # type: ignore[no-un
     ]
     filtered = query(
         client,
-        spec,
         "/permissions/query/subordinate-entities/roles",
         owner,
         {"subordinateEntityIdentifier": {"type": "Nip", "value": OFFICE}},
@@ -600,7 +562,7 @@ def test_entity_and_subordinate_roles(client, mock, spec):  # type: ignore[no-un
         "description": "Administrator członka grupy",
         "subjectDetails": PERSON_DETAILS,
     }
-    assert grant(client, spec, "/permissions/subunits/grants", owner, body) == 200
+    assert grant(client, "/permissions/subunits/grants", owner, body) == 200
     assert env.permissions.resolve(
         SubjectIdentifier("Pesel", PESEL), ContextIdentifier("Nip", CLIENT)
     ) == {"CredentialsManage"}
@@ -633,6 +595,6 @@ def test_owner_via_pesel_in_personal_query(client, mock, spec):  # type: ignore[
     token = mint_access_token(
         mock, nip=NIP, subject=SubjectIdentifier("Pesel", PESEL), permissions=tuple(sorted(perms))
     )
-    data = query(client, spec, "/permissions/query/personal/grants", token)
+    data = query(client, "/permissions/query/personal/grants", token)
     assert data["permissions"] == []
     assert "EnforcementOperations" in data["ownerPermissions"]

@@ -5,22 +5,11 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree as ET
 
-from ksefcontract.report import (
-    Finding,
-    FlowResult,
-    OperationResult,
-    PhaseResult,
-    Report,
-    StepResult,
-    render_json,
-    render_junit,
-    render_text,
-    write_reports,
-)
+from ksefcontract import report as reports
 
 
-def _report() -> Report:
-    failure = Finding(
+def _report() -> reports.Report:
+    failure = reports.Finding(
         check="documented_exception_codes",
         title="Undocumented exception code",
         message="answered 400 with exception code(s) [21164]",
@@ -29,31 +18,31 @@ def _report() -> Report:
         status=400,
         response='{"exception": {}}',
     )
-    ok = OperationResult(
+    ok = reports.OperationResult(
         "tokens.list",
         "GET",
         "/tokens",
         phases=[
-            PhaseResult("positive", cases=3, statuses={"200": 3}),
-            PhaseResult("negative", cases=2, statuses={"400": 2}, throttled=1),
+            reports.PhaseResult("positive", cases=3, statuses={"200": 3}),
+            reports.PhaseResult("negative", cases=2, statuses={"400": 2}, throttled=1),
         ],
     )
-    bad = OperationResult(
+    bad = reports.OperationResult(
         "testdata.create_subject",
         "POST",
         "/testdata/subject",
-        phases=[PhaseResult("positive", cases=3, statuses={"400": 3}, failures=[failure])],
+        phases=[reports.PhaseResult("positive", cases=3, statuses={"400": 3}, failures=[failure])],
     )
-    skipped = OperationResult(
+    skipped = reports.OperationResult(
         "sessions.open_batch", "POST", "/sessions/batch", skipped="not implemented by the server"
     )
-    flow = FlowResult(
+    flow = reports.FlowResult(
         "auth",
         "challenge → …",
-        steps=[StepResult("challenge", "auth.challenge", "passed", 200)],
+        steps=[reports.StepResult("challenge", "auth.challenge", "passed", 200)],
     )
-    skipped_flow = FlowResult("online-session", "…", skipped="needs sessions.open_online")
-    return Report(
+    skipped_flow = reports.FlowResult("online-session", "…", skipped="needs sessions.open_online")
+    return reports.Report(
         base_url="http://127.0.0.1:1/v2",
         spec_version="2.7.0",
         budget={"examples": 3, "time_limit": None, "seed": 0},
@@ -64,7 +53,7 @@ def _report() -> Report:
 
 
 def test_text_names_failures_and_totals():
-    text = render_text(_report())
+    text = reports.render_text(_report())
     assert "FAIL POST /testdata/subject" in text
     assert "ok   GET /tokens" in text and "1×429 waited out" in text
     assert "[documented_exception_codes] testdata.create_subject" in text
@@ -75,11 +64,11 @@ def test_text_names_failures_and_totals():
         .startswith("FAILED: 2 operations, 8 cases, 1 flows run; 1 failure(s)")
     )
     assert "POST /sessions/batch" not in text
-    assert "POST /sessions/batch" in render_text(_report(), verbose=True)
+    assert "POST /sessions/batch" in reports.render_text(_report(), verbose=True)
 
 
 def test_junit_has_a_testcase_per_operation_phase_and_flow():
-    root = ET.fromstring(render_junit(_report()).encode())
+    root = ET.fromstring(reports.render_junit(_report()).encode())
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures")) == ("6", "1")
     ops, flows = root.findall("testsuite")
@@ -100,7 +89,7 @@ def test_junit_has_a_testcase_per_operation_phase_and_flow():
 
 def test_json_round_trip(tmp_path):
     report = _report()
-    data = json.loads(render_json(report))
+    data = json.loads(reports.render_json(report))
     assert data["ok"] is False
     assert data["summary"] == {
         "operations": 3,
@@ -113,14 +102,14 @@ def test_json_round_trip(tmp_path):
         "flowsSkipped": 1,
         "failures": 1,
     }
-    again = Report.from_dict(data)
+    again = reports.Report.from_dict(data)
     assert again == report
-    write_reports(report, junit=tmp_path / "r.xml", json_path=tmp_path / "r.json")
-    assert Report.from_dict(json.loads((tmp_path / "r.json").read_text("utf-8"))) == report
+    reports.write_reports(report, junit=tmp_path / "r.xml", json_path=tmp_path / "r.json")
+    assert reports.Report.from_dict(json.loads((tmp_path / "r.json").read_text("utf-8"))) == report
     ET.parse(tmp_path / "r.xml")
 
 
 def test_a_clean_report_passes():
-    report = Report(base_url="x", operations=[OperationResult("a.b", "GET", "/a")])
-    assert report.ok and "PASSED" in render_text(report)
-    assert ET.fromstring(render_junit(report).encode()).get("failures") == "0"
+    report = reports.Report(base_url="x", operations=[reports.OperationResult("a.b", "GET", "/a")])
+    assert report.ok and "PASSED" in reports.render_text(report)
+    assert ET.fromstring(reports.render_junit(report).encode()).get("failures") == "0"

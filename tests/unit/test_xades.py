@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
@@ -33,6 +32,7 @@ from mockksef import official
 from mockksef.errors import KsefError
 from mockksef.models import ContextIdentifier, SubjectIdentifier
 from mockksef.services.auth import xades
+from tests import kit
 
 CHALLENGE = "20250625-CR-20F5EE4000-DA48AE4124-46"
 NIP = "5265877635"
@@ -342,24 +342,10 @@ def test_detached_reference_and_forbidden_transform_are_9105(schemas, person):  
 
 def test_short_rsa_key_is_9105(schemas):  # type: ignore[no-untyped-def]
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.SERIAL_NUMBER, f"TINPL-{NIP}"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "x"),
-        ]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW)
-        .not_valid_after(NOW + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    subject = {NameOID.SERIAL_NUMBER: f"TINPL-{NIP}", NameOID.COMMON_NAME: "x"}
+    credentials = kit.self_signed(subject, NOW, key, days=1)
     with pytest.raises(KsefError) as excinfo:
-        xades.read_signed_request(dotnet_signed(request(), SigningCredentials(cert, key)), schemas)
+        xades.read_signed_request(dotnet_signed(request(), credentials), schemas)
     assert codes_of(excinfo) == 9105
 
 
