@@ -196,6 +196,20 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def assert_missing_permissions(
+    response: httpx.Response, required: list[str], present: list[str]
+) -> None:
+    """A 403 ``missing-permissions`` problem naming what was needed and what the token had."""
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["reasonCode"] == "missing-permissions"
+    assert body["security"] == {
+        "requiredAnyOfPermissions": required,
+        "presentPermissions": present,
+    }
+
+
 def legacy_codes(response: httpx.Response) -> list[int]:
     """Exception codes of a legacy 400 body."""
     body = response.json()

@@ -31,7 +31,6 @@ from typing import Any
 
 import httpx
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ksefclient import FA2 as _FA2
@@ -47,7 +46,7 @@ from ksefclient.xades import (
 )
 from ksefcontract import wire
 from ksefcontract.client_hook import validating
-from mockksef import official
+from mockksef import crypto, official
 from mockksef.clock import parse_datetime
 from mockksef.models import nip_checksum_ok
 
@@ -101,20 +100,11 @@ def self_signed(
     days: int = 365,
 ) -> SigningCredentials:
     """A self-signed certificate with exactly ``subject`` (``ksefclient.xades`` always adds
-    the identifiers KSeF reads, so certificates without them are built here)."""
+    the identifiers KSeF reads, so certificates without them come from the mock's builder)."""
     key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(oid, value) for oid, value in subject.items()])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    return SigningCredentials(certificate, key)
+    serial = x509.random_serial_number()
+    return SigningCredentials(crypto.self_signed(key, name, not_before, days, serial), key)
 
 
 # -- authentication --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import bearer, legacy_codes, mint_access_token
+from tests.conftest import assert_missing_permissions, bearer, legacy_codes, mint_access_token
 
 NIP = "5265877635"
 
@@ -101,11 +101,7 @@ def test_expired_access_token_is_401(client, mock):
 def test_missing_permission_is_403_with_reason(client, mock):
     token = mint_access_token(mock, nip=NIP, permissions=("InvoiceRead",))
     response = client.post("/permissions/persons/grants", json={}, headers=bearer(token))
-    assert response.status_code == 403
-    body = response.json()
-    assert body["reasonCode"] == "missing-permissions"
-    assert body["security"]["requiredAnyOfPermissions"] == ["CredentialsManage"]
-    assert body["security"]["presentPermissions"] == ["InvoiceRead"]
+    assert_missing_permissions(response, ["CredentialsManage"], ["InvoiceRead"])
 
 
 def test_ip_policy_is_enforced_on_access_tokens(client, mock):

@@ -492,21 +492,21 @@ def test_offline_marking(client, h, online):
 # -- technical correction (reference B §10.3) ---------------------------------------------------
 
 
+def _correction(client, h, online, xml: bytes, of: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """A technical correction (offline, ``hashOfCorrectedInvoice``) of ``of``: its status."""
+    ref, crypto = online
+    return _single(
+        client, h, ref, crypto, xml, offlineMode=True, hashOfCorrectedInvoice=of["invoiceHash"]
+    )
+
+
 def test_technical_correction_of_a_rejected_offline_invoice(client, h, online):
     ref, crypto = online
     rejected_xml = kit.fa3(NIP, "T1", issue=date(2026, 3, 5))  # future date: 450
     rejected = _single(client, h, ref, crypto, rejected_xml, offlineMode=True)
     assert rejected["status"]["code"] == 450
     fixed = kit.fa3(NIP, "T1", issue=date(2026, 3, 1))
-    correction = _single(
-        client,
-        h,
-        ref,
-        crypto,
-        fixed,
-        offlineMode=True,
-        hashOfCorrectedInvoice=rejected["invoiceHash"],
-    )
+    correction = _correction(client, h, online, fixed, rejected)
     assert correction["status"]["code"] == 200
     assert correction["invoicingMode"] == "Offline"
     for corrected, number, code, text in (
@@ -539,15 +539,7 @@ def test_technical_correction_may_carry_an_attachment(client, h, online):
     fixed = kit.fa3(
         NIP, "A1", issue=date(2026, 3, 1), name="invoice-template-fa-3-with-attachment.xml"
     )
-    corrected = _single(
-        client,
-        h,
-        ref,
-        crypto,
-        fixed,
-        offlineMode=True,
-        hashOfCorrectedInvoice=original["invoiceHash"],
-    )
+    corrected = _correction(client, h, online, fixed, original)
     assert corrected["status"]["code"] == 200
 
 

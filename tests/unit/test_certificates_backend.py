@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from mockksef import crypto
 from mockksef.clock import Clock, format_datetime
 from mockksef.errors import Forbidden, Gone, InvalidInputData, KsefError
 from mockksef.http.security import access_claims, principal_from_claims
@@ -171,15 +172,9 @@ def test_self_signed_or_forged_certificate_is_not_issued(env, seal: Principal):
     serial, cert = issue(env, seal)
     key = new_key("ec")
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KSeF mock CA TEST")])
-    forged = (
-        x509.CertificateBuilder()
-        .subject_name(cert.subject)
-        .issuer_name(name)  # claims the CA as issuer, signed with another key
-        .public_key(key.public_key())
-        .serial_number(cert.serial_number)
-        .not_valid_before(T0)
-        .not_valid_after(T0 + timedelta(days=1))
-        .sign(key, hashes.SHA256())
+    # Claims the CA as issuer, signed with another key.
+    forged = crypto.issue_certificate(
+        cert.subject, key.public_key(), name, key, T0, T0 + timedelta(days=1), cert.serial_number
     )
     assert not env.certificates.issued_by_ca(forged)
     assert env.certificates.find_issued(forged) is None
