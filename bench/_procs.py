@@ -86,8 +86,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_cli_server(extra: Sequence[str] = (), timeout: float = 60.0) -> ServerProcess:
-    """``mockksef serve`` as a user starts it (its output goes to /dev/null)."""
+def start_cli_server(
+    extra: Sequence[str] = (),
+    timeout: float = 60.0,
+    ready: tuple[str, str] = ("GET", "/_mock/health"),
+) -> ServerProcess:
+    """``mockksef serve`` as a user starts it (its output goes to /dev/null), once
+    ``ready`` (method, path) answers."""
     port = free_port()
     proc = subprocess.Popen(
         [python(), "-m", "mockksef", "serve", "--port", str(port), *extra],
@@ -97,7 +102,7 @@ def start_cli_server(extra: Sequence[str] = (), timeout: float = 60.0) -> Server
         stderr=subprocess.DEVNULL,
     )
     server = ServerProcess(proc, port)
-    wait_ready(server, "/_mock/health", timeout)
+    wait_ready(server, ready[1], timeout, ready[0])
     return server
 
 
@@ -105,18 +110,30 @@ def start_cli_server(extra: Sequence[str] = (), timeout: float = 60.0) -> Server
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def wait_ready(server: ServerProcess, path: str, timeout: float) -> float:
+def status_of(server: ServerProcess, method: str, path: str) -> int | None:
+    """The status of one request with an empty body, read whole; None when nothing answers."""
+    request = urllib.request.Request(
+        server.base + path, method=method, data=b"" if method != "GET" else None
+    )
+    try:
+        with _OPENER.open(request, timeout=2) as answer:
+            answer.read()
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return None
+
+
+def wait_ready(server: ServerProcess, path: str, timeout: float, method: str = "GET") -> float:
     """Poll ``path`` until it answers 2xx; returns when it did (monotonic seconds)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             raise RuntimeError(f"server exited with {server.proc.returncode}")
-        try:
-            with _OPENER.open(server.base + path, timeout=2) as answer:
-                if 200 <= answer.status < 300:
-                    return time.monotonic()
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(0.005)
+        status = status_of(server, method, path)
+        if status is not None and 200 <= status < 300:
+            return time.monotonic()
+        time.sleep(0.002)
     server.stop()
     raise RuntimeError(f"server did not answer {path} within {timeout} s")

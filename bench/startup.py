@@ -12,54 +12,23 @@ and ``import mockksef.app`` in a fresh interpreter. Target (issue 8): < 1 s.
 
 from __future__ import annotations
 
-import http.client
 import subprocess
 import time
 
 from bench._common import ROOT, Report, load1, python, standalone
-from bench._procs import ServerProcess, _env, free_port
+from bench._procs import _env, start_cli_server, status_of
 
 SECTION = "4. Start-up"
 
 
-def _request(port: int, method: str, path: str) -> int | None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request(method, path, headers={"Content-Length": "0"})
-        answer = connection.getresponse()
-        answer.read()
-        return answer.status
-    except OSError:
-        return None
-    finally:
-        connection.close()
-
-
 def one_start(timeout: float = 30.0) -> tuple[float, float]:
     """(seconds to the first answered challenge, seconds of the first key listing)."""
-    port = free_port()
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [python(), "-m", "mockksef", "serve", "--port", str(port), "--no-rate-limits"],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = ServerProcess(proc, port)
+    server = start_cli_server(["--no-rate-limits"], timeout, ready=("POST", "/v2/auth/challenge"))
     try:
-        deadline = started + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mockksef serve exited with {proc.returncode}")
-            if _request(port, "POST", "/v2/auth/challenge") == 200:
-                break
-            if time.perf_counter() > deadline:
-                raise RuntimeError("mockksef serve did not answer in time")
-            time.sleep(0.002)
         first = time.perf_counter() - started
         t = time.perf_counter()
-        status = _request(port, "GET", "/v2/security/public-key-certificates")
+        status = status_of(server, "GET", "/v2/security/public-key-certificates")
         keys = time.perf_counter() - t
         if status != 200:
             raise RuntimeError(f"public keys: {status}")

@@ -12,6 +12,7 @@ from cryptography import x509
 from mockksef.clock import format_datetime
 from mockksef.http.security import access_claims
 from mockksef.models import ContextIdentifier, SubjectIdentifier
+from tests import kit
 from tests.conftest import START, bearer, legacy_codes, mint_access_token, problem_codes
 from tests.unit.test_certificates_backend import (
     PERSON_DETAILS,
@@ -389,22 +390,11 @@ def test_certificates_need_an_access_token(client, mock):
 
 
 def _xades_status(client, credentials) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from ksefclient.xades import auth_token_request, sign_auth_token_request
-
-    challenge = client.post("/auth/challenge").json()["challenge"]
-    signed = sign_auth_token_request(
-        auth_token_request(challenge, "Nip", NIP),
-        credentials,
-        signing_time=START - timedelta(minutes=1),
-    )
-    started = client.post(
-        "/auth/xades-signature", content=signed, headers={"Content-Type": "application/xml"}
-    )
+    started = kit.start_xades(client, credentials, ("Nip", NIP))
     assert started.status_code == 202, started.text
-    operation = bearer(started.json()["authenticationToken"]["token"])
-    status = client.get(f"/auth/{started.json()['referenceNumber']}", headers=operation).json()
-    status["operation"] = operation
-    return status  # type: ignore[no-any-return]
+    status = kit.auth_status(client, started)
+    status["operation"] = bearer(started.json()["authenticationToken"]["token"])
+    return status
 
 
 @pytest.mark.parametrize("kind", ["ec", "rsa2048"])
