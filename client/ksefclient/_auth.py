@@ -316,6 +316,7 @@ def _attempt(core: ProtocolCore, credentials: Credentials) -> Flow[AuthTokens]:
     challenge = yield from core.json_call(
         "POST", "/auth/challenge", auth=None, replay=True, expected=(200,)
     )
+    core.observe_server_time(parse(parse_datetime, challenge["timestamp"]))
     value = str(challenge["challenge"])
     if isinstance(credentials, KsefTokenCredentials):
         certificate = yield from core.public_key(KSEF_TOKEN_ENCRYPTION)

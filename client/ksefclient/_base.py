@@ -18,6 +18,7 @@ import time
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 import httpx
@@ -190,6 +191,11 @@ class BaseKsefClient(ABC):
     @property
     def base_url(self) -> str:
         return self._core.base_url
+
+    @property
+    def server_time(self) -> datetime:
+        """KSeF's time: this machine's clock corrected by the last challenge's timestamp."""
+        return self._core.now()
 
     @property
     def tokens(self) -> AuthTokens | None:

@@ -102,7 +102,10 @@ class RetryPolicy:
     (:class:`KsefRateLimitError` carries it). Without ``Retry-After`` the wait
     grows from ``backoff`` to ``max_backoff`` with ``jitter`` (a fraction).
     Polling starts at ``poll_interval``, grows to ``max_poll_interval`` and
-    gives up after ``poll_timeout`` seconds.
+    gives up after ``poll_timeout`` seconds. A server that takes no connection
+    at all is retried for ``max_unreachable_wait`` seconds from the first failed
+    attempt, across every retry loop (authentication restarts included): down
+    is reported in seconds, while a busy server keeps the whole budget.
     """
 
     max_attempts: int = 6
@@ -114,6 +117,7 @@ class RetryPolicy:
     poll_interval: float = 0.5
     max_poll_interval: float = 5.0
     poll_timeout: float = 300.0
+    max_unreachable_wait: float = 8.0
 
 
 @dataclass
@@ -181,13 +185,25 @@ class ProtocolCore:
         }
         self.tokens: AuthTokens | None = None
         self.keys = PublicKeyCache()
+        # Seconds KSeF's clock is ahead of ours, learnt from each challenge: token
+        # expiry and query windows are judged by KSeF's time (a wrong local clock,
+        # or a mock running on a scenario's date).
+        self.skew = 0.0
+        # Since when (our clock) the server has taken no connection, and the waits
+        # spent on it meanwhile (an injected clock may not move while we wait).
+        self.unreachable_since: float | None = None
+        self.unreachable_waited = 0.0
 
     @property
     def base_url(self) -> str:
         return self.environment.base_url
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), tz=UTC)
+        """KSeF's time as last observed (our clock plus the skew)."""
+        return datetime.fromtimestamp(self.clock() + self.skew, tz=UTC)
+
+    def observe_server_time(self, server_now: datetime) -> None:
+        self.skew = server_now.timestamp() - self.clock()
 
     def budget(self) -> RetryBudget:
         return RetryBudget(self.retry)
@@ -274,18 +290,24 @@ class ProtocolCore:
                 headers=headers,
                 api=api,
             )
+            sent_at = self.clock()
             try:
                 response: httpx.Response = yield Transmit(request)
             except (httpx.HTTPError, OSError) as exc:
                 # OSError: custom transports (in-process ASGI apps) may raise it raw.
                 error = KsefTransportError(
-                    f"{method} {request.url.path}: {type(exc).__name__}: {exc}", request
+                    f"{method} {request.url.path}: {type(exc).__name__}: {exc}",
+                    request,
+                    connected=not isinstance(exc, _NOT_SENT),
                 )
                 error.__cause__ = exc
+                if not error.connected and self.unreachable_since is None:
+                    self.unreachable_since = sent_at
                 if replay or isinstance(exc, _NOT_SENT):
                     yield from self.wait_or_raise(budget, error)
                     continue
                 raise error from exc
+            self.unreachable_since, self.unreachable_waited = None, 0.0
             if response.status_code in expected:
                 return response
             failure = error_for(request, response, base_url=self.base_url, now=self.now())
@@ -350,6 +372,13 @@ class ProtocolCore:
 
     def wait_or_raise(self, budget: RetryBudget, error: KsefError) -> Flow[None]:
         wait = budget.next_wait(error)
+        if wait is not None and isinstance(error, KsefTransportError) and not error.connected:
+            since = self.clock() if self.unreachable_since is None else self.unreachable_since
+            down = max(self.clock() - since, self.unreachable_waited)
+            if down + wait > self.retry.max_unreachable_wait:
+                wait = None
+            else:
+                self.unreachable_waited += wait
         if wait is None:
             raise error
         yield Sleep(wait)

@@ -109,13 +109,20 @@ class KsefConfigurationError(KsefError, ValueError):
 
 
 class KsefTransportError(KsefError):
-    """The network failed (connect, read, timeout…) and the retry budget is spent."""
+    """The network failed (connect, read, timeout…) and the retry budget is spent.
+
+    ``connected`` is False when the request never reached the server (refused,
+    connect timeout): the server is down or the address is wrong.
+    """
 
     retry_after: float | None = None
 
-    def __init__(self, message: str, request: httpx.Request | None = None) -> None:
+    def __init__(
+        self, message: str, request: httpx.Request | None = None, *, connected: bool = True
+    ) -> None:
         super().__init__(message)
         self.request = request
+        self.connected = connected
 
 
 class KsefTimeoutError(KsefError):

@@ -119,7 +119,7 @@ API = {
     "generate_token": "(self, permissions, description, *, wait_active=True)",
     "get_token": "(self, reference_number)",
     "grant_person_permissions": "(self, subject, permissions, description, *, wait=True)",
-    "import_new": "(self, checkpoint, *, fetch_xml=True, use_export=False)",
+    "import_new": "(self, checkpoint, *, fetch_xml=True, use_export=False, on_invoice=None)",
     "import_period": (
         "(self, date_from, date_to=None, *, subject_type='Subject1', date_type='Issue', "
         "fetch_xml=True)"
