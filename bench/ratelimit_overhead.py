@@ -2,7 +2,7 @@
 
 Not a test: prints numbers. Run from the project root:
 
-    /work/venv/bin/python bench/ratelimit_overhead.py
+    python -m bench.ratelimit_overhead
 
 1. ``LimitsBackend.charge`` alone (the hot path), accepted and refused requests,
    over 50 000 distinct (context, IP) budgets.
@@ -20,12 +20,13 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from bench._kit import AsgiClient
 from mockksef import MockConfig, MockState, create_app, official
 from mockksef.clock import Clock
 from mockksef.errors import TooManyRequests
-from mockksef.http.security import access_claims
-from mockksef.models import ContextIdentifier, SubjectIdentifier
+from mockksef.models import ContextIdentifier
 from mockksef.spec import Spec
+from tests.conftest import auth_headers
 
 BASE = MockConfig(seed=1, clock_mode="virtual")
 
@@ -82,54 +83,22 @@ def bench_charge() -> None:
     )
 
 
-def _app_and_bearer(enabled: bool, spec: Spec) -> tuple[Any, MockState, list[tuple[bytes, bytes]]]:
+def _app_and_bearer(enabled: bool, spec: Spec) -> tuple[Any, MockState, dict[str, str]]:
     # Limits 1000x the defaults so that the measured requests are accepted.
     config = replace(BASE, rate_limits_enabled=enabled, rate_limit_multiplier=1000)
     mock = MockState(config, spec=spec, clock=Clock.virtual("2026-03-02T09:00:00Z"))
-    env = mock.env("TEST")
-    claims = access_claims(
-        reference_number=env.rng.reference_number("AU", mock.clock.now()),
-        context=ContextIdentifier("Nip", "5265877635"),
-        subject=SubjectIdentifier("Nip", "5265877635"),
-        auth_method="QualifiedSeal",
-        permissions=("Owner",),
-        ip_policy=None,
-    )
-    token, _ = env.jwt.issue(claims, timedelta(days=1))
-    headers = [(b"host", b"testserver"), (b"authorization", f"Bearer {token}".encode())]
+    headers = auth_headers(mock, lifetime=timedelta(days=1))
     return create_app(state=mock), mock, headers
 
 
-async def _requests(app: Any, mock: MockState, headers: Any, count: int) -> float:
-    """``count`` requests straight through the ASGI app (no client, no socket)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/v2/rate-limits",
-        "raw_path": b"/v2/rate-limits",
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "client": ("10.0.0.1", 40000),
-        "server": ("testserver", 80),
-    }
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
+async def _requests(app: Any, mock: MockState, headers: dict[str, str], count: int) -> float:
+    """``count`` requests straight through the ASGI app (the benchmarks' lean path, no socket)."""
+    client = AsgiClient(app, client=("10.0.0.1", 40000))
     statuses: list[int] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
     start = time.perf_counter()
     for _ in range(count):
         mock.clock.advance(0.001)
-        await app(dict(scope), receive, send)
+        statuses.append((await client.get("/rate-limits", headers=headers)).status_code)
     elapsed = (time.perf_counter() - start) / count
     assert set(statuses) == {200}, set(statuses)
     return elapsed

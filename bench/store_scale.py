@@ -2,7 +2,7 @@
 
 Not a test: prints numbers. Run from the project root:
 
-    /work/venv/bin/python bench/store_scale.py [N]      # N invoices, default 100 000
+    python -m bench.store_scale [N]      # N invoices, default 100 000
 
 Invoices are FA(3) documents built from the official sample (read at run time)
 with varied sellers, buyers, numbers and amounts: 1 000 sellers, one of them
@@ -31,22 +31,15 @@ from datetime import UTC, date, datetime, timedelta
 
 from starlette.testclient import TestClient
 
+from bench._common import rss_kb
 from mockksef import MockConfig, MockState, create_app, official
 from mockksef.clock import Clock, format_datetime
-from mockksef.http.security import access_claims
-from mockksef.models import ContextIdentifier, SubjectIdentifier
+from mockksef.models import ContextIdentifier
 from mockksef.services.invoices.models import StoredInvoice
+from tests.conftest import auth_headers
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SPAN = timedelta(days=90)
-
-
-def rss_kb() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def percentiles(samples: list[float]) -> str:
@@ -118,17 +111,8 @@ class Generator:
         )
 
 
-def token(mock: MockState, seller: str) -> str:
-    context = ContextIdentifier("Nip", seller)
-    claims = access_claims(
-        reference_number=mock.env("TEST").rng.reference_number("AU", START),
-        context=context,
-        subject=SubjectIdentifier("Nip", seller),
-        auth_method="QualifiedSeal",
-        permissions=("Owner",),
-        ip_policy=None,
-    )
-    return mock.env("TEST").jwt.issue(claims, timedelta(hours=10))[0]
+def token(mock: MockState, seller: str) -> dict[str, str]:
+    return auth_headers(mock, seller, lifetime=timedelta(hours=10))
 
 
 def main() -> None:
@@ -245,7 +229,7 @@ def main() -> None:
     app = create_app(state=mock)
     with TestClient(app, base_url="http://testserver/v2") as client:
         for label, context, filters, paging in cases:
-            headers = {"Authorization": f"Bearer {token(mock, context.value)}"}
+            headers = token(mock, context.value)
             samples = []
             for _ in range(200):
                 offset, size = paging()
@@ -259,15 +243,11 @@ def main() -> None:
                 samples.append(time.perf_counter() - t)
                 assert resp.status_code == 200, resp.text
             print(f"  {label:<46} {percentiles(samples)}")
-        headers = {"Authorization": f"Bearer {token(mock, big)}"}
+        headers = token(mock, big)
         samples = []
         for _ in range(200):
             inv = backend.invoices.row(rng.randrange(n))
-            auth = (
-                {"Authorization": f"Bearer {token(mock, inv.seller_nip)}"}
-                if inv.seller_nip != big
-                else headers
-            )
+            auth = token(mock, inv.seller_nip) if inv.seller_nip != big else headers
             t = time.perf_counter()
             resp = client.get(f"/invoices/ksef/{inv.ksef_number}", headers=auth)
             samples.append(time.perf_counter() - t)
