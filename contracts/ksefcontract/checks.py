@@ -125,6 +125,15 @@ def exception_codes(body: Any) -> list[int]:
     return codes
 
 
+# What every answer is held to, to a valid request and to a malformed one alike.
+_EVERY_ANSWER: tuple[CheckFunction, ...] = (
+    builtin.not_a_server_error,
+    builtin.status_code_conformance,
+    builtin.content_type_conformance,
+    builtin.response_schema_conformance,
+)
+
+
 class KsefChecks:
     """The KSeF checks bound to one spec and the official document schemas."""
 
@@ -158,27 +167,13 @@ class KsefChecks:
     def positive(self) -> list[CheckFunction]:
         # Not `positive_data_acceptance`: KSeF answers a well-formed but unknown
         # resource with 400 and a specific exception code (never 404).
-        return [
-            builtin.not_a_server_error,
-            builtin.status_code_conformance,
-            builtin.content_type_conformance,
-            builtin.response_schema_conformance,
-            builtin.response_headers_conformance,
-            *self.custom,
-        ]
+        return [*_EVERY_ANSWER, builtin.response_headers_conformance, *self.custom]
 
     @property
     def negative(self) -> list[CheckFunction]:
         # Schema-violating requests must be refused with a declared 4xx in the
         # official shape (never a 5xx, never an undeclared status).
-        return [
-            builtin.not_a_server_error,
-            builtin.status_code_conformance,
-            builtin.content_type_conformance,
-            builtin.response_schema_conformance,
-            builtin.negative_data_rejection,
-            *self.custom,
-        ]
+        return [*_EVERY_ANSWER, builtin.negative_data_rejection, *self.custom]
 
     # -- helpers ----------------------------------------------------------------------------
 
