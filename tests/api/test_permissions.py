@@ -64,6 +64,16 @@ def grant(client, path: str, token: str, body: dict) -> str:  # type: ignore[no-
     return status.json()["status"]["code"]  # type: ignore[no-any-return]
 
 
+def revoke(client, kind: str, permission_id: str, token: str) -> None:  # type: ignore[no-untyped-def]
+    """DELETE /permissions/{kind}/grants/{id}: 202 with the body the spec declares."""
+    response = client.delete(f"/permissions/{kind}/grants/{permission_id}", headers=bearer(token))
+    assert response.status_code == 202, response.text
+    template = f"/permissions/{kind}/grants/{{permissionId}}"
+    assert (
+        schema_errors(client.app.state.mock.spec, "DELETE", template, "202", response.json()) == []
+    )
+
+
 def query(client, path: str, token: str, body: dict | None = None, **params) -> dict:  # type: ignore[no-untyped-def,type-arg]
     spec = client.app.state.mock.spec
     if path.endswith("/roles") and body is None and path.startswith("/permissions/query/entities"):
@@ -108,14 +118,7 @@ def test_persons_grant_query_and_revoke(client, mock, spec, owner):  # type: ign
         {"queryType": "PermissionsGrantedInCurrentContext", "permissionTypes": ["InvoiceRead"]},
     )
     assert [p["permissionScope"] for p in granted["permissions"]] == ["InvoiceRead"]
-    revoke = client.delete(f"/permissions/common/grants/{item['id']}", headers=bearer(owner))
-    assert revoke.status_code == 202
-    assert (
-        schema_errors(
-            spec, "DELETE", "/permissions/common/grants/{permissionId}", "202", revoke.json()
-        )
-        == []
-    )
+    revoke(client, "common", item["id"], owner)
     left = query(
         client,
         "/permissions/query/persons/grants",
@@ -304,20 +307,7 @@ def test_authorizations_grant_query_revoke(client, mock, spec, owner):  # type: 
         client.delete(f"/permissions/common/grants/{item['id']}", headers=bearer(owner)).status_code
         == 400
     )
-    revoke = client.delete(
-        f"/permissions/authorizations/grants/{item['id']}", headers=bearer(owner)
-    )
-    assert revoke.status_code == 202
-    assert (
-        schema_errors(
-            spec,
-            "DELETE",
-            "/permissions/authorizations/grants/{permissionId}",
-            "202",
-            revoke.json(),
-        )
-        == []
-    )
+    revoke(client, "authorizations", item["id"], owner)
     assert (
         query(
             client,
@@ -439,10 +429,7 @@ def test_eu_entities_admin_and_representative(client, mock, spec, owner):  # typ
         "address": "Wien",
     }
     # The EU admin revokes the representative through the common endpoint (VatUeManage).
-    revoke = client.delete(
-        f"/permissions/common/grants/{in_eu['permissions'][0]['id']}", headers=bearer(eu_admin)
-    )
-    assert revoke.status_code == 202
+    revoke(client, "common", in_eu["permissions"][0]["id"], eu_admin)
     assert (
         query(
             client,
