@@ -14,9 +14,9 @@ from datetime import timedelta
 
 import pytest
 
-from mockksef import crypto
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.models import ContextIdentifier
+from tests import kit
 from tests.conftest import auth_headers, legacy_codes
 from tests.unit.test_invoices_factory import bulk_invoices, put
 
@@ -28,22 +28,16 @@ headers = functools.partial(auth_headers, permissions=("InvoiceRead",))
 
 
 class Keys:
-    """What a client sends and keeps: an AES key and IV, the key wrapped for KSeF."""
+    """What a client keeps (its export key) and sends (the ``encryption`` object, which
+    tests change to send what no client would)."""
 
-    def __init__(self, env) -> None:  # type: ignore[no-untyped-def]
-        self.key = bytes(range(32))
-        self.iv = bytes(range(16, 32))
-        wrapped = crypto.rsa_oaep_encrypt(
-            env.public_keys.public_key("SymmetricKeyEncryption"), self.key
-        )
-        self.encryption = {
-            "encryptedSymmetricKey": base64.b64encode(wrapped).decode(),
-            "initializationVector": base64.b64encode(self.iv).decode(),
-        }
+    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+        self.key = kit.Crypto()
+        self.encryption = self.key.encryption(client, with_key_id=False)
 
 
-def start(client, mock, env, filters, keys=None, hdrs=None, **extra):  # type: ignore[no-untyped-def]
-    keys = keys or Keys(env)
+def start(client, mock, filters, keys=None, hdrs=None, **extra):  # type: ignore[no-untyped-def]
+    keys = keys or Keys(client)
     body = {"encryption": keys.encryption, "filters": filters, **extra}
     return client.post("/invoices/exports", headers=hdrs or headers(mock), json=body), keys
 
@@ -65,7 +59,7 @@ def fetch_package(client, keys, package) -> bytes:  # type: ignore[no-untyped-de
         digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
         assert resp.headers["x-ms-meta-hash"] == digest == part["encryptedPartHash"]
         assert len(data) == part["encryptedPartSize"]
-        chunk = crypto.aes_cbc_decrypt(keys.key, keys.iv, data)
+        chunk = keys.key.decrypt(data)
         assert len(chunk) == part["partSize"]
         assert base64.b64encode(hashlib.sha256(chunk).digest()).decode() == part["partHash"]
         plain += chunk
@@ -83,7 +77,7 @@ def test_export_round_trip_zip(client, mock, env, spec) -> None:  # type: ignore
     invoices = [put(env, accepted=begin + timedelta(seconds=i)) for i in range(5)]
     put(env, seller=BUYER, buyer=SELLER)  # the context is its buyer: not in Subject1
     mock.clock.advance(60)
-    resp, keys = start(client, mock, env, filters_since(begin - timedelta(hours=1)))
+    resp, keys = start(client, mock, filters_since(begin - timedelta(hours=1)))
     assert resp.status_code == 201, resp.text
     op = spec.operation("POST", "/invoices/exports")
     schema = op.raw["responses"]["201"]["content"]["application/json"]["schema"]
@@ -124,7 +118,7 @@ def test_tar_gz_only_metadata_and_split_parts(client, mock, env, config) -> None
     invoices = [put(env, accepted=begin + timedelta(seconds=i)) for i in range(12)]
     mock.clock.advance(60)
     resp, keys = start(
-        client, mock, env, filters_since(begin, date_type="Invoicing"), compressionType="TarGz"
+        client, mock, filters_since(begin, date_type="Invoicing"), compressionType="TarGz"
     )
     package = client.get(
         f"/invoices/exports/{resp.json()['referenceNumber']}", headers=headers(mock)
@@ -140,7 +134,7 @@ def test_tar_gz_only_metadata_and_split_parts(client, mock, env, config) -> None
         member = tar.extractfile(f"{invoices[3].ksef_number}.xml")
         assert member is not None and member.read() == invoices[3].xml
 
-    resp, keys = start(client, mock, env, filters_since(begin), onlyMetadata=True)
+    resp, keys = start(client, mock, filters_since(begin), onlyMetadata=True)
     package = client.get(
         f"/invoices/exports/{resp.json()['referenceNumber']}", headers=headers(mock)
     ).json()["package"]
@@ -155,7 +149,7 @@ def test_package_is_split_into_separately_encrypted_parts(client, mock, env, con
     begin = mock.clock.now()
     invoices = [put(env, accepted=begin + timedelta(seconds=i)) for i in range(20)]
     mock.clock.advance(60)
-    resp, keys = start(client, mock, env, filters_since(begin))
+    resp, keys = start(client, mock, filters_since(begin))
     package = client.get(
         f"/invoices/exports/{resp.json()['referenceNumber']}", headers=headers(mock)
     ).json()["package"]
@@ -173,7 +167,7 @@ def test_truncated_export_names_the_last_date_and_continues(client, mock, env) -
     batch = bulk_invoices(env, begin, 10_003)
     env.invoices.bulk_store(batch)
     mock.clock.advance(60)
-    resp, keys = start(client, mock, env, filters_since(begin), onlyMetadata=True)
+    resp, keys = start(client, mock, filters_since(begin), onlyMetadata=True)
     package = client.get(
         f"/invoices/exports/{resp.json()['referenceNumber']}", headers=headers(mock)
     ).json()["package"]
@@ -181,7 +175,7 @@ def test_truncated_export_names_the_last_date_and_continues(client, mock, env) -
     last = batch[9_999].permanent_storage_date
     assert package["lastPermanentStorageDate"] == format_datetime(last)
     # Next window starts at the last date (inclusive: the client deduplicates).
-    resp, keys = start(client, mock, env, filters_since(last), onlyMetadata=True)
+    resp, keys = start(client, mock, filters_since(last), onlyMetadata=True)
     package = client.get(
         f"/invoices/exports/{resp.json()['referenceNumber']}", headers=headers(mock)
     ).json()["package"]
@@ -206,7 +200,7 @@ def test_incremental_export_sync_gets_every_invoice_once(client, mock, env) -> N
                 "restrictToPermanentStorageHwmDate": True,
             },
         }
-        resp, keys = start(client, mock, env, filters)
+        resp, keys = start(client, mock, filters)
         package = client.get(
             f"/invoices/exports/{resp.json()['referenceNumber']}", headers=headers(mock)
         ).json()["package"]
@@ -225,7 +219,7 @@ def test_incremental_export_sync_gets_every_invoice_once(client, mock, env) -> N
 def test_status_is_100_until_ready(client, mock, env) -> None:  # type: ignore[no-untyped-def]
     mock.config = replace(mock.config, export_processing_seconds=5)
     env.config = mock.config
-    resp, _ = start(client, mock, env, filters_since(mock.clock.now() - timedelta(hours=1)))
+    resp, _ = start(client, mock, filters_since(mock.clock.now() - timedelta(hours=1)))
     reference = resp.json()["referenceNumber"]
     first = client.get(f"/invoices/exports/{reference}", headers=headers(mock)).json()
     assert first == {"status": {"code": 100, "description": "Eksport faktur w toku"}}
@@ -239,22 +233,22 @@ def test_concurrent_export_limit_is_21182(client, mock, env) -> None:  # type: i
     env.config = mock.config
     filters = filters_since(mock.clock.now() - timedelta(hours=1))
     for _ in range(10):
-        assert start(client, mock, env, filters)[0].status_code == 201
-    resp, _ = start(client, mock, env, filters)
+        assert start(client, mock, filters)[0].status_code == 201
+    resp, _ = start(client, mock, filters)
     assert resp.status_code == 400 and legacy_codes(resp) == [21182]
     detail = resp.json()["exception"]["exceptionDetailList"][0]
     assert detail["exceptionDescription"] == "Osiągnięto limit trwających eksportów."
     assert "maksymalny limit 10 równoczesnych eksportów" in detail["details"][0]
     # Another context is not affected; once they finish, more may start.
-    assert start(client, mock, env, filters, hdrs=headers(mock, BUYER))[0].status_code == 201
+    assert start(client, mock, filters, hdrs=headers(mock, BUYER))[0].status_code == 201
     mock.clock.advance(60)
-    assert start(client, mock, env, filters)[0].status_code == 201
+    assert start(client, mock, filters)[0].status_code == 201
 
 
 def test_undecryptable_key_is_status_415(client, mock, env) -> None:  # type: ignore[no-untyped-def]
-    keys = Keys(env)
+    keys = Keys(client)
     keys.encryption["encryptedSymmetricKey"] = base64.b64encode(b"\x01" * 256).decode()
-    resp, _ = start(client, mock, env, filters_since(mock.clock.now()), keys=keys)
+    resp, _ = start(client, mock, filters_since(mock.clock.now()), keys=keys)
     assert resp.status_code == 201
     body = client.get(
         f"/invoices/exports/{resp.json()['referenceNumber']}", headers=headers(mock)
@@ -264,9 +258,9 @@ def test_undecryptable_key_is_status_415(client, mock, env) -> None:  # type: ig
 
 
 def test_unknown_public_key_id_is_21470(client, mock, env) -> None:  # type: ignore[no-untyped-def]
-    keys = Keys(env)
+    keys = Keys(client)
     keys.encryption["publicKeyId"] = base64.b64encode(b"\x00" * 32).decode()
-    resp, _ = start(client, mock, env, filters_since(mock.clock.now()), keys=keys)
+    resp, _ = start(client, mock, filters_since(mock.clock.now()), keys=keys)
     assert resp.status_code == 400 and legacy_codes(resp) == [21470]
 
 
@@ -274,7 +268,7 @@ def test_from_after_hwm_with_restrict_is_status_420(client, mock, env) -> None: 
     filters = filters_since(
         mock.clock.now() + timedelta(hours=1), restrictToPermanentStorageHwmDate=True
     )
-    resp, _ = start(client, mock, env, filters)
+    resp, _ = start(client, mock, filters)
     assert resp.status_code == 201
     body = client.get(
         f"/invoices/exports/{resp.json()['referenceNumber']}", headers=headers(mock)
@@ -303,7 +297,6 @@ def test_subject_type_that_does_not_fit_the_context_is_21181(
     resp, _ = start(
         client,
         mock,
-        env,
         filters_since(mock.clock.now(), subject=subject),
         hdrs=headers(mock, context=context),
     )
@@ -316,12 +309,12 @@ def test_subject_type_that_does_not_fit_the_context_is_21181(
 
 
 def test_range_over_100_days_is_21405(client, mock, env) -> None:  # type: ignore[no-untyped-def]
-    resp, _ = start(client, mock, env, filters_since(mock.clock.now() - timedelta(days=101)))
+    resp, _ = start(client, mock, filters_since(mock.clock.now() - timedelta(days=101)))
     assert resp.status_code == 400 and legacy_codes(resp) == [21405]
 
 
 def test_unknown_or_foreign_export_is_21175(client, mock, env) -> None:  # type: ignore[no-untyped-def]
-    resp, _ = start(client, mock, env, filters_since(mock.clock.now()))
+    resp, _ = start(client, mock, filters_since(mock.clock.now()))
     reference = resp.json()["referenceNumber"]
     other = client.get(f"/invoices/exports/{reference}", headers=headers(mock, BUYER))
     assert other.status_code == 400 and legacy_codes(other) == [21175]
@@ -335,7 +328,7 @@ def test_unknown_or_foreign_export_is_21175(client, mock, env) -> None:  # type:
 def test_links_expire_packages_expire_then_the_status_is_gone(client, mock, env) -> None:  # type: ignore[no-untyped-def]
     put(env)
     mock.clock.advance(10)
-    resp, keys = start(client, mock, env, filters_since(mock.clock.now() - timedelta(hours=1)))
+    resp, keys = start(client, mock, filters_since(mock.clock.now() - timedelta(hours=1)))
     reference = resp.json()["referenceNumber"]
     package = client.get(f"/invoices/exports/{reference}", headers=headers(mock)).json()["package"]
     link = package["parts"][0]["url"]
@@ -370,7 +363,7 @@ def test_links_expire_packages_expire_then_the_status_is_gone(client, mock, env)
 def test_links_use_the_configured_public_base_url(client, mock, env) -> None:  # type: ignore[no-untyped-def]
     mock.config = replace(mock.config, public_base_url="https://ksef.example.test:8443/")
     env.config = mock.config
-    resp, _ = start(client, mock, env, filters_since(mock.clock.now()))
+    resp, _ = start(client, mock, filters_since(mock.clock.now()))
     package = client.get(
         f"/invoices/exports/{resp.json()['referenceNumber']}", headers=headers(mock)
     ).json()["package"]
@@ -379,7 +372,7 @@ def test_links_use_the_configured_public_base_url(client, mock, env) -> None:  #
 
 
 def test_pascal_case_export_request(client, mock, env) -> None:  # type: ignore[no-untyped-def]
-    keys = Keys(env)
+    keys = Keys(client)
     body = {
         "Encryption": {
             "EncryptedSymmetricKey": keys.encryption["encryptedSymmetricKey"],

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 
 import pytest
 from lxml import etree
 
-from mockksef.crypto import rsa_oaep_encrypt
+from ksefcontract import wire
 from mockksef.errors import KsefError
 from mockksef.http.security import access_claims, principal_from_claims
 from mockksef.models import ContextIdentifier, Principal, SubjectIdentifier
@@ -37,11 +36,10 @@ def principal(mock, nip: str = NIP, token_ref: str | None = None) -> Principal: 
 
 
 def encryption(env, crypto: kit.Crypto) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    public = env.public_keys.private_key_for("SymmetricKeyEncryption", None).public_key()
-    return {
-        "encryptedSymmetricKey": base64.b64encode(rsa_oaep_encrypt(public, crypto.key)).decode(),
-        "initializationVector": base64.b64encode(crypto.iv).decode(),
-    }
+    """The key wrapped as a client wraps it, for the key the environment publishes."""
+    certificate = wire.public_key(env.public_keys.listing(), "SymmetricKeyEncryption")
+    assert certificate is not None
+    return crypto.encryption_info(certificate)
 
 
 def open_and_send(mock, me, count: int):  # type: ignore[no-untyped-def]
