@@ -51,6 +51,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``deep`` tests (minutes of load) run only when asked for: ``pytest -m deep``."""
+    if "deep" in (config.getoption("markexpr") or ""):
+        return
+    deep = [item for item in items if item.get_closest_marker("deep")]
+    if deep:
+        config.hook.pytest_deselected(items=deep)
+        items[:] = [item for item in items if not item.get_closest_marker("deep")]
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     # Without the official files nearly every test would fail on its own; say it
     # once, before collection, as `mockksef serve` does.
