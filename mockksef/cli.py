@@ -1,8 +1,15 @@
-"""The ``mockksef`` command line: serve, scenario, journal, clock, sync, official, operations, contract."""
+"""The ``mockksef`` command line: serve, scenario, journal, clock, reset, cert, sync,
+official, operations, contract, explain.
+
+Every command checks its arguments before doing anything: a wrong one is one line on
+stderr and exit code 2 (``OneLineGroup``), never a usage block or a traceback.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -20,25 +27,116 @@ if TYPE_CHECKING:
 CONTRACT_EXTRA_MODULES = ("hypothesis", "schemathesis")
 
 
-@click.group(help="mockksef: an offline, faithful KSeF 2.0 test server.")
-@click.version_option(package_name="mockksef")
-def main() -> None:
-    pass
+def _refuse(ctx: click.Context, exc: click.UsageError) -> NoReturn:
+    """One line on stderr and exit 2: what is wrong, with the command it belongs to.
+
+    Click prints a usage block and a hint around the error; the one line says it.
+    """
+    path = " ".join(["mockksef", *ctx.command_path.split()[1:]])
+    click.echo(f"{path}: {exc.format_message()}", err=True)
+    ctx.exit(2)
 
 
 class OneLineErrors(click.Command):
-    """A command whose usage errors are one line on stderr and exit 2, nothing else.
-
-    Click prints a usage block and a hint around the error; for a server start,
-    where a wrong flag is the whole story, the one line says it.
-    """
+    """A command whose usage errors (parsing, or checks in its body) are one line, exit 2."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
-            click.echo(f"mockksef {self.name}: {exc.format_message()}", err=True)
-            ctx.exit(2)
+            _refuse(ctx, exc)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            _refuse(exc.ctx or ctx, exc)
+
+
+class OneLineGroup(click.Group):
+    """A group whose commands and subgroups all answer usage errors in one line."""
+
+    command_class = OneLineErrors
+    group_class = type  # subgroups are OneLineGroups too
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a bare `mockksef` shows the help
+        except click.UsageError as exc:
+            _refuse(ctx, exc)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            _refuse(ctx, exc)
+
+
+@click.group(cls=OneLineGroup, help="mockksef: an offline, faithful KSeF 2.0 test server.")
+@click.version_option(package_name="mockksef")
+def main() -> None:
+    pass
+
+
+def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An http(s) address with a host, or a usage error before any request."""
+    from urllib.parse import urlsplit
+
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(f"{value!r} is not an http:// or https:// address")
+    return value
+
+
+# TEST and DEMO do not check a NIP's check digit (test data rarely has one); the form they do.
+NIP_FORM = re.compile(r"[1-9][0-9]{9}")
+PESEL_FORM = re.compile(r"[0-9]{11}")
+
+
+def _nip(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not NIP_FORM.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not a NIP (10 digits, not starting with 0)")
+    return value
+
+
+def _checked(
+    parse: Callable[[str], object], expected: str
+) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A click callback: the value as typed, once ``parse`` accepts it."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse(value)
+            except ValueError:
+                raise click.BadParameter(f"{value!r} is not {expected}") from None
+        return value
+
+    return check
+
+
+def _parse_duration(text: str) -> float:
+    from mockksef.scenarios.model import parse_duration
+
+    return parse_duration(text)
+
+
+def _parse_instant(text: str) -> object:
+    from mockksef.clock import parse_datetime
+
+    return parse_datetime(text)
+
+
+_duration = _checked(_parse_duration, "a duration (seconds, or 90s, 15m, 2h, 1d)")
+_instant = _checked(_parse_instant, "an ISO date-time (2026-03-02T09:00:00Z)")
+
+
+ENVIRONMENT_CHOICE = click.Choice(["test", "demo", "prod"])
 
 
 def _fail(message: str) -> NoReturn:
@@ -349,6 +447,8 @@ def _credential_lines(base: str, issued: list[Credentials]) -> list[str]:
 @click.argument("source")
 @click.option("--target", default=None, type=click.Path(file_okay=False))
 def sync(source: str, target: str | None) -> None:
+    if not source.startswith(("http://", "https://")) and not Path(source).is_dir():
+        raise click.UsageError(f"{source}: neither a directory nor an http(s) base URL")
     try:
         path = official.sync(source, Path(target) if target else None)
     except (official.PinMismatch, OSError) as exc:
@@ -395,7 +495,12 @@ def operations() -> None:
         "KSeF-specific checks. Exit code 1 when the server breaks the contract."
     ),
 )
-@click.option("--base-url", required=True, help="API base URL, e.g. http://127.0.0.1:8080/v2.")
+@click.option(
+    "--base-url",
+    required=True,
+    callback=_http_url,
+    help="API base URL, e.g. http://127.0.0.1:8080/v2.",
+)
 @click.option(
     "--token",
     "ksef_token",
@@ -415,10 +520,11 @@ def operations() -> None:
     type=click.Path(dir_okay=False, exists=True),
     help="PEM private key of --xades-cert (unencrypted).",
 )
-@click.option("--nip", default=None, help="Context NIP to log in to.")
+@click.option("--nip", default=None, callback=_nip, help="Context NIP to log in to.")
 @click.option(
     "--self-signed-nip",
     default=None,
+    callback=_nip,
     help="Log in with a generated self-signed certificate for this NIP (TEST only).",
 )
 @click.option("--examples", default=10, show_default=True, type=click.IntRange(min=1))
@@ -474,21 +580,7 @@ def contract(
     official_dir: str | None,
     verbose: bool,
 ) -> None:
-    try:
-        from ksefcontract.harness import Budget, Credentials, Harness, HarnessError, Target
-        from ksefcontract.report import render_text, write_reports
-    except ModuleNotFoundError as exc:
-        # Only the [contract] extra's packages may be missing; anything else is a real bug.
-        if (exc.name or "").partition(".")[0] not in CONTRACT_EXTRA_MODULES:
-            raise
-        click.echo(
-            f"mockksef contract needs the contract extra (no module {exc.name!r}): "
-            "pip install 'mockksef[contract]'",
-            err=True,
-        )
-        sys.exit(2)
-    from mockksef.spec import Spec
-
+    # The arguments first: a wrong one is one line, before the harness starts.
     chosen = [bool(ksef_token), bool(xades_cert or xades_key), bool(self_signed_nip)]
     if sum(chosen) > 1:
         raise click.UsageError("give one of --token, --xades-cert/--xades-key, --self-signed-nip")
@@ -507,6 +599,21 @@ def contract(
             raise click.UsageError(
                 f"--tolerate takes OPERATION=CODE[,CODE], got {item!r}"
             ) from None
+    try:
+        from ksefcontract.harness import Budget, Credentials, Harness, HarnessError, Target
+        from ksefcontract.report import render_text, write_reports
+    except ModuleNotFoundError as exc:
+        # Only the [contract] extra's packages may be missing; anything else is a real bug.
+        if (exc.name or "").partition(".")[0] not in CONTRACT_EXTRA_MODULES:
+            raise
+        click.echo(
+            f"mockksef contract needs the contract extra (no module {exc.name!r}): "
+            "pip install 'mockksef[contract]'",
+            err=True,
+        )
+        sys.exit(2)
+    from mockksef.spec import Spec
+
     try:
         if ksef_token:
             credentials = Credentials.ksef_token(ksef_token, nip or "")
@@ -572,8 +679,7 @@ def scenario_show(name_or_path: str, lang: str, as_yaml: bool) -> None:
     try:
         item = resolve(name_or_path)
     except ScenarioError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
+        raise click.UsageError(str(exc)) from None
     if as_yaml:
         import yaml
 
@@ -674,6 +780,7 @@ _URL_OPTION = click.option(
     default="http://127.0.0.1:8080",
     show_default=True,
     envvar="MOCKKSEF_URL",
+    callback=_http_url,
     help="Base URL of a running mockksef (or set MOCKKSEF_URL).",
 )
 
@@ -733,14 +840,26 @@ def _format_entry(entry: dict[str, object]) -> str:
 @_URL_OPTION
 @click.option("-f", "--follow", is_flag=True, default=False, help="Keep polling for new entries.")
 @click.option(
-    "--interval", default=1.0, show_default=True, type=float, help="Seconds between polls."
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds between polls.",
 )
-@click.option("--polls", default=None, type=int, help="With --follow: stop after N polls.")
-@click.option("--since", default=0, show_default=True, type=int, help="Entries after this seq.")
-@click.option("--limit", default=None, type=int)
+@click.option(
+    "--polls", default=None, type=click.IntRange(min=1), help="With --follow: stop after N polls."
+)
+@click.option(
+    "--since",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Entries after this seq.",
+)
+@click.option("--limit", default=None, type=click.IntRange(min=1))
 @click.option("--operation", default=None, help="Operation id or glob (invoices.*).")
-@click.option("--environment", default=None)
-@click.option("--status", default=None, type=int)
+@click.option("--environment", default=None, type=ENVIRONMENT_CHOICE)
+@click.option("--status", default=None, type=click.IntRange(100, 599))
 @click.option("--context", default=None, help="Context NIP.")
 @click.option("--rule", default=None, help="scenario/rule or a glob.")
 @click.option("--fired", is_flag=True, default=False, help="Only requests a rule fired on.")
@@ -807,7 +926,7 @@ def journal(
 
 @main.command("reset", help="Reset the data of a running server (like a DEMO data reset).")
 @_URL_OPTION
-@click.option("--env", "environment", default=None, help="test, demo or prod (default: all).")
+@click.option("--env", "environment", default=None, type=ENVIRONMENT_CHOICE, help="Default: all.")
 def reset_cmd(url: str, environment: str | None) -> None:
     params = {"env": environment} if environment else {}
     click.echo(f"reset: {_admin('reset', url, 'POST', '/_mock/reset', params=params)['reset']}")
@@ -815,8 +934,13 @@ def reset_cmd(url: str, environment: str | None) -> None:
 
 @main.command("clock", help="Show or move the clock of a running server.")
 @_URL_OPTION
-@click.option("--advance", default=None, help="Move forward: seconds or 90s, 15m, 2h, 1d.")
-@click.option("--set", "set_to", default=None, help="Set to an ISO date-time.")
+@click.option(
+    "--advance",
+    default=None,
+    callback=_duration,
+    help="Move forward: seconds or 90s, 15m, 2h, 1d.",
+)
+@click.option("--set", "set_to", default=None, callback=_instant, help="Set to an ISO date-time.")
 @click.option("--mode", default=None, type=click.Choice(["real", "virtual", "offset"]))
 def clock_cmd(url: str, advance: str | None, set_to: str | None, mode: str | None) -> None:
     body = {k: v for k, v in {"advance": advance, "set": set_to, "mode": mode}.items() if v}
@@ -916,15 +1040,14 @@ def cert(
     from mockksef import credentials as creds
     from mockksef.clock import Clock, format_datetime_seconds, parse_datetime
     from mockksef.crypto import fingerprint
-    from mockksef.models import nip_checksum_ok, pesel_checksum_ok
 
     # 1. Every argument, before anything is made.
     if (nip is None) == (pesel is None):
         _usage("cert", "give the owner: --nip NIP or --pesel PESEL (one of them)")
-    if nip is not None and not nip_checksum_ok(nip):
-        _usage("cert", f"--nip {nip}: not a NIP (10 digits, the last a check digit)")
-    if pesel is not None and not pesel_checksum_ok(pesel):
-        _usage("cert", f"--pesel {pesel}: not a PESEL (11 digits, the last a check digit)")
+    if nip is not None and not NIP_FORM.fullmatch(nip):
+        _usage("cert", f"--nip {nip}: not a NIP (10 digits, not starting with 0)")
+    if pesel is not None and not PESEL_FORM.fullmatch(pesel):
+        _usage("cert", f"--pesel {pesel}: not a PESEL (11 digits)")
     if kind == "seal" and pesel is not None:
         _usage("cert", "--seal is a company's: give --nip, or --personal for a PESEL")
     if password and output_format == "pem":

@@ -88,7 +88,7 @@ def test_demo_certificates_come_from_the_mock_ca_of_the_running_server(
     [
         ((), "give the owner: --nip NIP or --pesel PESEL"),
         (("--nip", "123"), "--nip 123: not a NIP"),
-        (("--pesel", "85041208027"), "--pesel 85041208027: not a PESEL"),
+        (("--pesel", "8504120802"), "--pesel 8504120802: not a PESEL"),
         (("--pesel", "85041208026", "--seal"), "--seal is a company's"),
         (("--nip", NIP, "--password", "x"), "--password encrypts the PFX"),
         (("--nip", NIP, "--valid-from", "yesterday"), "--valid-from yesterday: not an ISO"),

@@ -37,7 +37,7 @@ def test_show_explains_a_scenario_in_both_languages():
     source = runner.invoke(main, ["scenario", "show", "legacy-api-retired", "--yaml"])
     assert source.output.startswith("name: legacy-api-retired\n")
     missing = runner.invoke(main, ["scenario", "show", "nope-nope"])
-    assert missing.exit_code == 1 and "no such scenario" in missing.output
+    assert missing.exit_code == 2 and "no such scenario" in missing.output
 
 
 def test_validate_files_and_the_catalogue(tmp_path):

@@ -226,7 +226,7 @@ def test_cli_clock_shows_and_moves(running):
         main, ["clock", "--url", running.url, "--mode", "offset"]
     ).output.startswith("offset ")
     bad = runner.invoke(main, ["clock", "--url", running.url, "--set", "yesterday"])
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2  # refused before any request
 
 
 @pytest.mark.server
@@ -238,6 +238,6 @@ def test_cli_reset_wipes_an_environment(running):
         == "reset: demo\n"
     )
     assert running.state.env("demo").generation == before + 1
-    assert runner.invoke(main, ["reset", "--url", running.url, "--env", "mars"]).exit_code == 1
+    assert runner.invoke(main, ["reset", "--url", running.url, "--env", "mars"]).exit_code == 2
     events = [e for e in running.state.journal.entries(kind="event") if e["event"] == "data.reset"]
     assert [e["environment"] for e in events] == ["demo"]
