@@ -26,6 +26,7 @@ client reads the answer instead of a reset.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import socket
 import threading
@@ -38,6 +39,8 @@ from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mockksef.config import MockConfig
+from mockksef.http import access_log
+from mockksef.http.access_log import BufferedAccessLog
 
 # Seconds a refused connection keeps draining what the client still sends.
 LINGER_SECONDS = 1.0
@@ -70,9 +73,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header limits and read timers (see the module)."""
 
     limits: ClassVar[HttpLimits] = HttpLimits()
+    # uvicorn's default access logger, replaced by the same lines written in batches
+    # (mockksef/http/access_log.py); found at the first connection, False: keep uvicorn's.
+    access_sink: ClassVar[BufferedAccessLog | bool | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.access_log:
+            cls = type(self)
+            if cls.access_sink is None:
+                cls.access_sink = access_log.for_logger(self.access_logger) or False
+            if isinstance(cls.access_sink, BufferedAccessLog):
+                self.access_logger = cls.access_sink  # type: ignore[assignment]
+            elif not self.access_logger.isEnabledFor(logging.INFO):
+                self.access_log = False
         # uvicorn's own option is whole seconds; the limit may be finer.
         self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
         # "idle" (between requests), "headers", "body": where the parser is.
@@ -216,7 +230,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 def guarded_protocol(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
     """A protocol class carrying these limits (uvicorn instantiates it per connection)."""
-    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})
+    return type(
+        "GuardedHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
+        {"limits": limits, "access_sink": None},
+    )
 
 
 def uvicorn_config(app: Any, config: MockConfig, **options: Any) -> uvicorn.Config:
