@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
-import tarfile
 
 import pytest
 from hypothesis import given
@@ -22,6 +20,7 @@ from ksefclient._crypto import (
 )
 from ksefclient._models import parse_public_keys
 from mockksef.crypto import rsa_oaep_decrypt
+from tests import kit
 from tests.client.support import Harness
 
 
@@ -73,13 +72,7 @@ def test_zip_and_tar_gz_unpack() -> None:
     packed = build_zip(entries)
     assert unpack(packed) == entries
     assert build_zip(entries) == packed  # deterministic: the same hash for the same invoices
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in entries.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    assert unpack(buffer.getvalue(), "TarGz") == entries
+    assert unpack(kit.build_targz(entries), "TarGz") == entries
     with pytest.raises(KsefIntegrityError):
         unpack(b"not an archive")
 
