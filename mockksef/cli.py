@@ -348,14 +348,15 @@ def serve(
         )
 
     # 2. The state (official files, scenarios), then the socket: the banner comes last.
-    from mockksef import credentials
+    from mockksef import credentials, progress
     from mockksef.app import create_app
     from mockksef.server import bind, uvicorn_config
     from mockksef.state import MockState
 
     try:
         state = MockState(config)
-        issued = [credentials.issued(s, state.scenarios.activate(s)) for s in loaded]
+        with progress.shown("seeding"):
+            issued = [credentials.issued(s, state.scenarios.activate(s)) for s in loaded]
     except official.OfficialFilesMissing as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
@@ -612,6 +613,7 @@ def contract(
             err=True,
         )
         sys.exit(2)
+    from mockksef import progress
     from mockksef.spec import Spec
 
     try:
@@ -632,7 +634,8 @@ def contract(
             error_format="problem-details" if problem_details else "both",
             tolerated_codes=tolerated,
         )
-        report = harness.run(list(operation_filter) or None, flows=flows, exclude=exclude)
+        with progress.shown("contract"):
+            report = harness.run(list(operation_filter) or None, flows=flows, exclude=exclude)
     except official.OfficialFilesMissing as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)

@@ -72,7 +72,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mockksef import crypto
+from mockksef import crypto, progress
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.errors import KsefError
 from mockksef.ids import RandomSource, with_checksum
@@ -696,20 +696,19 @@ def add_invoices(
     rows: list[Any] = []
     mine: list[Any] = []
     for n, seller_pool, buyer_pool in plans:
-        rows.extend(
-            generator.stored_invoices(
-                n,
-                sellers=seller_pool,
-                buyers=buyer_pool,
-                start=start_at,
-                end=end_at,
-                first_number=first_number,
-                taken=taken,
-                consumer_share=consumer_share,
-                backdated_share=backdated_share,
-                storage_seconds=(low, max(low, high)),
-            )
+        generated = generator.stored_invoices(
+            n,
+            sellers=seller_pool,
+            buyers=buyer_pool,
+            start=start_at,
+            end=end_at,
+            first_number=first_number,
+            taken=taken,
+            consumer_share=consumer_share,
+            backdated_share=backdated_share,
+            storage_seconds=(low, max(low, high)),
         )
+        rows.extend(progress.counted(generated, n))
         # The next plan must not reuse this one's numbers or KSeF numbers before they are stored.
         if len(plans) > 1:
             env.invoices.bulk_store(rows)

@@ -23,8 +23,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -317,7 +319,7 @@ def _since(args: argparse.Namespace, client: KsefClient) -> datetime:
     # KSeF's clock, not this machine's (a fresh challenge tells it): from the start of that day.
     client.authenticate()
     day = (client.server_time - timedelta(days=30)).date()
-    return datetime.combine(day, time(0), UTC)
+    return datetime.combine(day, time_of_day(0), UTC)
 
 
 def _send(args: argparse.Namespace, client: KsefClient, out: TextIO) -> None:
@@ -393,6 +395,35 @@ def _run(args: argparse.Namespace, client: KsefClient, out: TextIO) -> None:
             out.write(data.decode("utf-8"))
 
 
+# -- waits ---------------------------------------------------------------------------------------------
+
+# Shorter waits pass unannounced; a longer one (Retry-After, polling) shows a countdown.
+_ANNOUNCED_WAIT = 2.0
+
+
+def _sleeper(err: TextIO) -> Callable[[float], None]:
+    """``time.sleep``, with a countdown bar on ``err`` for waits over 2 s when it is a terminal."""
+    if not err.isatty():
+        return time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds <= _ANNOUNCED_WAIT:
+            time.sleep(seconds)
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(file=err), transient=True) as bar:
+            task = bar.add_task(f"ksefclient: waiting {seconds:.0f} s", total=seconds)
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                time.sleep(min(0.2, left))
+                bar.update(task, completed=seconds - max(left - 0.2, 0.0))
+
+    return sleep
+
+
 # -- errors in plain words ---------------------------------------------------------------------------
 
 
@@ -449,6 +480,7 @@ def main(
     args = _parser().parse_args(argv)
     base_url = args.base_url or f"KSeF {(args.env or 'test').upper()}"
     client: KsefClient | None = None
+    client_options.setdefault("sleep", _sleeper(err))
     try:
         _check(args)
         client = _client(args, **client_options)

@@ -67,7 +67,7 @@ from ksefcontract.report import (
     excerpt,
 )
 from ksefcontract.xsd import DocumentSchemas
-from mockksef import operations
+from mockksef import operations, progress
 from mockksef.spec import Spec
 
 __all__ = [
@@ -524,24 +524,29 @@ class Harness:
             error_format=self.error_format,
         )
         selected = self._select(operations_filter, exclude)
+        names = None if flows is True else set(flows or ())
+        chosen_flows = [f for f in stateful.FLOWS if names is None or f.name in names]
+        methods_flow = bool(flows) and (names is None or METHODS_FLOW in names)
+        to_run = [op for op in selected if op.skipped is None]
+        # Nothing shows unless the command line shows a bar (mockksef.progress).
+        progress.expect(len(chosen_flows) + int(methods_flow) + len(to_run))
         with self.connected():
             first_login = self._login_result is None
             login = self.login()
             if first_login:
                 report.flows.append(login)
-            if flows:
-                names = None if flows is True else set(flows)  # type: ignore[arg-type]
-                for flow in stateful.FLOWS:
-                    if names is None or flow.name in names:
-                        report.flows.append(stateful.run_flow(self, flow))
-                if names is None or METHODS_FLOW in names:
-                    report.flows.append(self.undeclared_methods())
-            to_run = [op for op in selected if op.skipped is None]
+            for flow in chosen_flows:
+                report.flows.append(stateful.run_flow(self, flow))
+                progress.step(1, f"contract: flow {flow.name}")
+            if methods_flow:
+                report.flows.append(self.undeclared_methods())
+                progress.step(1, "contract: undeclared methods")
             left = len(to_run)
             for result in selected:
                 if result.skipped is None:
                     self._run_operation(result, left)
                     left -= 1
+                    progress.step(1, f"contract: {result.id}")
                 report.operations.append(result)
         if self.budget.time_limit and self.remaining() <= 0:
             report.notes.append(
