@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -102,15 +103,18 @@ class CaptureMiddleware:
         self.journal = journal
         self.store = store
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain call: when nothing is captured, the app's own awaitable, no coroutine of ours.
         if (
             not self.store.enabled
             or scope["type"] != "http"
             or not self.journal.enabled
             or scope["path"].startswith("/_mock")
         ):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._capture(scope, receive, send)
+
+    async def _capture(self, scope: Scope, receive: Receive, send: Send) -> None:
         exchange = Exchange(
             method=scope["method"],
             path=scope["path"],
