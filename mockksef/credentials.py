@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -276,10 +276,6 @@ def describe(credentials: Credentials, *, indent: str = "  ") -> list[str]:
         elif item.certificate_pem is None:
             lines.append(f"{indent}  issued when the scenario starts")
     return lines
-
-
-def written_paths(items: Iterable[Credentials]) -> list[Path]:
-    return [path for item in items for paths in item.files.values() for path in paths]
 
 
 def default_valid_from(now: datetime) -> datetime:
