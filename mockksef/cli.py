@@ -1068,7 +1068,7 @@ def cert(
 
     # 2. The certificate: self-signed here, or the key's CSR signed by the mock CA.
     now = Clock().now()
-    made = creds.test_certificate(
+    made = creds.new_certificate(
         nip=nip,
         pesel=pesel,
         kind=chosen_kind,  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Credentials for a client outside the process.
 
-* ``test_certificate`` – what ``mockksef cert`` makes for a NIP or PESEL: a personal
+* ``new_certificate`` – what ``mockksef cert`` makes for a NIP or PESEL: a personal
   certificate or a company seal, EC P-256 (the default) or RSA 2048, built by
   ``ksefclient.xades``'s self-signed builders (TEST accepts those as qualified);
   ``certificate_request`` turns one into a CSR for an environment's mock CA (DEMO
@@ -34,7 +34,7 @@ KeyType = Literal["ec", "rsa"]
 VALID_DAYS = 730
 
 
-def test_certificate(
+def new_certificate(
     *,
     nip: str | None = None,
     pesel: str | None = None,

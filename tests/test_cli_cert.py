@@ -105,9 +105,9 @@ def test_wrong_arguments_are_one_line_and_exit_2(
 
 
 def test_the_mock_ca_signs_a_request_and_keeps_no_key(env) -> None:  # type: ignore[no-untyped-def]
-    from mockksef.credentials import certificate_request, test_certificate
+    from mockksef.credentials import certificate_request, new_certificate
 
-    made = test_certificate(pesel="85041208026", valid_from=env.clock.now())
+    made = new_certificate(pesel="85041208026", valid_from=env.clock.now())
     seeded = add_certificate(env, {"pesel": "85041208026"}, csr=certificate_request(made))
     assert seeded.private_key is None and "privateKey" not in seeded.as_json()
     assert seeded.certificate.public_key() == made.certificate.public_key()
