@@ -2,7 +2,12 @@
 
 * ``ksef_app``    – an in-process app (Starlette's ``TestClient``, httpx ``ASGITransport``);
   its state is ``ksef_app.state.mock``;
-* ``ksef_server`` – the same on a real uvicorn socket (``.url``, ``.state``).
+* ``ksef_server`` – the same on a real uvicorn socket (``.url``, ``.state``);
+* ``ksef_certificate`` – ``ksef_certificate(nip=...)`` makes a fresh self-signed test
+  certificate for XAdES login (``seal=True``: a company seal; ``key_type="rsa"``: RSA
+  2048 instead of the default ECDSA P-256; other arguments go to
+  ``ksefclient.xades.personal_certificate``/``seal_certificate``). The key of a NIP
+  and key type is made once per test session; every call issues a new certificate.
 
 Both start from a fresh state per test: a frozen (virtual) clock, seed 0, every
 environment. ``@pytest.mark.mockksef(...)`` on a test, class or module changes that:
@@ -21,7 +26,7 @@ The official files are located as ``mockksef serve`` does (``MOCKKSEF_OFFICIAL_D
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from ksefclient.xades import SigningCredentials
     from mockksef.spec import Spec
     from mockksef.state import MockState
 
@@ -126,6 +132,27 @@ def _state(options: _Options, spec: Spec) -> MockState:
     if options.freeze_at is not None:
         state.clock.set(options.freeze_at)
     return state
+
+
+_HOLDER_FIELDS = ("nip", "pesel", "serial_number", "organization_identifier")
+
+
+@pytest.fixture(scope="session")
+def ksef_certificate() -> Callable[..., SigningCredentials]:
+    from ksefclient import xades
+
+    keys: dict[tuple[object, ...], xades.PrivateKey] = {}
+
+    def make(*, seal: bool = False, key_type: str = "ec", **fields: Any) -> SigningCredentials:
+        # One key per holder: generating it is the cost (RSA 2048: tens of milliseconds).
+        holder = (seal, key_type, *(fields.get(f) for f in _HOLDER_FIELDS))
+        key = keys.get(holder)
+        if key is None:
+            key = keys[holder] = xades.new_key(key_type)
+        issue = xades.seal_certificate if seal else xades.personal_certificate
+        return issue(key=key, key_type=key_type, **fields)
+
+    return make
 
 
 @pytest.fixture

@@ -86,3 +86,18 @@ def test_the_marker_sets_up_both_fixtures(pytester: pytest.Pytester) -> None:
         ]
     )
     assert "Traceback" not in result.stdout.str() and "During handling" not in result.stdout.str()
+
+
+def test_fresh_certificates_are_ecdsa_and_reuse_the_key_of_a_nip(ksef_certificate) -> None:  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    first = ksef_certificate(nip="5265877635")
+    second = ksef_certificate(nip="5265877635")
+    assert isinstance(first.private_key, ec.EllipticCurvePrivateKey)
+    assert first.private_key is second.private_key  # one key per NIP in a session
+    assert first.certificate != second.certificate  # a fresh certificate every time
+    other = ksef_certificate(nip="7010002137", seal=True)
+    assert other.private_key is not first.private_key
+    assert isinstance(
+        ksef_certificate(nip="5265877635", key_type="rsa").private_key, rsa.RSAPrivateKey
+    )

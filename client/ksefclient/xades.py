@@ -53,6 +53,7 @@ __all__ = [
     "SigningCredentials",
     "auth_token_request",
     "certificate_fingerprint",
+    "new_key",
     "personal_certificate",
     "seal_certificate",
     "sign_auth_token_request",
@@ -122,7 +123,8 @@ class SigningCredentials:
 # -- test certificates -------------------------------------------------------------------
 
 
-def _new_key(key_type: str) -> PrivateKey:
+def new_key(key_type: str = "ec") -> PrivateKey:
+    """A new private key for a test certificate: ``ec`` (P-256, the default) or ``rsa`` (2048)."""
     if key_type == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if key_type == "ec":
@@ -161,14 +163,17 @@ def personal_certificate(
     surname: str = "Testowy",
     common_name: str | None = None,
     country: str = "PL",
-    key_type: str = "rsa",
+    key_type: str = "ec",
     not_before: datetime | None = None,
     valid_days: int = 730,
+    key: PrivateKey | None = None,
 ) -> SigningCredentials:
     """A self-signed personal certificate (QualifiedSignature on TEST).
 
     Give exactly one of ``nip`` (``serialNumber`` = ``TINPL-{nip}``), ``pesel``
-    (``PNOPL-{pesel}``) or a raw ``serial_number``.
+    (``PNOPL-{pesel}``) or a raw ``serial_number``. The key is ECDSA P-256, which
+    KSeF accepts and which takes microseconds to make (``key_type="rsa"``: RSA 2048,
+    tens of milliseconds); ``key`` reuses one (a test suite may keep one per NIP).
     """
     chosen = [v for v in (nip, pesel, serial_number) if v is not None]
     if len(chosen) != 1:
@@ -189,7 +194,7 @@ def personal_certificate(
         x509.NameAttribute(NameOID.COMMON_NAME, common_name or " ".join([*given_names, surname])),
         x509.NameAttribute(NameOID.COUNTRY_NAME, country),
     ]
-    key = _new_key(key_type)
+    key = key if key is not None else new_key(key_type)
     return SigningCredentials(_self_signed(attributes, key, not_before, valid_days), key)
 
 
@@ -200,11 +205,15 @@ def seal_certificate(
     organization_name: str = "Firma Testowa Sp. z o.o.",
     common_name: str | None = None,
     country: str = "PL",
-    key_type: str = "rsa",
+    key_type: str = "ec",
     not_before: datetime | None = None,
     valid_days: int = 730,
+    key: PrivateKey | None = None,
 ) -> SigningCredentials:
-    """A self-signed company seal (QualifiedSeal on TEST): ``organizationIdentifier`` ``VATPL-{nip}``."""
+    """A self-signed company seal (QualifiedSeal on TEST): ``organizationIdentifier`` ``VATPL-{nip}``.
+
+    ECDSA P-256 by default, ``key_type="rsa"`` for RSA 2048; ``key`` reuses one.
+    """
     if (nip is None) == (organization_identifier is None):
         raise ValueError("give exactly one of nip or organization_identifier")
     identifier = organization_identifier if organization_identifier is not None else f"VATPL-{nip}"
@@ -214,7 +223,7 @@ def seal_certificate(
         x509.NameAttribute(NameOID.COMMON_NAME, common_name or organization_name),
         x509.NameAttribute(NameOID.COUNTRY_NAME, country),
     ]
-    key = _new_key(key_type)
+    key = key if key is not None else new_key(key_type)
     return SigningCredentials(_self_signed(attributes, key, not_before, valid_days), key)
 
 
