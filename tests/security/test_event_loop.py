@@ -12,20 +12,21 @@ answer.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
 
+from mockksef.clock import format_datetime
 from mockksef.http import endpoint
+from mockksef.seeding import add_invoices
 from mockksef.server import ThreadedServer
 from mockksef.services.auth import xades
 from mockksef.services.invoices.exports import ExportsBackend
 from mockksef.services.sessions import batch, online
 from tests import kit
-from tests.api.test_invoices_exports import Keys, filters_since
 from tests.conftest import auth_headers
 from tests.security.hostile import PATIENCE, Gate, online_session, padded, while_held
-from tests.unit.test_invoices_factory import put
 
 NIP = "5265877635"
 
@@ -110,15 +111,17 @@ def test_a_xades_signature_is_verified_off_the_loop(server, api, monkeypatch):  
 
 def test_an_export_package_is_built_off_the_loop(server, api, monkeypatch):  # type: ignore[no-untyped-def]
     state = server.state
-    env = state.env("test")
     begin = state.clock.now()
-    put(env, seller=NIP)
+    add_invoices(state.env("test"), 3, seller=NIP, start=begin - timedelta(days=1), end=begin)
     state.clock.advance(60)
     headers = auth_headers(state, NIP, permissions=("InvoiceRead",))
-    keys = Keys(env)
+    filters = {
+        "subjectType": "Subject1",
+        "dateRange": {"dateType": "Invoicing", "from": format_datetime(begin - timedelta(days=2))},
+    }
     started = api.post(
         "/invoices/exports",
-        json={"encryption": keys.encryption, "filters": filters_since(begin)},
+        json={"encryption": kit.Crypto().encryption(api), "filters": filters},
         headers=headers,
     )
     assert started.status_code == 201, started.text
@@ -128,4 +131,4 @@ def test_an_export_package_is_built_off_the_loop(server, api, monkeypatch):  # t
         server, gate, lambda: api.get(f"/invoices/exports/{reference}", headers=headers)
     )
     assert answer.status_code == 200, answer.text
-    assert answer.json()["package"]["invoiceCount"] == 1
+    assert answer.json()["package"]["invoiceCount"] == 3
