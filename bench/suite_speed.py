@@ -89,10 +89,14 @@ def one_flow(spec: Any, seed: int) -> dict[str, float]:
 
 
 async def one_async_flow(
-    spec: Any, seed: int, base_url: str | None = None, app: Any = None
+    spec: Any, seed: int, base_url: str | None = None, http: Any = None
 ) -> dict[str, float]:
     """The same flow with ``AsyncKsefClient``: over ``httpx.ASGITransport`` to a fresh
-    state (``base_url`` None), or over a socket to a running server (one NIP per flow)."""
+    state (``base_url`` None), or over a socket to a running server (one NIP per flow)
+    through ``http``, one ``httpx.AsyncClient`` kept across flows (making one builds
+    an SSL context: ~20 ms, more than the flow's own requests)."""
+    import contextlib
+
     import httpx
 
     from ksefclient import AsyncKsefClient, CertificateCredentials
@@ -114,7 +118,11 @@ async def one_async_flow(
         transport, mock, clock, sleep = None, None, None, None
         start = datetime.now(UTC)
     async with (
-        httpx.AsyncClient(transport=transport, base_url=base_url, trust_env=False) as http,
+        (
+            contextlib.nullcontext(http)
+            if http is not None
+            else httpx.AsyncClient(transport=transport, base_url=base_url, trust_env=False)
+        ) as http,
         AsyncKsefClient(
             base_url=base_url, http_client=http, nip=seller, clock=clock, sleep=sleep
         ) as ksef,
@@ -191,13 +199,16 @@ def _async_flows(report: Report, spec: Any, rounds: int, flows: int) -> None:
     ``mockksef serve --no-rate-limits`` (one server, a new NIP per flow)."""
     import asyncio
 
+    import httpx
+
     from bench._procs import start_cli_server
 
     async def measure(base_url: str | None, first_seed: int) -> float:
-        started = time.perf_counter()
-        for i in range(flows):
-            await one_async_flow(spec, first_seed + i, base_url)
-        return flows / (time.perf_counter() - started)
+        async with httpx.AsyncClient(base_url=base_url or "", trust_env=False) as http:
+            started = time.perf_counter()
+            for i in range(flows):
+                await one_async_flow(spec, first_seed + i, base_url, http if base_url else None)
+            return flows / (time.perf_counter() - started)
 
     server = start_cli_server(["--no-rate-limits"])
     try:
