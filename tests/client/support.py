@@ -188,33 +188,50 @@ def _corrupted(response: httpx.Response, request: httpx.Request) -> httpx.Respon
     return httpx.Response(response.status_code, content=damaged, headers=headers, request=request)
 
 
+def _before(plan: FaultPlan, request: httpx.Request) -> tuple[Fault | None, httpx.Response | None]:
+    """The fault planned for ``request`` and, for one that answers before the
+    server is asked, that answer (connect and timeout faults raise here)."""
+    fault = plan.take(request)
+    plan.note(request, fault)
+    kind = fault.kind if fault else None
+    if kind == "connect":
+        raise httpx.ConnectError("injected: connection refused", request=request)
+    if kind == "timeout":
+        raise httpx.ReadTimeout("injected: read timeout", request=request)
+    if kind == "status_before":
+        response = _fault_response(fault, request)  # type: ignore[arg-type]
+        plan.answered(response)
+        return fault, response
+    return fault, None
+
+
+def _after(
+    plan: FaultPlan, fault: Fault | None, response: httpx.Response, request: httpx.Request
+) -> httpx.Response:
+    """The server's (read) ``response`` as the fault planned after it leaves it."""
+    kind = fault.kind if fault else None
+    if kind == "lost":
+        raise httpx.ReadTimeout("injected: the answer was lost", request=request)
+    if kind == "status_after":
+        response = _fault_response(fault, request)  # type: ignore[arg-type]
+    if kind == "corrupt":
+        response = _corrupted(response, request)
+    plan.answered(response)
+    return response
+
+
 class FaultyTransport(httpx.BaseTransport):
     def __init__(self, inner: httpx.BaseTransport, plan: FaultPlan) -> None:
         self.inner = inner
         self.plan = plan
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        fault = self.plan.take(request)
-        self.plan.note(request, fault)
-        kind = fault.kind if fault else None
-        if kind == "connect":
-            raise httpx.ConnectError("injected: connection refused", request=request)
-        if kind == "timeout":
-            raise httpx.ReadTimeout("injected: read timeout", request=request)
-        if kind == "status_before":
-            response = _fault_response(fault, request)  # type: ignore[arg-type]
-            self.plan.answered(response)
-            return response
+        fault, early = _before(self.plan, request)
+        if early is not None:
+            return early
         response = self.inner.handle_request(request)
         response.read()
-        if kind == "lost":
-            raise httpx.ReadTimeout("injected: the answer was lost", request=request)
-        if kind == "status_after":
-            response = _fault_response(fault, request)  # type: ignore[arg-type]
-        if kind == "corrupt":
-            response = _corrupted(response, request)
-        self.plan.answered(response)
-        return response
+        return _after(self.plan, fault, response, request)
 
     def close(self) -> None:
         # Not optional: a leaked socket pool warns in a finalizer; with warnings as
@@ -230,27 +247,12 @@ class AsyncFaultyTransport(httpx.AsyncBaseTransport):
         self.plan = plan
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        fault = self.plan.take(request)
-        self.plan.note(request, fault)
-        kind = fault.kind if fault else None
-        if kind == "connect":
-            raise httpx.ConnectError("injected: connection refused", request=request)
-        if kind == "timeout":
-            raise httpx.ReadTimeout("injected: read timeout", request=request)
-        if kind == "status_before":
-            response = _fault_response(fault, request)  # type: ignore[arg-type]
-            self.plan.answered(response)
-            return response
+        fault, early = _before(self.plan, request)
+        if early is not None:
+            return early
         response = await self.inner.handle_async_request(request)
         await response.aread()
-        if kind == "lost":
-            raise httpx.ReadTimeout("injected: the answer was lost", request=request)
-        if kind == "status_after":
-            response = _fault_response(fault, request)  # type: ignore[arg-type]
-        if kind == "corrupt":
-            response = _corrupted(response, request)
-        self.plan.answered(response)
-        return response
+        return _after(self.plan, fault, response, request)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from mockksef.http.endpoint import Call, endpoint, json_response
+from mockksef.http.endpoint import BodyKind, Call, endpoint, json_response
 
 
 def _page(call: Call) -> tuple[int, int]:
@@ -15,52 +15,26 @@ def _page(call: Call) -> tuple[int, int]:
 # -- grants (202 {referenceNumber}) ------------------------------------------------------
 
 
-@endpoint("permissions.grant_persons", auth="access", body="json")
-def grant_persons(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.grant_persons(call.me, call.body, call.now), status=202
-    )
+def _grant(name: str) -> BaseRoute:
+    """POST of ``permissions.<name>``: the backend verb of that name, 202."""
+
+    def grant(call: Call) -> Response:
+        verb = getattr(call.env.permissions, name)
+        return json_response(verb(call.me, call.body, call.now), status=202)
+
+    grant.__name__ = name
+    return endpoint(f"permissions.{name}", auth="access", body="json")(grant)
 
 
-@endpoint("permissions.grant_entities", auth="access", body="json")
-def grant_entities(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.grant_entities(call.me, call.body, call.now), status=202
-    )
-
-
-@endpoint("permissions.grant_authorizations", auth="access", body="json")
-def grant_authorizations(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.grant_authorizations(call.me, call.body, call.now), status=202
-    )
-
-
-@endpoint("permissions.grant_indirect", auth="access", body="json")
-def grant_indirect(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.grant_indirect(call.me, call.body, call.now), status=202
-    )
-
-
-@endpoint("permissions.grant_subunits", auth="access", body="json")
-def grant_subunits(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.grant_subunits(call.me, call.body, call.now), status=202
-    )
-
-
-@endpoint("permissions.grant_eu_entity_administration", auth="access", body="json")
-def grant_eu_entity_administration(call: Call) -> Response:
-    result = call.env.permissions.grant_eu_entity_administration(call.me, call.body, call.now)
-    return json_response(result, status=202)
-
-
-@endpoint("permissions.grant_eu_entities", auth="access", body="json")
-def grant_eu_entities(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.grant_eu_entities(call.me, call.body, call.now), status=202
-    )
+_GRANTS = [
+    "grant_persons",
+    "grant_entities",
+    "grant_authorizations",
+    "grant_indirect",
+    "grant_subunits",
+    "grant_eu_entity_administration",
+    "grant_eu_entities",
+]
 
 
 # -- revocations ------------------------------------------------------------------------------
@@ -96,76 +70,36 @@ def attachment_status(call: Call) -> Response:
 # -- queries -------------------------------------------------------------------------------------
 
 
-@endpoint("permissions.query_personal", auth="access", body="optional-json")
-def query_personal(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.query_personal(call.me, (call.body or {}), *_page(call))
-    )
+def _query(name: str, body: BodyKind) -> BaseRoute:
+    """``permissions.<name>``: the backend verb of that name on the filter body
+    (``{}`` when absent) and the page; without a body, on the page only."""
+
+    def query(call: Call) -> Response:
+        verb = getattr(call.env.permissions, name)
+        filters = () if body == "none" else (call.body or {},)
+        return json_response(verb(call.me, *filters, *_page(call)))
+
+    query.__name__ = name
+    return endpoint(f"permissions.{name}", auth="access", body=body)(query)
 
 
-@endpoint("permissions.query_persons", auth="access", body="json")
-def query_persons(call: Call) -> Response:
-    return json_response(call.env.permissions.query_persons(call.me, call.body, *_page(call)))
-
-
-@endpoint("permissions.query_subunits", auth="access", body="optional-json")
-def query_subunits(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.query_subunits(call.me, (call.body or {}), *_page(call))
-    )
-
-
-@endpoint("permissions.query_entities", auth="access", body="optional-json")
-def query_entities(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.query_entities(call.me, (call.body or {}), *_page(call))
-    )
-
-
-@endpoint("permissions.query_entity_roles", auth="access")
-def query_entity_roles(call: Call) -> Response:
-    return json_response(call.env.permissions.query_entity_roles(call.me, *_page(call)))
-
-
-@endpoint("permissions.query_subordinate_roles", auth="access", body="optional-json")
-def query_subordinate_roles(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.query_subordinate_roles(call.me, (call.body or {}), *_page(call))
-    )
-
-
-@endpoint("permissions.query_authorizations", auth="access", body="json")
-def query_authorizations(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.query_authorizations(call.me, call.body, *_page(call))
-    )
-
-
-@endpoint("permissions.query_eu_entities", auth="access", body="optional-json")
-def query_eu_entities(call: Call) -> Response:
-    return json_response(
-        call.env.permissions.query_eu_entities(call.me, (call.body or {}), *_page(call))
-    )
+_QUERIES: list[tuple[str, BodyKind]] = [
+    ("query_personal", "optional-json"),
+    ("query_persons", "json"),
+    ("query_subunits", "optional-json"),
+    ("query_entities", "optional-json"),
+    ("query_entity_roles", "none"),
+    ("query_subordinate_roles", "optional-json"),
+    ("query_authorizations", "json"),
+    ("query_eu_entities", "optional-json"),
+]
 
 
 routes: list[BaseRoute] = [
-    grant_persons,
-    grant_entities,
-    grant_authorizations,
-    grant_indirect,
-    grant_subunits,
-    grant_eu_entity_administration,
-    grant_eu_entities,
+    *(_grant(name) for name in _GRANTS),
     revoke_common,
     revoke_authorization,
     operation_status,
     attachment_status,
-    query_personal,
-    query_persons,
-    query_subunits,
-    query_entities,
-    query_entity_roles,
-    query_subordinate_roles,
-    query_authorizations,
-    query_eu_entities,
+    *(_query(name, body) for name, body in _QUERIES),
 ]

@@ -30,6 +30,17 @@ def _operation(
     return endpoint(op_id, auth=auth, body=body, test_only=True, body_rules=rules)(handler)
 
 
+def _limits_reset(name: str, *, of: str = "context") -> Route:
+    """``testdata.<name>`` without a body: the limits verb of that name on the
+    caller's context (or ``of="subject"``)."""
+    return _operation(
+        f"testdata.{name}",
+        lambda call: getattr(call.env.limits, name)(getattr(call, of)),
+        auth="access",
+        body="none",
+    )
+
+
 def _member(body: object, name: str) -> object:
     return body.get(name) if isinstance(body, dict) else None
 
@@ -79,41 +90,21 @@ routes: list[BaseRoute] = [
         lambda call: call.env.limits.set_session_limits(call.context, call.body),
         auth="access",
     ),
-    _operation(
-        "testdata.reset_session_limits",
-        lambda call: call.env.limits.reset_session_limits(call.context),
-        auth="access",
-        body="none",
-    ),
+    _limits_reset("reset_session_limits"),
     _operation(
         "testdata.set_certificate_limits",
         lambda call: call.env.limits.set_certificate_limits(call.subject, call.body or {}),
         auth="access",
     ),
-    _operation(
-        "testdata.reset_certificate_limits",
-        lambda call: call.env.limits.reset_certificate_limits(call.subject),
-        auth="access",
-        body="none",
-    ),
+    _limits_reset("reset_certificate_limits", of="subject"),
     _operation(
         "testdata.set_rate_limits",
         lambda call: call.env.limits.set_rate_limits(call.context, call.body.get("rateLimits")),
         auth="access",
         rules=lambda env, body: env.limits.rate_limit_violations(_member(body, "rateLimits")),
     ),
-    _operation(
-        "testdata.reset_rate_limits",
-        lambda call: call.env.limits.reset_rate_limits(call.context),
-        auth="access",
-        body="none",
-    ),
-    _operation(
-        "testdata.set_production_rate_limits",
-        lambda call: call.env.limits.set_production_rate_limits(call.context),
-        auth="access",
-        body="none",
-    ),
+    _limits_reset("reset_rate_limits"),
+    _limits_reset("set_production_rate_limits"),
     # -- KSeF certificates (API 2.7.0) --
     _operation(
         "testdata.update_certificate",
