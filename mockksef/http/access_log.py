@@ -26,7 +26,8 @@ __all__ = ["FLUSH_SECONDS", "BufferedAccessLog", "for_logger"]
 FLUSH_SECONDS = 0.05
 # Lines kept before a write regardless of the timer.
 MAX_LINES = 512
-_DEFAULT_FORMAT = '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
+# The message uvicorn's request cycle logs (its arguments: client, method, path, version, status).
+_MESSAGE = '%s - "%s %s HTTP/%s" %d'
 _STATUS_COLOURS = {1: "97", 2: "32", 3: "33", 4: "31", 5: "91"}  # uvicorn's AccessFormatter
 
 
@@ -53,16 +54,18 @@ class BufferedAccessLog:
         self._timer: asyncio.TimerHandle | None = None
         _live.add(self)
 
-    def info(self, msg: str, *args: Any) -> None:
-        # uvicorn: '%s - "%s %s HTTP/%s" %d' % (client, method, path, version, status)
-        client, method, path, version, status = args
+    def render(self, client: str, method: str, path: str, version: str, status: int) -> str:
         text = self._status.get(status)
         if text is None:
             text = self._status[status] = _status_text(status, self.colours)
         request_line = f"{method} {path} HTTP/{version}"
         if self.colours:
             request_line = f"\x1b[1m{request_line}\x1b[0m"
-        self._lines.append(f'{self.prefix} {client} - "{request_line}" {text}\n')
+        return f'{self.prefix} {client} - "{request_line}" {text}\n'
+
+    def info(self, msg: str, *args: Any) -> None:
+        # uvicorn: _MESSAGE % (client, method, path, version, status)
+        self._lines.append(self.render(*args))
         if len(self._lines) >= MAX_LINES:
             self.flush()
         elif self._timer is None:
@@ -108,10 +111,16 @@ def for_logger(logger: logging.Logger) -> BufferedAccessLog | None:
     if (
         type(handler) is not logging.StreamHandler
         or type(formatter) is not AccessFormatter
-        or formatter._fmt != _DEFAULT_FORMAT
         or handler.filters
         or logger.filters
         or handler.level > logging.INFO
     ):
         return None
-    return BufferedAccessLog(handler.stream, bool(formatter.use_colors))
+    log = BufferedAccessLog(handler.stream, bool(formatter.use_colors))
+    # uvicorn's own format, or a user's: a probe line must come out the same.
+    probe = ("127.0.0.1:1", "GET", "/probe?x=1", "1.1", 200)
+    record = logging.LogRecord(logger.name, logging.INFO, "", 0, _MESSAGE, probe, None)
+    if formatter.format(record) + "\n" != log.render(*probe):
+        _live.discard(log)
+        return None
+    return log
