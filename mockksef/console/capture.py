@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +97,18 @@ class ExchangeStore:
         return len(self._items)
 
 
+def _decoded(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+
+
+def _keep(body: bytearray, chunk: bytes) -> int:
+    """Keep what room ``BODY_LIMIT`` leaves of ``chunk`` in ``body``; the chunk's size."""
+    room = BODY_LIMIT - len(body)
+    if room > 0:
+        body.extend(chunk[:room])
+    return len(chunk)
+
+
 class CaptureMiddleware:
     def __init__(self, app: ASGIApp, journal: Journal, store: ExchangeStore) -> None:
         self.app = app
@@ -119,34 +131,21 @@ class CaptureMiddleware:
             method=scope["method"],
             path=scope["path"],
             query=scope.get("query_string", b"").decode("latin-1"),
-            request_headers=[
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ())
-            ],
+            request_headers=_decoded(scope.get("headers", ())),
         )
 
         async def capturing_receive() -> Message:
             message = await receive()
             if message["type"] == "http.request":
-                chunk = message.get("body", b"")
-                exchange.request_size += len(chunk)
-                room = BODY_LIMIT - len(exchange.request_body)
-                if room > 0:
-                    exchange.request_body += chunk[:room]
+                exchange.request_size += _keep(exchange.request_body, message.get("body", b""))
             return message
 
         async def capturing_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 exchange.status = message["status"]
-                exchange.response_headers = [
-                    (k.decode("latin-1"), v.decode("latin-1"))
-                    for k, v in message.get("headers", ())
-                ]
+                exchange.response_headers = _decoded(message.get("headers", ()))
             elif message["type"] == "http.response.body":
-                chunk = message.get("body", b"")
-                exchange.response_size += len(chunk)
-                room = BODY_LIMIT - len(exchange.response_body)
-                if room > 0:
-                    exchange.response_body += chunk[:room]
+                exchange.response_size += _keep(exchange.response_body, message.get("body", b""))
             await send(message)
 
         # Network faults find the server's own send behind wrappers (scenarios/faults.py).

@@ -58,6 +58,11 @@ class Credential:
         )
 
 
+def _origin(scenario: str, environment: str, item: Mapping[str, Any]) -> tuple[str, str]:
+    """The label and context NIP of a token or certificate a scenario set up."""
+    return f"{scenario}/{item.get('id')} ({environment})", str(item.get("context") or DEFAULT_NIP)
+
+
 def credentials_of(reports: Mapping[str, Mapping[str, Any]]) -> list[Credential]:
     """Tokens and certificates the activated scenarios set up, in their order."""
     out: list[Credential] = []
@@ -65,24 +70,14 @@ def credentials_of(reports: Mapping[str, Mapping[str, Any]]) -> list[Credential]
         for environment, setup in (report.get("setup") or {}).items():
             for token in setup.get("tokens") or ():
                 if token.get("token"):
-                    out.append(
-                        Credential(
-                            "token",
-                            f"{scenario}/{token.get('id')} ({environment})",
-                            str(token.get("context") or DEFAULT_NIP),
-                            token=str(token["token"]),
-                        )
-                    )
+                    label, context = _origin(scenario, environment, token)
+                    out.append(Credential("token", label, context, token=str(token["token"])))
             for cert in setup.get("certificates") or ():
                 if cert.get("certificate") and cert.get("privateKey"):
+                    label, context = _origin(scenario, environment, cert)
+                    pem, key = str(cert["certificate"]), str(cert["privateKey"])
                     out.append(
-                        Credential(
-                            "certificate",
-                            f"{scenario}/{cert.get('id')} ({environment})",
-                            str(cert.get("context") or DEFAULT_NIP),
-                            certificate=str(cert["certificate"]),
-                            private_key=str(cert["privateKey"]),
-                        )
+                        Credential("certificate", label, context, certificate=pem, private_key=key)
                     )
     return out
 

@@ -43,15 +43,22 @@ class DrillError(ValueError):
     """A drill that cannot start or an answer that cannot be taken; the text says why."""
 
 
-@dataclass(frozen=True)
-class Choice:
-    letter: str
-    scenario: str
+class _Bilingual:
+    """A text in Polish and English (the fields of the dataclass below)."""
+
     pl: str
     en: str
 
     def text(self, lang: str) -> str:
         return self.en if lang == "en" else self.pl
+
+
+@dataclass(frozen=True)
+class Choice(_Bilingual):
+    letter: str
+    scenario: str
+    pl: str
+    en: str
 
 
 @dataclass(frozen=True)
@@ -93,16 +100,13 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class Message:
+class Message(_Bilingual):
     seq: int
     time: str
     level: str
     operation: str
     pl: str
     en: str
-
-    def text(self, lang: str) -> str:
-        return self.en if lang == "en" else self.pl
 
 
 def _texts(scenario: Scenario, key: str) -> tuple[str, str] | None:
