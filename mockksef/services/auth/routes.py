@@ -18,8 +18,9 @@ def ksef_token(call: Call) -> Response:
     return json_response(call.env.auth.init_token(call.body, call.now), status=202)
 
 
-# Parsing, XSD and signature verification take milliseconds, a padded document seconds.
-@endpoint("auth.xades_signature", auth="none", body="xml", offload="always")
+# Parsing, XSD and signature verification take ~3 ms for a login (a thread hop costs as
+# much, issue 17), a document padded to the body limit a second: that one goes to a worker.
+@endpoint("auth.xades_signature", auth="none", body="xml", offload="large")
 def xades_signature(call: Call) -> Response:
     result = call.env.auth.init_xades(
         call.raw_body,

@@ -18,6 +18,7 @@ Lifecycle of a key (reference A §3):
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +53,12 @@ _DURABLE_KEY = "public_keys"
 # state still gets a key that state has not used.
 _KEY_PAIRS: dict[tuple[object, str, int], rsa.RSAPrivateKey] = {}
 _KEY_PAIRS_LOCK = threading.Lock()
+# (environment, usage, ordinal, issued at) -> the first certificate of that key, for the
+# whole process: two RSA signatures (~2 ms) per fresh state otherwise (issue 17). Its
+# serial comes from the same four, so every state issuing it at the same instant (the
+# suite's virtual clocks) publishes the same certificate, as the real Ministry does.
+_FIRST_CERTIFICATES: dict[tuple[object, str, int, datetime], x509.Certificate] = {}
+_FIRST_CERTIFICATES_KEPT = 64
 
 
 def _key_pair(env: object, usage: str, ordinal: int) -> rsa.RSAPrivateKey:
@@ -151,17 +158,20 @@ class PublicKeysBackend:
                 durable[slot] = keys
             return keys
 
-    def _certificate(self, key: rsa.RSAPrivateKey, now: datetime) -> x509.Certificate:
+    def _certificate(
+        self, key: rsa.RSAPrivateKey, now: datetime, serial: int | None = None
+    ) -> x509.Certificate:
         subject = crypto.name(
             common_name="Ministerstwo Finansów", organization="Ministerstwo Finansów", country="PL"
         )
-        serial = int.from_bytes(self.env.rng.bytes(16), "big") >> 1 or 1
+        # Drawn even when ``serial`` is given, so a seed's later identifiers replay as before.
+        drawn = int.from_bytes(self.env.rng.bytes(16), "big") >> 1 or 1
         return crypto.self_signed(
             key,
             subject,
             now - _BACKDATE,
             _VALIDITY_DAYS,
-            serial,
+            serial or drawn,
             # Signing too: the SymmetricKeyEncryption key also seals UPOs (``upo_seal``), and
             # verifiers such as .NET's SignedXml check the signer's key usage.
             usage=(
@@ -174,7 +184,19 @@ class PublicKeysBackend:
 
     def _new_key(self, usage: str, now: datetime, ordinal: int) -> MinistryKey:
         key = _key_pair(self.env.env, usage, ordinal)
-        return MinistryKey(usage, key, self._certificate(key, now), now)
+        slot = (self.env.env, usage, ordinal, now)
+        with _KEY_PAIRS_LOCK:
+            certificate = _FIRST_CERTIFICATES.get(slot)
+        if certificate is None:
+            digest = hashlib.sha256(repr(slot).encode()).digest()[:16]
+            certificate = self._certificate(key, now, int.from_bytes(digest, "big") >> 1 or 1)
+            with _KEY_PAIRS_LOCK:
+                if len(_FIRST_CERTIFICATES) >= _FIRST_CERTIFICATES_KEPT:  # wall clocks: all differ
+                    _FIRST_CERTIFICATES.clear()
+                certificate = _FIRST_CERTIFICATES.setdefault(slot, certificate)
+        else:
+            self.env.rng.bytes(16)  # the serial's draw, so a seed's later identifiers replay
+        return MinistryKey(usage, key, certificate, now)
 
     @staticmethod
     def _check_usage(usage: str) -> None:
