@@ -153,6 +153,10 @@ class FlowContext:
         except StepSkipped:
             return None
 
+    def end(self, name: str, op_id: str, reference: str, bearer: str) -> None:
+        """The 204 step that ends the resource ``{referenceNumber}`` names (close, revoke)."""
+        self.call(name, op_id, path={"referenceNumber": reference}, bearer=bearer, expect=(204,))
+
     def _step(self, step: StepResult) -> None:
         steps = self.result.steps
         # Polling repeats a step: keep one line with a count.
@@ -413,13 +417,7 @@ def _token_flow(ctx: FlowContext) -> None:
     try:
         _login(ctx, token=created["token"])
     finally:
-        ctx.call(
-            "revoke token",
-            "tokens.revoke",
-            path={"referenceNumber": reference},
-            bearer=access,
-            expect=(204,),
-        )
+        ctx.end("revoke token", "tokens.revoke", reference, access)
 
 
 TOKEN = Flow(
@@ -535,13 +533,7 @@ def _online_flow(ctx: FlowContext) -> None:
     ):
         ctx.optional(name, op_id, path=path, bearer=access)
     _download_link(ctx, "invoice UPO link", status.get("upoDownloadUrl"))
-    ctx.call(
-        "close session",
-        "sessions.close_online",
-        path={"referenceNumber": session},
-        bearer=access,
-        expect=(204,),
-    )
+    ctx.end("close session", "sessions.close_online", session, access)
     final = ctx.poll(
         "session status",
         "sessions.status",

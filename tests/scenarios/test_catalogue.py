@@ -78,6 +78,12 @@ def tokens_of(name: str) -> dict[str, str]:
     return {t["id"]: t["value"] for t in scenario.setup.get("tokens", ()) if "value" in t}
 
 
+def _activated_token(mock: MockState, scenario: str, token_id: str) -> str:
+    """Activate ``scenario`` on the virtual clock; the token it gives as ``token_id``."""
+    mock.scenarios.activate(scenario, clock="virtual")
+    return tokens_of(scenario)[token_id]
+
+
 # The user-facing catalogue at the top of the repository (the wheel ships a copy).
 CATALOGUE = Path(__file__).resolve().parent.parent.parent / "scenarios"
 
@@ -291,8 +297,7 @@ def test_token_write_only(mock: MockState, api) -> None:  # type: ignore[no-unty
 
 
 def test_nip_context_mismatch(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("nip-context-mismatch", clock="virtual")
-    token = tokens_of("nip-context-mismatch")["acme"]
+    token = _activated_token(mock, "nip-context-mismatch", "acme")
     wrong = token_login_status(api, token, NIP, context=BETA)
     assert wrong["code"] == 450
     assert wrong["details"] == [f"Token nie może być użyty w kontekście {BETA}"]
@@ -308,8 +313,7 @@ def test_nip_context_mismatch(mock: MockState, api) -> None:  # type: ignore[no-
 
 
 def test_rate_limit_invoices(mock: MockState, app, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("rate-limit-invoices", clock="virtual")
-    token = tokens_of("rate-limit-invoices")["erp"]
+    token = _activated_token(mock, "rate-limit-invoices", "erp")
     session = kit.token_login(api, token, NIP)
     query = {
         "subjectType": "Subject1",
@@ -427,8 +431,7 @@ def test_environment_mismatch(mock: MockState, app) -> None:  # type: ignore[no-
 
 
 def test_demo_reset_overnight(mock: MockState, app) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("demo-reset-overnight", clock="virtual")
-    token = tokens_of("demo-reset-overnight")["yesterday"]
+    token = _activated_token(mock, "demo-reset-overnight", "yesterday")
     query = {
         "subjectType": "Subject1",
         "dateRange": {"dateType": "PermanentStorage", "from": "2026-02-01T00:00:00Z"},
@@ -453,8 +456,7 @@ def test_demo_reset_overnight(mock: MockState, app) -> None:  # type: ignore[no-
 
 
 def test_token_before_go_live(mock: MockState, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("token-before-go-live", clock="virtual")
-    token = tokens_of("token-before-go-live")["early"]
+    token = _activated_token(mock, "token-before-go-live", "early")
     early = token_login_status(api, token)
     assert early["code"] == 450 and early["details"] == ["Token nieaktywny"]
     owner = kit.xades_login(api, NIP)
@@ -628,8 +630,7 @@ def test_invoice_rejections(mock: MockState, api) -> None:  # type: ignore[no-un
 
 
 def test_import_large_growing(mock: MockState, app, api) -> None:  # type: ignore[no-untyped-def]
-    mock.scenarios.activate("import-large-growing", clock="virtual")
-    token = tokens_of("import-large-growing")["importer"]
+    token = _activated_token(mock, "import-large-growing", "importer")
     session = kit.token_login(api, token, NIP)
     february = {
         "subjectType": "Subject2",
