@@ -314,6 +314,22 @@ def create_ksef_token(
     return response.json()  # type: ignore[no-any-return]
 
 
+def set_certificate_limits(
+    client: Any, headers: dict[str, str], certificates: int, enrollments: int
+) -> None:
+    """``POST /testdata/limits/subject/certificate`` (200) for the NIP subject of ``headers``."""
+    response = client.post(
+        "/testdata/limits/subject/certificate",
+        json={
+            "subjectIdentifierType": "Nip",
+            "certificate": {"maxCertificates": certificates},
+            "enrollment": {"maxEnrollments": enrollments},
+        },
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+
+
 # -- invoices --------------------------------------------------------------------------------
 
 

@@ -195,16 +195,7 @@ def test_subject_certificate_limits_set_and_reset(client):  # type: ignore[no-un
         100,
         300,
     )
-    response = client.post(
-        "/testdata/limits/subject/certificate",
-        json={
-            "subjectIdentifierType": "Nip",
-            "certificate": {"maxCertificates": 15},
-            "enrollment": {"maxEnrollments": 15},
-        },
-        headers=seal.headers,
-    )
-    assert response.status_code == 200, response.text
+    kit.set_certificate_limits(client, seal.headers, certificates=15, enrollments=15)
     now = client.get("/limits/subject", headers=seal.headers).json()
     assert (now["certificate"]["maxCertificates"], now["enrollment"]["maxEnrollments"]) == (15, 15)
     reset = client.delete("/testdata/limits/subject/certificate", headers=seal.headers)

@@ -247,16 +247,7 @@ def test_certificate_limit_reached_is_25007(client):  # type: ignore[no-untyped-
     (limits.certificate.remaining 0) an enrollment fails with exactly
     "25007: Osiągnięto limit dopuszczalnej liczby posiadanych certyfikatów." (no details)."""
     seal = login(client, kit.random_nip(60), seal=True)
-    limit = client.post(
-        "/testdata/limits/subject/certificate",
-        json={
-            "subjectIdentifierType": "Nip",
-            "certificate": {"maxCertificates": 0},
-            "enrollment": {"maxEnrollments": 10},
-        },
-        headers=seal.headers,
-    )
-    assert limit.status_code == 200, limit.text
+    kit.set_certificate_limits(client, seal.headers, certificates=0, enrollments=10)
     limits = client.get("/certificates/limits", headers=seal.headers).json()
     assert limits["certificate"]["remaining"] == 0
     csr, _ = enrollment_csr(client, seal)
