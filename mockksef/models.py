@@ -42,14 +42,19 @@ def internal_id_check_digit(nip: str, unit4: str) -> int:
 
 
 @dataclass(frozen=True)
-class ContextIdentifier:
-    """The entity on whose behalf operations run: Nip, InternalId, NipVatUe, PeppolId."""
+class _Identifier:
+    """A typed identifier as the API writes it: ``{"type": …, "value": …}``."""
 
     type: str
     value: str
 
     def as_json(self) -> dict[str, str]:
         return {"type": self.type, "value": self.value}
+
+
+@dataclass(frozen=True)
+class ContextIdentifier(_Identifier):
+    """The entity on whose behalf operations run: Nip, InternalId, NipVatUe, PeppolId."""
 
     @property
     def nip(self) -> str | None:
@@ -80,14 +85,8 @@ class ContextIdentifier:
 
 
 @dataclass(frozen=True)
-class SubjectIdentifier:
+class SubjectIdentifier(_Identifier):
     """Who authenticated: Nip, Pesel or Fingerprint (upper-case hex)."""
-
-    type: str
-    value: str
-
-    def as_json(self) -> dict[str, str]:
-        return {"type": self.type, "value": self.value}
 
     def matches(self, type_: str, value: str) -> bool:
         if self.type != type_:

@@ -58,7 +58,7 @@ class TestdataBackend:
 
     @staticmethod
     def _creation_date(
-        previous: datetime | None, exists: bool, created_date: Any, now: datetime, what: str
+        previous: datetime | None, exists: bool, body: Mapping[str, Any], now: datetime, what: str
     ) -> datetime:
         """When the new record starts; 30001 when it already exists.
 
@@ -66,6 +66,7 @@ class TestdataBackend:
         ``createdDate`` later than the previous one (it then replaces the old
         record); without ``createdDate`` an existing record is a conflict.
         """
+        created_date = body.get("createdDate")
         if isinstance(created_date, str):
             when = parse_datetime(created_date)
             if previous is not None and when <= previous:
@@ -100,11 +101,7 @@ class TestdataBackend:
         with self._lock:
             existing = registry.entities.get(nip)
             created = self._creation_date(
-                self._entity_created.get(nip),
-                existing is not None,
-                body.get("createdDate"),
-                now,
-                f"Podmiot {nip}",
+                self._entity_created.get(nip), existing is not None, body, now, f"Podmiot {nip}"
             )
             own = set(existing.subunits) if existing else set()
             for sub in sub_nips:
@@ -166,11 +163,7 @@ class TestdataBackend:
             if other is not None and other.nip != nip:
                 raise _already_exists(f"Osoba o numerze PESEL {pesel} już istnieje.")
             created = self._creation_date(
-                self._person_created.get(nip),
-                existing is not None,
-                body.get("createdDate"),
-                now,
-                f"Osoba o NIP {nip}",
+                self._person_created.get(nip), existing is not None, body, now, f"Osoba o NIP {nip}"
             )
             person = Person(
                 nip=nip,
