@@ -33,9 +33,7 @@ from mockksef.clock import format_datetime, to_millis
 from mockksef.errors import Forbidden, Gone, KsefError
 from mockksef.http.security import access_claims, operation_claims, refresh_claims
 from mockksef.models import (
-    ContextIdentifier,
     Principal,
-    SubjectIdentifier,
 )
 from mockksef.services.auth.initiation import InitiationMixin
 from mockksef.services.auth.models import (
@@ -152,25 +150,6 @@ class AuthBackend(SessionsMixin, InitiationMixin):
         challenge.used = True
 
     # -- operations ----------------------------------------------------------------------------
-
-    def _new_operation(
-        self,
-        method: str,
-        context: ContextIdentifier,
-        subject: SubjectIdentifier | None,
-        policy: dict[str, Any] | None,
-        now: datetime,
-    ) -> AuthOperation:
-        return AuthOperation(
-            reference_number=self.env.rng.reference_number("AU", now),
-            start_date=now,
-            method=method,
-            context=context,
-            subject=subject,
-            ready_at=now + timedelta(seconds=self.env.config.auth_processing_seconds),
-            operation_token_expires=now,
-            authorization_policy=policy,
-        )
 
     def _start(self, operation: AuthOperation, now: datetime) -> dict[str, Any]:
         lifetime = timedelta(minutes=self.env.config.operation_token_minutes)

@@ -13,7 +13,7 @@ import base64
 import binascii
 import ipaddress
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,15 +63,26 @@ class InitiationMixin:
 
         def _usable_challenge(self, value: str, now: datetime) -> Challenge: ...
         def _consume_challenge(self, challenge: Challenge) -> None: ...
-        def _new_operation(
-            self,
-            method: str,
-            context: ContextIdentifier,
-            subject: SubjectIdentifier | None,
-            policy: dict[str, Any] | None,
-            now: datetime,
-        ) -> AuthOperation: ...
         def _start(self, operation: AuthOperation, now: datetime) -> dict[str, Any]: ...
+
+    def _new_operation(
+        self,
+        method: str,
+        context: ContextIdentifier,
+        subject: SubjectIdentifier | None,
+        policy: dict[str, Any] | None,
+        now: datetime,
+    ) -> AuthOperation:
+        return AuthOperation(
+            reference_number=self.env.rng.reference_number("AU", now),
+            start_date=now,
+            method=method,
+            context=context,
+            subject=subject,
+            ready_at=now + timedelta(seconds=self.env.config.auth_processing_seconds),
+            operation_token_expires=now,
+            authorization_policy=policy,
+        )
 
     # -- POST /auth/ksef-token --------------------------------------------------------------
 
