@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from starlette.routing import BaseRoute
 
 # Mount order matters only where literal paths shadow templates; the router
@@ -21,6 +23,12 @@ AREAS: tuple[str, ...] = (
 
 
 def all_routes() -> list[BaseRoute]:
+    return list(_sorted_routes())
+
+
+# The routes are module-level objects: sorted once per process, not per app (issue 17).
+@functools.cache
+def _sorted_routes() -> tuple[BaseRoute, ...]:
     import importlib
 
     routes: list[BaseRoute] = []
@@ -30,7 +38,7 @@ def all_routes() -> list[BaseRoute]:
     # Starlette matches in order: put routes with more literal segments first so
     # that /auth/sessions is not taken for /auth/{referenceNumber}.
     routes.sort(key=_specificity)
-    return routes
+    return tuple(routes)
 
 
 def _specificity(route: BaseRoute) -> tuple[int, int]:
