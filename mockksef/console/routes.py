@@ -12,6 +12,7 @@ the rest, so the pages need no token of their own.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from starlette.responses import (
     Response,
     StreamingResponse,
 )
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mockksef.clock import parse_datetime
@@ -604,7 +605,16 @@ async def drill_print(request: Request) -> Response:
 
 def build(console: Console) -> Starlette:
     """The console as an ASGI app; ``install`` mounts it at ``/_mock/console``."""
-    routes = [
+    app = Starlette(routes=list(_routes()))
+    app.state.console = console
+    return app
+
+
+# Stateless (each page finds the console in ``app.state``): made once per process, not
+# per ``create_app`` (issue 17: a fresh app per test).
+@functools.cache
+def _routes() -> tuple[BaseRoute, ...]:
+    return (
         Route("/", catalogue, methods=["GET"], name="console.catalogue"),
         Route("/api/explain", explain_api, methods=["GET"], name="console.explain"),
         Route("/scenarios/{name}", scenario_page, methods=["GET"], name="console.scenario"),
@@ -636,7 +646,4 @@ def build(console: Console) -> Starlette:
         Mount(
             "/static", app=StaticFiles(directory=Path(__file__).parent / "static"), name="static"
         ),
-    ]
-    app = Starlette(routes=routes)
-    app.state.console = console
-    return app
+    )
