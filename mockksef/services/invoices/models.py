@@ -276,4 +276,3 @@ class StoredInvoice(_Document):
             auth["role"] = role
             out["authorizedSubject"] = auth
         return out
-
