@@ -15,9 +15,12 @@ encoding or a discouraged Unicode character rejects the document (reference B
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -339,3 +342,51 @@ def validate(root: etree._Element, schema: etree.XMLSchema) -> list[str]:
         return []
     out = [f"Linia {error.line}: {error.message}"[:500] for error in found]
     return out or ["Dokument nie jest zgodny ze schematem."]
+
+
+# -- large documents: validated in another process ------------------------------------
+
+# libxml2 reports each schema error through a callback that takes the GIL, so a
+# large document with thousands of errors starves the event loop for 40-70 ms at a
+# time even from a worker thread (bench/hostile.py, ``bad_invoice``: probe p99
+# 206 ms). Above this size another interpreter validates and the server only waits.
+PROCESS_VALIDATION_BYTES = 512 * 1024
+
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _validation_pool() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            # spawn, not fork: the server process runs threads (event loop, workers).
+            _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return _pool
+
+
+def _validate_raw(raw: bytes, path: str, schemas: str) -> list[str]:
+    return validate(parse_document(raw), _compiled(path, schemas))
+
+
+def validate_invoice(
+    raw: bytes, root: etree._Element, official_dir: Path, form: FormSpec
+) -> list[str]:
+    """``validate`` of an invoice against its form's schema; a document of
+    ``PROCESS_VALIDATION_BYTES`` or more is validated in a worker process (call it
+    from a worker thread: it blocks until the answer)."""
+    schema = invoice_schema(official_dir, form)
+    if len(raw) < PROCESS_VALIDATION_BYTES:
+        return validate(root, schema)
+    base = schemy_dir(official_dir)
+    global _pool
+    try:
+        return (
+            _validation_pool().submit(_validate_raw, raw, str(base / form.xsd), str(base)).result()
+        )
+    except BrokenProcessPool:
+        # A worker that died (killed, out of memory) is replaced on the next call;
+        # this document is judged here, the answer is the same.
+        with _pool_lock:
+            _pool = None
+        return validate(root, schema)

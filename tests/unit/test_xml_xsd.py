@@ -149,3 +149,34 @@ def test_deep_nesting_is_refused_not_a_crash():
 def test_a_plain_document_parses():
     root = xsd.parse_document(kit.fa3(NIP, issue=date(2026, 1, 1)))
     assert etree.QName(root).localname == "Faktura"
+
+
+def _grown_invalid_fa3(size: int) -> bytes:
+    xml = kit.fa3(NIP)
+    row = b"<FaWiersz><NrWierszaFa>x</NrWierszaFa><P_7>?</P_7></FaWiersz>"
+    at = xml.index(b"<FaWiersz>")
+    return xml[:at] + row * ((size - len(xml)) // len(row)) + xml[at:]
+
+
+def test_a_large_invoice_is_validated_in_another_process_with_the_same_answer():
+    form = _form({"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"})
+    raw = _grown_invalid_fa3(xsd.PROCESS_VALIDATION_BYTES + 10_000)
+    root = xsd.parse_document(raw)
+    here = xsd.validate(root, xsd.invoice_schema(OFFICIAL, form))
+    assert here  # thousands of rows break the schema; the first ten are reported
+    assert xsd.validate_invoice(raw, root, OFFICIAL, form) == here
+    # The answer came from the worker process, not from this interpreter.
+    assert xsd._pool is not None
+    [worker] = xsd._pool._processes.values()  # type: ignore[union-attr]
+    assert worker.pid is not None and worker.is_alive()
+
+
+def test_a_small_invoice_is_validated_in_process():
+    form = _form({"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"})
+    raw = _grown_invalid_fa3(20_000)
+    root = xsd.parse_document(raw)
+    before = xsd._pool
+    assert xsd.validate_invoice(raw, root, OFFICIAL, form) == xsd.validate(
+        root, xsd.invoice_schema(OFFICIAL, form)
+    )
+    assert xsd._pool is before

@@ -104,8 +104,7 @@ def check_invoice(
         root = xsd.parse_document(plain)
     except xsd.XmlRejected as rejected:
         return Verdict(Outcome(450, tuple(rejected.details)))
-    schema = xsd.invoice_schema(official_dir(env), session.form)
-    errors = xsd.validate(root, schema)
+    errors = xsd.validate_invoice(plain, root, official_dir(env), session.form)
     if errors:
         return Verdict(Outcome(450, tuple(errors)))
     try:
