@@ -8,7 +8,7 @@ See ``client/README.md`` for examples.
 from ksefclient._async import AsyncKsefClient
 from ksefclient._auth import AuthTokens, CertificateCredentials, KsefTokenCredentials
 from ksefclient._core import RetryPolicy
-from ksefclient._crypto import PublicKeyCertificate, SymmetricKey
+from ksefclient._crypto import PublicKeyCertificate, SymmetricKey, encrypt_ksef_token
 from ksefclient._environments import DEMO, ENVIRONMENTS, PROD, TEST, Environment
 from ksefclient._exceptions import (
     TRANSIENT_ERRORS,
@@ -141,4 +141,5 @@ __all__ = [
     "TokenInfo",
     "UpoPage",
     "__version__",
+    "encrypt_ksef_token",
 ]

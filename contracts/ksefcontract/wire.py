@@ -18,10 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-
-from ksefclient import PublicKeyCertificate, SymmetricKey
+from ksefclient import PublicKeyCertificate, SymmetricKey, encrypt_ksef_token
 
 __all__ = [
     "SAMPLE_BUYER",
@@ -35,9 +32,6 @@ __all__ = [
 
 # The buyer NIP the official FA(3) sample carries.
 SAMPLE_BUYER = "1111111111"
-_OAEP = padding.OAEP(
-    mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
-)
 
 
 def sha256_b64(data: bytes) -> str:
@@ -110,8 +104,7 @@ def public_key(
 
 def encrypt_token(certificate: PublicKeyCertificate, token: str, timestamp_ms: int) -> str:
     """``encryptedToken`` of ``POST /auth/ksef-token``: RSA-OAEP of ``"{token}|{timestampMs}"``."""
-    plain = f"{token}|{timestamp_ms}".encode()
-    return base64.b64encode(certificate.public_key().encrypt(plain, _OAEP)).decode("ascii")
+    return encrypt_ksef_token(certificate.public_key(), token, timestamp_ms)
 
 
 def invoice_body(key: SymmetricKey, xml: bytes, **extra: Any) -> dict[str, Any]:
