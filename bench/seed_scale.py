@@ -2,7 +2,7 @@
 
 Not a test: prints numbers. Run from the project root:
 
-    /work/venv/bin/python bench/seed_scale.py [N] [--json out.json]   # default N = 1 000 000
+    python -m bench.seed_scale [N] [--json out.json]   # default N = 1 000 000
 
 Invoices come from ``mockksef.seeding.add_invoices`` (faker parties, FA(3)
 recipes, KSeF numbers, ``bulk_store``), exactly what a scenario's
