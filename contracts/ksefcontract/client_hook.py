@@ -34,6 +34,7 @@ import httpx
 from lxml import etree
 
 from mockksef import operations
+from mockksef.http.endpoint import query_value
 from mockksef.spec import Spec
 
 __all__ = [
@@ -65,23 +66,6 @@ def api_path(url: str | httpx.URL) -> str | None:
     """The operation path of an API URL (after ``/v2``), or None for other URLs."""
     match = _PREFIX.match(urlsplit(str(url)).path)
     return unquote(match.group(1)) if match else None
-
-
-def _typed(schema: dict[str, Any], value: str) -> Any:
-    kind = schema.get("type")
-    if kind == "integer":
-        try:
-            return int(value)
-        except ValueError:
-            return value
-    if kind == "number":
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    if kind == "boolean":
-        return {"true": True, "false": False}.get(value.lower(), value)
-    return value
 
 
 def _resolve(spec: Spec, schema: dict[str, Any]) -> dict[str, Any]:
@@ -137,12 +121,7 @@ def request_problems(spec: Spec, request: httpx.Request) -> list[str]:
                 problems.append(f"{label}: required query parameter {name!r} is missing")
             continue
         schema = param.get("schema", {})
-        resolved = _resolve(spec, schema)
-        typed: Any = (
-            [_typed(resolved.get("items", {}), v) for v in given]
-            if resolved.get("type") == "array"
-            else _typed(resolved, given[-1])
-        )
+        typed = query_value(_resolve(spec, schema), given)
         result = spec.validate_value(schema, typed, name)
         problems += [f"{label}: query {m}" for m in result.errors]
         if not result.errors and result.value != typed:

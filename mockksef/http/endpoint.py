@@ -253,7 +253,11 @@ def parse_json(raw: bytes) -> Any:
         ) from exc
 
 
-def _query_value(schema: dict[str, Any], values: list[str]) -> Any:
+def query_value(schema: dict[str, Any], values: list[str]) -> Any:
+    """A query parameter's values typed by its (resolved) schema; the last one unless an array.
+
+    Values that do not parse stay strings, for the schema check to reject.
+    """
     kind = schema.get("type")
     if kind == "array":
         item_schema = schema.get("items", {})
@@ -435,7 +439,7 @@ async def _prepare(
                         errors.append(violations.not_empty(name))
                     continue
                 checked = spec.validate_value(
-                    schema, _query_value(_resolved(spec, schema), values), name
+                    schema, query_value(_resolved(spec, schema), values), name
                 )
                 errors += checked.errors
                 query[name] = checked.value

@@ -104,6 +104,22 @@ def test_invalid_requests_are_reported(spec, request_, fragment):  # type: ignor
     assert problems and any(fragment in p for p in problems), problems
 
 
+def test_query_values_are_typed_as_the_mock_types_them(spec, monkeypatch):  # type: ignore[no-untyped-def]
+    # One typing of query strings, mockksef's public query_value, not a second copy.
+    from mockksef.http import endpoint
+
+    seen: list[list[str]] = []
+
+    def spy(schema, values):  # type: ignore[no-untyped-def]
+        seen.append(values)
+        return endpoint.query_value(schema, values)
+
+    monkeypatch.setattr(client_hook, "query_value", spy)
+    listing = _request("GET", f"{BASE}/tokens", params={"pageSize": "10", "status": ["Active"]})
+    assert request_problems(spec, listing) == []
+    assert sorted(seen) == [["10"], ["Active"]]
+
+
 def test_hook_raises_from_the_client_call(spec):
     sent: list[httpx.Request] = []
     client = httpx.Client(
