@@ -34,7 +34,7 @@ import httpx
 from lxml import etree
 
 from mockksef import operations
-from mockksef.http.endpoint import query_value
+from mockksef.http.endpoint import query_value, resolved_schema
 from mockksef.spec import Spec
 
 __all__ = [
@@ -66,16 +66,6 @@ def api_path(url: str | httpx.URL) -> str | None:
     """The operation path of an API URL (after ``/v2``), or None for other URLs."""
     match = _PREFIX.match(urlsplit(str(url)).path)
     return unquote(match.group(1)) if match else None
-
-
-def _resolve(spec: Spec, schema: dict[str, Any]) -> dict[str, Any]:
-    ref = schema.get("$ref")
-    if ref:
-        found: dict[str, Any] = spec.data["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
-        return found
-    if len(schema.get("allOf") or ()) == 1:
-        return _resolve(spec, schema["allOf"][0])
-    return schema
 
 
 def request_problems(spec: Spec, request: httpx.Request) -> list[str]:
@@ -121,7 +111,7 @@ def request_problems(spec: Spec, request: httpx.Request) -> list[str]:
                 problems.append(f"{label}: required query parameter {name!r} is missing")
             continue
         schema = param.get("schema", {})
-        typed = query_value(_resolve(spec, schema), given)
+        typed = query_value(resolved_schema(spec, schema), given)
         result = spec.validate_value(schema, typed, name)
         problems += [f"{label}: query {m}" for m in result.errors]
         if not result.errors and result.value != typed:
@@ -145,7 +135,9 @@ def _body_problems(
         # The spec rarely sets requestBody.required; a schema with required
         # properties cannot be met by no body either (the server answers 21405).
         schema = (declared.get("content", {}).get("application/json") or {}).get("schema")
-        needed = declared.get("required") or bool(schema and _resolve(spec, schema).get("required"))
+        needed = declared.get("required") or bool(
+            schema and resolved_schema(spec, schema).get("required")
+        )
         return [f"{label}: the request body is required"] if needed else []
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     media_types = declared.get("content", {})

@@ -439,7 +439,7 @@ async def _prepare(
                         errors.append(violations.not_empty(name))
                     continue
                 checked = spec.validate_value(
-                    schema, query_value(_resolved(spec, schema), values), name
+                    schema, query_value(resolved_schema(spec, schema), values), name
                 )
                 errors += checked.errors
                 query[name] = checked.value
@@ -503,12 +503,12 @@ class _JsonBody:
         return parsed
 
 
-def _resolved(spec: Spec, schema: dict[str, Any]) -> dict[str, Any]:
-    """Follow a top-level $ref/allOf so that query strings can be typed."""
+def resolved_schema(spec: Spec, schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow a top-level $ref/allOf so that query strings can be typed (and required bodies seen)."""
     ref = schema.get("$ref")
     if ref:
         schemas: dict[str, dict[str, Any]] = spec.data["components"]["schemas"]
         return schemas.get(ref.rsplit("/", 1)[-1], {})
     if schema.get("allOf") and len(schema["allOf"]) == 1:
-        return _resolved(spec, schema["allOf"][0])
+        return resolved_schema(spec, schema["allOf"][0])
     return schema

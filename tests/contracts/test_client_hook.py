@@ -120,6 +120,23 @@ def test_query_values_are_typed_as_the_mock_types_them(spec, monkeypatch):  # ty
     assert sorted(seen) == [["10"], ["Active"]]
 
 
+def test_schemas_are_resolved_as_the_mock_resolves_them(spec, monkeypatch):  # type: ignore[no-untyped-def]
+    # One $ref/allOf resolution, mockksef's public resolved_schema, not a second copy.
+    from mockksef.http import endpoint
+
+    seen: list[dict[str, object]] = []
+
+    def spy(spec_, schema):  # type: ignore[no-untyped-def]
+        seen.append(schema)
+        return endpoint.resolved_schema(spec_, schema)
+
+    monkeypatch.setattr(client_hook, "resolved_schema", spy)
+    listing = _request("GET", f"{BASE}/tokens", params={"pageSize": "10"})
+    assert request_problems(spec, listing) == []
+    assert request_problems(spec, _request("POST", f"{BASE}/tokens")) != []
+    assert len(seen) >= 2
+
+
 def test_hook_raises_from_the_client_call(spec):
     sent: list[httpx.Request] = []
     client = httpx.Client(
