@@ -105,12 +105,29 @@ class Page:
         return self.remember(RedirectResponse(self.u(path, **params), status_code=303))
 
 
+class BadForm(Exception):
+    """A form the console will not read: answered with ``status`` by ``_bad_form``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def _bad_form(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadForm)
+    return Page(request).render("error.html", exc.status, nav="", code=exc.status, message=str(exc))
+
+
 async def _form(request: Request) -> dict[str, list[str]]:
     body = await request.body()
     if len(body) > MAX_FORM:
-        raise ValueError(f"form too large ({len(body)} B, at most {MAX_FORM})")
+        raise BadForm(413, f"form too large ({len(body)} B, at most {MAX_FORM})")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadForm(400, f"form is not UTF-8: {exc}") from None
     out: dict[str, list[str]] = {}
-    for key, value in parse_qsl(body.decode("utf-8"), keep_blank_values=True):
+    for key, value in parse_qsl(text, keep_blank_values=True):
         out.setdefault(key, []).append(value)
     return out
 
@@ -268,7 +285,7 @@ async def clock(request: Request) -> Response:
             manager.move_clock(advance=_one(form, "advance"))
         if _one(form, "set"):
             manager.move_clock(set=parse_datetime(_one(form, "set")))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         return _environments_page(request, 400, error=str(exc))
     now = _console(request).state.clock.describe()["now"]
     return page.redirect("/environments", notice=page.t("env.clock_moved", now=now))
@@ -605,7 +622,7 @@ async def drill_print(request: Request) -> Response:
 
 def build(console: Console) -> Starlette:
     """The console as an ASGI app; ``install`` mounts it at ``/_mock/console``."""
-    app = Starlette(routes=list(_routes()))
+    app = Starlette(routes=list(_routes()), exception_handlers={BadForm: _bad_form})
     app.state.console = console
     return app
 

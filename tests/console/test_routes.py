@@ -253,3 +253,16 @@ def test_behind_the_admin_guard_a_token_opened_once_serves_every_page():
         )
         assert activated.status_code == 200
         assert browser.get(CONSOLE + "/journal/stream", params={"lifetime": 0}).status_code == 200
+
+
+def test_a_huge_or_garbled_form_and_a_huge_clock_step_answer_4xx_not_500(web: TestClient):
+    huge = web.post(CONSOLE + "/environments/demo/activate", data={"yaml": "x" * 300_000})
+    assert huge.status_code == 413 and "form too large" in huge.text
+    assert web.post(CONSOLE + "/drills", data={"title": "x" * 300_000}).status_code == 413
+    garbled = web.post(
+        CONSOLE + "/environments/demo/activate",
+        content=b"yaml=\xff\xfe",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert garbled.status_code == 400 and "not UTF-8" in garbled.text
+    assert web.post(CONSOLE + "/clock", data={"advance": "99999999999d"}).status_code == 400
