@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mockksef.errors import KsefError
+from mockksef.untrusted import json_loads
 
 
 def invalid_token() -> KsefError:
@@ -30,7 +31,7 @@ def decode(token: str | None, invalid: Callable[[], KsefError] = invalid_token) 
     if token is None or not token.strip():
         return None
     try:
-        return json.loads(base64.b64decode(token.strip(), validate=True))
+        return json_loads(base64.b64decode(token.strip(), validate=True))
     except (binascii.Error, ValueError) as exc:  # JSON and UTF-8 errors are ValueErrors
         raise invalid() from exc
 

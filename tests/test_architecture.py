@@ -23,6 +23,7 @@ CORE = {
     "config",
     "events",
     "violations",
+    "untrusted",
 }
 # Core modules may import these project modules only (pure helpers of the core).
 CORE_ALLOWED = {
@@ -32,6 +33,7 @@ CORE_ALLOWED = {
     "mockksef.jwts",
     "mockksef.spec_overlay",
     "mockksef.violations",
+    "mockksef.untrusted",
 }
 
 

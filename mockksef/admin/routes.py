@@ -32,6 +32,7 @@ from starlette.routing import Route
 from mockksef.clock import parse_datetime
 from mockksef.environments import Env
 from mockksef.state import MockState
+from mockksef.untrusted import json_loads
 
 
 def _state(request: Request) -> MockState:
@@ -46,10 +47,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
-    import json
-
     try:
-        data = json.loads(raw)
+        data = json_loads(raw)
     except ValueError as exc:
         raise ValueError(f"body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
@@ -162,9 +161,7 @@ async def scenarios(request: Request) -> Response:
     raw = await request.body()
     try:
         if media in ("application/json", "") and raw.strip().startswith(b"{"):
-            import json
-
-            data = json.loads(raw)
+            data = json_loads(raw)
             if "name" in data and len(data) <= 2 and "rules" not in data:
                 source: Any = str(data["name"])
                 seed = data.get("seed")

@@ -48,6 +48,7 @@ from mockksef.errors import (
 from mockksef.http import bounds, ratelimit, security
 from mockksef.http.offload import OFFLOAD_BYTES, run_heavy
 from mockksef.models import ContextIdentifier, Principal, SubjectIdentifier
+from mockksef.untrusted import json_loads
 
 if TYPE_CHECKING:
     from mockksef.spec import Spec, SpecOperation
@@ -246,8 +247,8 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise UnreadableContent("Treść żądania nie jest poprawnie zakodowana w UTF-8.") from exc
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
+        return json_loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
         raise UnreadableContent(
             f"Treść żądania nie jest poprawnym dokumentem JSON: {str(exc)[:200]}"
         ) from exc

@@ -8,7 +8,6 @@ the request body, which is then replayed to the app).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from starlette.types import Message, Receive, Scope
 
 from mockksef import operations
 from mockksef.environments import API_PATH, Env, env_for_host
+from mockksef.untrusted import json_loads
 
 if TYPE_CHECKING:
     from mockksef.state import MockState
@@ -147,7 +147,7 @@ def context_from_body(body: bytes) -> str | None:
     stripped = body.lstrip()
     if stripped.startswith(b"{"):
         try:
-            data = json.loads(body)
+            data = json_loads(body)
         except ValueError:
             return None
         ident = data.get("contextIdentifier") if isinstance(data, dict) else None
