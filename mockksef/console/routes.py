@@ -13,6 +13,7 @@ the rest, so the pages need no token of their own.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,8 @@ def _lifetime(request: Request) -> float:
     try:
         asked = float(request.query_params.get("lifetime", STREAM_SECONDS))
     except ValueError:
+        return STREAM_SECONDS
+    if math.isnan(asked):  # max/min keep a NaN, and the stream would never end
         return STREAM_SECONDS
     return min(max(asked, 0.0), STREAM_SECONDS)
 

@@ -266,3 +266,15 @@ def test_a_huge_or_garbled_form_and_a_huge_clock_step_answer_4xx_not_500(web: Te
     )
     assert garbled.status_code == 400 and "not UTF-8" in garbled.text
     assert web.post(CONSOLE + "/clock", data={"advance": "99999999999d"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "asked, expected", [("nan", 20.0), ("inf", 20.0), ("-1", 0.0), ("x", 20.0)]
+)
+def test_a_stream_lifetime_is_always_bounded(asked: str, expected: float):
+    from starlette.requests import Request
+
+    from mockksef.console.routes import STREAM_SECONDS, _lifetime
+
+    request = Request({"type": "http", "query_string": f"lifetime={asked}".encode()})
+    assert _lifetime(request) == min(expected, STREAM_SECONDS)
