@@ -43,6 +43,11 @@ def test_clock_read_set_advance_and_bad_input(admin, mock):
     assert admin.post("/_mock/clock", json={"advance": -5}).status_code == 400
     assert admin.post("/_mock/clock", json={"set": "yesterday"}).status_code == 400
     assert admin.post("/_mock/clock", content=b"{").status_code == 400
+    # Past the end of the calendar: the caller's error, and the clock stays put.
+    for far in ("99999999999d", 1e308):
+        answer = admin.post("/_mock/clock", json={"advance": far})
+        assert answer.status_code == 400 and "cannot move that far" in answer.json()["error"]
+    assert admin.get("/_mock/clock").json()["now"].startswith("2026-06-01T11:00:00")
 
 
 def test_state_summary_counts(admin, mock):

@@ -327,9 +327,13 @@ class ScenarioManager:
         set: datetime | None = None,
         mode: str | None = None,
     ) -> datetime:
-        """Python twin of ``POST /_mock/clock``; scheduled resets follow."""
+        """Python twin of ``POST /_mock/clock``; scheduled resets follow. A move past
+        the end of the calendar is a ``ValueError`` (the caller's input), the clock unmoved."""
         seconds = parse_duration(advance) if advance is not None else None
-        self.apply_clock_move(ClockMove(advance=seconds, set=set, mode=mode), "admin")
+        try:
+            self.apply_clock_move(ClockMove(advance=seconds, set=set, mode=mode), "admin")
+        except OverflowError as exc:
+            raise ValueError(f"the clock cannot move that far: {advance}") from exc
         return self.state.clock.now()
 
     # -- events (EventBus sink) ---------------------------------------------------------------
