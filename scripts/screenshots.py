@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from ksefclient import Checkpoint, KsefApiError, KsefClient, KsefTokenCredentials
 from mockksef import MockConfig, MockState, create_app
@@ -43,7 +44,16 @@ def launch(playwright: Playwright) -> Browser:
 
 def shoot(page: Page, out: Path, name: str) -> Path:
     path = out / f"console-{name}.png"
-    page.screenshot(path=str(path))
+    # Headless Chromium now and then has no frame to hand over right after a
+    # navigation ("Unable to capture screenshot"); a frame later it has.
+    for attempt in range(3):
+        try:
+            page.screenshot(path=str(path))
+            return path
+        except PlaywrightError as exc:
+            if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                raise
+            page.wait_for_timeout(250)
     return path
 
 
