@@ -254,6 +254,11 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
     app.middleware_stack = JournalMiddleware(
         ScenarioMiddleware(app.build_middleware_stack(), state), state
     )
+    if state.persistence is not None:
+        from mockksef.persistence.middleware import PersistenceMiddleware
+
+        # Around the scenario rules: their effects are part of what becomes durable.
+        app.middleware_stack = PersistenceMiddleware(app.middleware_stack, state)
     # Outermost, so that nothing behind /_mock (journal included) runs for a refused
     # request; the API pays one prefix test.
     app.middleware_stack = AdminGuard(app.middleware_stack, state)

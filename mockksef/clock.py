@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time as _time
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Literal
+from typing import Any, Literal
 
 ClockMode = Literal["real", "offset", "virtual"]
 CLOCK_MODES: tuple[ClockMode, ...] = ("real", "offset", "virtual")
@@ -46,6 +46,20 @@ class Clock:
     @property
     def mode(self) -> ClockMode:
         return self._mode
+
+    def export_state(self) -> dict[str, Any]:
+        """Mode, offset from wall time and the frozen instant (persisted with the data)."""
+        with self._lock:
+            return {"mode": self._mode, "offset": self._offset, "frozen": self._frozen}
+
+    def import_state(self, saved: dict[str, Any]) -> None:
+        """Continue where a stored clock stood: frozen stays frozen, an offset runs on."""
+        if saved.get("mode") not in ("real", "offset", "virtual"):
+            raise ValueError(f"unknown clock mode in stored state: {saved.get('mode')!r}")
+        with self._lock:
+            self._mode = saved["mode"]
+            self._offset = saved["offset"]
+            self._frozen = saved["frozen"]
 
     def now(self) -> datetime:
         if self._mode == "virtual":

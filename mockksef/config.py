@@ -43,6 +43,8 @@ class MockConfig:
     # An explicit seed replays identifiers, never secrets (JWT and URL keys).
     seed: int | None = None
     official_dir: str | None = None
+    # Keep all state in this directory (SQLite); None = memory only.
+    data_dir: str | None = None
     # "real" for serve, "virtual" for tests; "offset" starts real at clock_start.
     clock_mode: str = "real"
     clock_start: str | None = None

@@ -38,6 +38,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from xml.sax.saxutils import escape
 
 from faker import Faker
@@ -244,10 +245,23 @@ class InvoiceGenerator:
 
     def __init__(self, seed: RandomSource | int | str = 0, *, locale: str = "pl_PL") -> None:
         self.rng = _seed_int(seed, "invoices")
+        self.locale = locale
         self.faker = Faker(locale)
         self.faker.seed_instance(self.rng.getrandbits(64))
         self.parties: dict[str, Party] = {}
         self._bank: _Bank | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Stored with the data (--data, snapshots): faker itself is not data; the
+        # words it gave are in the bank, and rows render from parties and recipes.
+        state = self.__dict__.copy()
+        del state["faker"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.faker = Faker(self.locale)
+        self.faker.seed_instance(self.rng.getrandbits(64))
 
     # -- parties -------------------------------------------------------------------------
 

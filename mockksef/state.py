@@ -131,6 +131,10 @@ class MockState:
             self.config.journal_enabled,
         )
         self.scenarios = ScenarioManager(self)
+        # The data directory (``--data``); None keeps everything in memory only.
+        self.persistence: Any = None
+        if self.config.data_dir:
+            self.open_data(self.config.data_dir)
 
     def env(self, env: Env | str) -> EnvironmentState:
         # Every request asks with an Env (a str enum: "test" finds it too); parse only on a miss.
@@ -152,6 +156,37 @@ class MockState:
     @property
     def environments(self) -> tuple[Env, ...]:
         return tuple(self._generations)
+
+    def generation(self, env: Env | str) -> int:
+        return self._generations[Env.parse(env)]
+
+    def built_environments(self) -> list[EnvironmentState]:
+        """The environments that exist so far (each is built on first use)."""
+        return list(self._envs.values())
+
+    def install(self, env_state: EnvironmentState) -> None:
+        """Put a restored environment in place (a restart, a snapshot load).
+
+        Generations only grow: JWTs and tokens minted since the stored state
+        was written must not come back to life under a repeated generation.
+        """
+        with self._lock:
+            generation = max(env_state.generation, self._generations[env_state.env])
+            env_state.generation = generation
+            self._generations[env_state.env] = generation
+            self._envs[env_state.env] = env_state
+
+    def open_data(self, directory: str) -> None:
+        """Keep this state in ``directory`` (``serve --data``): load what is there, then
+        commit after every answer. Raises ``StoreError`` (one line) when it cannot."""
+        from mockksef.persistence import DataDirectory
+
+        self.persistence = DataDirectory.open(directory, self)
+
+    def commit(self, *, hot: bool = False) -> None:
+        """Make every change so far durable (no-op without ``--data``)."""
+        if self.persistence is not None:
+            self.persistence.commit(self, hot=hot)
 
     def reset(self, env: Env | str | None = None) -> None:
         """Wipe data; every JWT and KSeF token issued before is dead afterwards."""

@@ -222,6 +222,25 @@ class ScenarioManager:
             "resets": self._resets.describe(),
         }
 
+    def export_state(self) -> dict[str, Any]:
+        """Loaded and active scenarios with their counters, pending resets (``--data``)."""
+        with self._lock:
+            return {
+                "loaded": dict(self.loaded),
+                "active": list(self._active),
+                "resets": list(self._resets.items),
+                "legacy": self.legacy_mode,
+            }
+
+    def import_state(self, saved: dict[str, Any]) -> None:
+        """Take back what :meth:`export_state` gave (a restart or a snapshot load)."""
+        with self._lock:
+            self.loaded = dict(saved["loaded"])
+            self._active = list(saved["active"])
+            self._resets.items = list(saved["resets"])
+            self.legacy_mode = saved["legacy"]
+            self._update()
+
     def unfired(self) -> dict[str, list[str]]:
         """Rules that never fired, per active scenario that requires all to fire."""
         out: dict[str, list[str]] = {}

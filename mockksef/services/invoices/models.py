@@ -8,6 +8,7 @@ as floats (the API renders doubles anyway).
 
 from __future__ import annotations
 
+import copy
 import zlib
 from dataclasses import InitVar, dataclass, field
 from datetime import date, datetime
@@ -207,6 +208,17 @@ class StoredInvoice(_Document):
         if self.xml_blob[:1] == _RAW and len(self.xml_blob) > 1:
             self.xml_blob = compress_xml(self.xml_blob[1:], dictionary)
             self.xml_dict = dictionary if self.xml_blob[:1] == _ZD2 else None
+
+    def detached(self) -> StoredInvoice:
+        """A copy without the shared dictionary (persisted once per form, not per row)."""
+        twin = copy.copy(self)
+        twin.xml_dict = None
+        return twin
+
+    def attach_dictionary(self, dictionaries: dict[str, bytes]) -> None:
+        """Give a row read back its form's dictionary (see :meth:`detached`)."""
+        if self.xml_dict is None and self.xml_blob[:1] == _ZD2:
+            self.xml_dict = dictionaries[self.form_code[0]]
 
     @property
     def form_type(self) -> str:

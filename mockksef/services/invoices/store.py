@@ -194,6 +194,29 @@ class InvoiceStore:
         )
         invoice.form_code = interned.setdefault(invoice.form_code, invoice.form_code)
 
+    def restore(
+        self,
+        invoices: list[StoredInvoice],
+        dictionaries: dict[str, bytes],
+        hwm_reported: datetime | None,
+    ) -> None:
+        """Refill an empty store from persisted rows (already compacted, in filing order)."""
+        with self._lock:
+            self._dictionaries.update(dictionaries)
+            for invoice in invoices:
+                invoice.attach_dictionary(self._dictionaries)
+            self.bulk_store(invoices)
+            if hwm_reported is not None and hwm_reported > self._hwm_reported:
+                self._hwm_reported = hwm_reported
+
+    def dictionaries(self) -> dict[str, bytes]:
+        """The deflate dictionaries by form (persisted once, read back before the rows)."""
+        return dict(self._dictionaries)
+
+    @property
+    def hwm_reported(self) -> datetime:
+        return self._hwm_reported
+
     # -- reading ---------------------------------------------------------------
 
     def get(self, ksef_number: str) -> StoredInvoice | None:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,46 @@ class SessionRegistry:
         self.corrected: set[str] = set()
         self.faults: deque[Fault] = deque()
         self.urls = UrlSigner(secret_bytes(32))
+        # Sessions looked up or changed since the persister last asked (--data).
+        self.touched: set[str] = set()
+
+    # -- persistence (--data): the indexes are rebuilt, not stored ----------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        # One entry per session invoice: rebuilt from the sessions on load.
+        state["by_hash"] = None
+        state["corrected"] = None
+        state["touched"] = set()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.by_hash = {}
+        self.corrected = set()
+        for session in self.sessions.values():
+            self._index(session)
+
+    def _index(self, session: Session) -> None:
+        for invoice in session.invoices:
+            self.by_hash.setdefault(invoice.invoice_hash, []).append(invoice)
+            if invoice.stored is not None and invoice.hash_of_corrected_invoice:
+                self.corrected.add(invoice.hash_of_corrected_invoice)
+
+    def adopt(self, sessions: Iterable[Session]) -> None:
+        """Add restored sessions the registry does not list yet (written after its pickle)."""
+        with self.lock:
+            for session in sessions:
+                if session.reference_number not in self.sessions:
+                    self.sessions[session.reference_number] = session
+                    self.by_context.setdefault(session.context, []).append(session)
+                    self._index(session)
+
+    def drain_touched(self) -> set[str]:
+        """The sessions touched since the last call (the persister writes their rows)."""
+        with self.lock:
+            touched, self.touched = self.touched, set()
+        return touched
 
     # -- configuration helpers --------------------------------------------------------
 
@@ -181,6 +222,7 @@ class SessionRegistry:
         with self.lock:
             self.sessions[session.reference_number] = session
             self.by_context.setdefault(session.context, []).append(session)
+            self.touched.add(session.reference_number)
         self.env.events.emit("session.opened", reference=session.reference_number, kind=kind)
         return session
 
@@ -201,11 +243,15 @@ class SessionRegistry:
         session = self.sessions.get(reference_number)
         if session is None or not visible_to(principal, session):
             raise missing or KsefError(21173, detail.format(reference_number))
+        self.touched.add(reference_number)
         return session
 
     def by_path(self, session_path: str) -> Session | None:
         """The session a storage path names (its reference number in lower case)."""
-        return self.sessions.get(session_path.upper())
+        session = self.sessions.get(session_path.upper())
+        if session is not None:
+            self.touched.add(session.reference_number)
+        return session
 
     # -- computed state ------------------------------------------------------------------
 
@@ -244,6 +290,7 @@ class SessionRegistry:
                 if session.closed_at is None and session.valid_until > now:
                     session.valid_until = now
                     expired.append(session.reference_number)
+                    self.touched.add(session.reference_number)
         return expired
 
     def settle(self, session: Session, now: datetime) -> None:

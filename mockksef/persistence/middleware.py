@@ -1,0 +1,58 @@
+"""Commit before the answer: with ``--data`` a success answer means durable.
+
+The commit runs when the response starts, after the route, the scenario rules
+and their effects have done their work and before the first byte reaches the
+client: a client that saw 201/202 can count on a restart keeping what it got.
+Reads (GET, HEAD, OPTIONS) change nothing a restart cannot rebuild (statuses
+are computed from the clock), so they do not commit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from mockksef.state import MockState
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The invoice pipeline's hot paths: their changes are appended rows (invoices,
+# session invoices, the session), nothing in the environment pickle.
+_HOT = (
+    re.compile(r"^(?:/[a-z0-9.-]+)*/sessions/online/[^/]+/invoices/?$"),
+    re.compile(r"^/storage/"),
+)
+
+
+def is_hot(method: str, path: str) -> bool:
+    return method in ("POST", "PUT") and any(p.match(path) for p in _HOT)
+
+
+class PersistenceMiddleware:
+    def __init__(self, app: ASGIApp, state: MockState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in _READS:
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        hot = is_hot(scope["method"], scope["path"])
+        committed = False
+
+        async def durable_send(message: Message) -> None:
+            nonlocal committed
+            if message["type"] == "http.response.start" and not committed:
+                committed = True
+                state.commit(hot=hot)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, durable_send)
+        finally:
+            if not committed:
+                # No answer (a dropped connection, a failure): keep what changed anyway.
+                state.commit(hot=hot)

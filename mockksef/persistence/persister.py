@@ -1,0 +1,419 @@
+"""State <-> the SQLite file: restore at start, a commit per answer, whole copies for snapshots.
+
+A commit writes what a request may have changed, before its answer leaves
+(``middleware.py``):
+
+* new stored invoices and new invoices of a session: appended rows, each
+  written once (both only ever grow);
+* sessions the request touched (``SessionRegistry.drain_touched``): their row;
+* the rest of each environment (tokens, permissions, auth operations, keys,
+  limits…) as one pickle, and the root (clock, scenarios, generations) — except
+  on the hot paths (an online invoice send, a batch part upload), which change
+  nothing there that a restart cannot rebuild. That keeps the invoice pipeline
+  at a few appended rows per invoice however large the state grows.
+
+What is rebuilt instead of stored: the invoice store's indexes (from the rows),
+the session registry's hash index and corrected set (from the sessions), and
+every random stream (fresh from the OS after a restart, so no reference number
+drawn before the restart is drawn again). An environment whose generation
+changed (a data reset) or that was replaced (a snapshot load) is written whole.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mockksef.clock import format_datetime, parse_datetime
+from mockksef.environments import Env
+from mockksef.ids import RandomSource, fresh_seed
+from mockksef.invoicegen import GeneratedInvoice
+from mockksef.persistence import codec
+from mockksef.persistence.database import StoreError, transaction
+from mockksef.services.invoices.models import StoredInvoice
+from mockksef.services.invoices.store import InvoiceStore
+from mockksef.services.sessions.models import Session, SessionInvoice
+
+if TYPE_CHECKING:
+    from mockksef.state import EnvironmentState, MockState
+
+# Stored invoices: filed ones and seeded ones (whose XML is generated on demand).
+_INVOICES = frozenset({StoredInvoice, GeneratedInvoice})
+# Invoices per row in a whole write (snapshot, compaction): one load call each.
+CHUNK = 5_000
+
+
+@dataclass
+class _Written:
+    """What of one environment the file already holds."""
+
+    generation: int
+    env_state: Any  # the EnvironmentState object written (a snapshot load replaces it)
+    invoices: int = 0
+    session_invoices: dict[str, int] = field(default_factory=dict)
+    next_si_seq: int = 0
+    forms: set[str] = field(default_factory=set)
+    hwm: Any = None
+
+
+class Persister:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._lock = threading.RLock()
+        self._written: dict[Env, _Written] = {}
+        self.commits = 0
+
+    # -- references: what is not written inline ---------------------------------------
+
+    def _env_refer(self, state: MockState) -> Any:
+        fixed: dict[int, tuple[str, ...]] = {
+            id(state): ("root",),
+            id(state.spec): ("spec",),
+            id(state.clock): ("clock",),
+            id(state.event_sinks): ("sinks",),
+            id(state.journal): ("journal",),
+            id(state.scenarios): ("scenarios",),
+            id(state.durable): ("durable",),
+        }
+
+        def refer(obj: Any) -> Any:
+            kind = type(obj)
+            if kind in _INVOICES:
+                return ("inv", obj.ksef_number)
+            if kind is SessionInvoice:
+                return ("si", obj.reference_number)
+            if kind is Session:
+                return ("session", obj.reference_number)
+            if kind is InvoiceStore:
+                return ("store",)
+            if kind is RandomSource:
+                return ("rng", str(obj.seed), obj.stream)
+            return fixed.get(id(obj))
+
+        return refer
+
+    @staticmethod
+    def _session_refer(session: Session) -> Any:
+        own = {id(session.invoices): ("si-list",), id(session.by_reference): ("si-map",)}
+
+        def refer(obj: Any) -> Any:
+            kind = type(obj)
+            if kind is SessionInvoice:
+                return ("si", obj.reference_number)
+            if kind in _INVOICES:
+                return ("inv", obj.ksef_number)
+            return own.get(id(obj))
+
+        return refer
+
+    @staticmethod
+    def _si_refer(obj: Any) -> Any:
+        return ("inv", obj.ksef_number) if type(obj) in _INVOICES else None
+
+    # -- commit -----------------------------------------------------------------------
+
+    def commit(self, state: MockState, *, hot: bool = False) -> None:
+        """Write what changed since the last commit, in one transaction."""
+        with self._lock, transaction(self.conn):
+            for env_state in state.built_environments():
+                self._commit_env(state, env_state, hot)
+            if not hot or state.scenarios.engaged:
+                self._write_root(state)
+            self.commits += 1
+
+    def _commit_env(self, state: MockState, env_state: EnvironmentState, hot: bool) -> None:
+        mark = self._written.get(env_state.env)
+        if mark is None or mark.env_state is not env_state:
+            self._write_env_whole(state, env_state)
+            return
+        self._append_invoices(env_state, mark)
+        for ref in env_state.sessions.registry.drain_touched():
+            session = env_state.sessions.registry.sessions.get(ref)
+            if session is not None:
+                self._write_session(env_state, session, mark)
+        if not hot:
+            self._write_env_blob(state, env_state)
+        elif env_state.invoices.invoices.hwm_reported != mark.hwm:
+            mark.hwm = env_state.invoices.invoices.hwm_reported
+            self.conn.execute(
+                "UPDATE envs SET hwm=? WHERE env=?",
+                (format_datetime(mark.hwm), env_state.env.value),
+            )
+
+    def _write_env_whole(self, state: MockState, env_state: EnvironmentState) -> None:
+        name = env_state.env.value
+        for table in ("envs", "sessions", "session_invoices", "invoices", "invoice_chunks"):
+            self.conn.execute(f"DELETE FROM {table} WHERE env=?", (name,))
+        self.conn.execute("DELETE FROM dictionaries WHERE env=?", (name,))
+        mark = _Written(env_state.generation, env_state)
+        self._written[env_state.env] = mark
+        env_state.sessions.registry.drain_touched()
+        self._append_invoices(env_state, mark, chunked=True)
+        for session in list(env_state.sessions.registry.sessions.values()):
+            self._write_session(env_state, session, mark)
+        self._write_env_blob(state, env_state)
+
+    def _append_invoices(
+        self, env_state: EnvironmentState, mark: _Written, *, chunked: bool = False
+    ) -> None:
+        store = env_state.invoices.invoices
+        name = env_state.env.value
+        dictionaries = store.dictionaries()
+        for form, data in dictionaries.items():
+            if form not in mark.forms:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO dictionaries(env, form, blob) VALUES (?, ?, ?)",
+                    (name, form, data),
+                )
+                mark.forms.add(form)
+        rows = store.rows_table()
+        total = len(rows)
+        if total <= mark.invoices:
+            return
+        start = mark.invoices
+        if chunked:
+            for first in range(start, total, CHUNK):
+                batch = rows[first : min(first + CHUNK, total)]
+                self.conn.execute(
+                    "INSERT INTO invoice_chunks(env, first, last, blob) VALUES (?, ?, ?, ?)",
+                    (
+                        name,
+                        first,
+                        first + len(batch) - 1,
+                        codec.dumps([i.detached() for i in batch]),
+                    ),
+                )
+        else:
+            self.conn.executemany(
+                "INSERT INTO invoices(env, seq, ksef, blob) VALUES (?, ?, ?, ?)",
+                (
+                    (name, seq, rows[seq].ksef_number, codec.dumps(rows[seq].detached()))
+                    for seq in range(start, total)
+                ),
+            )
+        mark.invoices = total
+
+    def _write_session(self, env_state: EnvironmentState, session: Session, mark: _Written) -> None:
+        name = env_state.env.value
+        ref = session.reference_number
+        done = mark.session_invoices.get(ref, 0)
+        invoices = session.invoices
+        if len(invoices) > done:
+            rows = []
+            for item in invoices[done:]:
+                rows.append((name, mark.next_si_seq, ref, codec.dumps(item, self._si_refer)))
+                mark.next_si_seq += 1
+            self.conn.executemany(
+                "INSERT INTO session_invoices(env, seq, ref, blob) VALUES (?, ?, ?, ?)", rows
+            )
+            mark.session_invoices[ref] = len(invoices)
+        self.conn.execute(
+            "INSERT OR REPLACE INTO sessions(env, ref, blob) VALUES (?, ?, ?)",
+            (name, ref, codec.dumps(session, self._session_refer(session))),
+        )
+
+    def _write_env_blob(self, state: MockState, env_state: EnvironmentState) -> None:
+        blob = self._dump_retrying(env_state, self._env_refer(state))
+        mark = self._written.get(env_state.env)
+        if mark is not None:
+            mark.hwm = env_state.invoices.invoices.hwm_reported
+        self.conn.execute(
+            "INSERT OR REPLACE INTO envs(env, generation, hwm, blob) VALUES (?, ?, ?, ?)",
+            (
+                env_state.env.value,
+                env_state.generation,
+                format_datetime(env_state.invoices.invoices.hwm_reported),
+                blob,
+            ),
+        )
+
+    def _write_root(self, state: MockState) -> None:
+        root = {
+            "clock": state.clock.export_state(),
+            "generations": {env.value: state.generation(env) for env in state.environments},
+            "scenarios": state.scenarios.export_state(),
+            # A copy: the live dict is a reference in environment pickles.
+            "durable": dict(state.durable),
+            "seed": state.seed,
+        }
+        self.conn.execute(
+            "INSERT OR REPLACE INTO root(key, blob) VALUES ('state', ?)",
+            (self._dump_retrying(root, self._env_refer(state)),),
+        )
+
+    @staticmethod
+    def _dump_retrying(obj: Any, refer: Any) -> bytes:
+        # A worker thread (batch close, a large invoice) may add to a dict while
+        # this walks it; the next try sees a consistent state.
+        for attempt in range(5):
+            try:
+                return codec.dumps(obj, refer)
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- restore ----------------------------------------------------------------------
+
+    def is_empty(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM root LIMIT 1").fetchone() is None
+
+    def restore(self, state: MockState, only: Iterable[Env] | None = None) -> list[Env]:
+        """Load what the file holds into ``state``; returns the environments loaded."""
+        row = self.conn.execute("SELECT blob FROM root WHERE key='state'").fetchone()
+        wanted = set(only) if only is not None else None
+        loaded: list[Env] = []
+        with self._lock:
+            root = codec.loads(row[0], self._root_resolver(state)) if row is not None else None
+            if root is not None and wanted is None:
+                state.clock.import_state(root["clock"])
+                state.durable.update(root["durable"])
+                state.scenarios.import_state(root["scenarios"])
+            names = [r[0] for r in self.conn.execute("SELECT env FROM envs ORDER BY env")]
+            for name in names:
+                env = Env.parse(name)
+                if env not in state.environments:
+                    continue
+                if wanted is not None and env not in wanted:
+                    continue
+                env_state = self._load_env(state, env)
+                state.install(env_state)
+                loaded.append(env)
+        return loaded
+
+    def _root_resolver(self, state: MockState) -> Any:
+        def resolve(pid: Any) -> Any:
+            kind = pid[0]
+            if kind == "rng":
+                return RandomSource(f"{pid[1]}~{fresh_seed()}", pid[2])
+            fixed = {
+                "root": state,
+                "spec": state.spec,
+                "clock": state.clock,
+                "sinks": state.event_sinks,
+                "journal": state.journal,
+                "scenarios": state.scenarios,
+                "durable": state.durable,
+            }
+            if kind in fixed:
+                return fixed[kind]
+            raise StoreError(f"unexpected reference {pid!r} in the stored root")
+
+        return resolve
+
+    def _load_env(self, state: MockState, env: Env) -> EnvironmentState:
+        name = env.value
+        conn = self.conn
+        dictionaries = {
+            form: bytes(blob)
+            for form, blob in conn.execute(
+                "SELECT form, blob FROM dictionaries WHERE env=?", (name,)
+            )
+        }
+
+        invoices: list[StoredInvoice] = []
+        for (blob,) in conn.execute(
+            "SELECT blob FROM invoice_chunks WHERE env=? ORDER BY first", (name,)
+        ):
+            invoices.extend(codec.loads(blob))
+        for (blob,) in conn.execute("SELECT blob FROM invoices WHERE env=? ORDER BY seq", (name,)):
+            invoices.append(codec.loads(blob))
+        by_number = {inv.ksef_number: inv for inv in invoices}
+        env_row = conn.execute(
+            "SELECT generation, hwm, blob FROM envs WHERE env=?", (name,)
+        ).fetchone()
+        generation, hwm, env_blob = env_row
+        store = InvoiceStore()
+        store.restore(invoices, dictionaries, parse_datetime(hwm) if hwm else None)
+
+        def stored(ksef: str) -> StoredInvoice:
+            found = by_number.get(ksef)
+            if found is None:
+                raise StoreError(f"a stored session invoice names unknown KSeF number {ksef}")
+            return found
+
+        def si_resolve(pid: Any) -> Any:
+            if pid[0] == "inv":
+                return stored(pid[1])
+            raise StoreError(f"unexpected reference {pid!r} in a session invoice")
+
+        by_session: dict[str, list[SessionInvoice]] = {}
+        si_by_ref: dict[str, SessionInvoice] = {}
+        for ref, blob in conn.execute(
+            "SELECT ref, blob FROM session_invoices WHERE env=? ORDER BY seq", (name,)
+        ):
+            item = codec.loads(blob, si_resolve)
+            by_session.setdefault(ref, []).append(item)
+            si_by_ref[item.reference_number] = item
+
+        sessions: dict[str, Session] = {}
+        for ref, blob in conn.execute("SELECT ref, blob FROM sessions WHERE env=?", (name,)):
+            own = by_session.get(ref, [])
+
+            def session_resolve(pid: Any, own: list[SessionInvoice] = own) -> Any:
+                kind = pid[0]
+                if kind == "si-list":
+                    return own
+                if kind == "si-map":
+                    return {item.reference_number: item for item in own}
+                if kind == "si":
+                    return si_by_ref[pid[1]]
+                if kind == "inv":
+                    return stored(pid[1])
+                raise StoreError(f"unexpected reference {pid!r} in a stored session")
+
+            sessions[ref] = codec.loads(blob, session_resolve)
+
+        root_resolve = self._root_resolver(state)
+
+        def env_resolve(pid: Any) -> Any:
+            kind = pid[0]
+            if kind == "inv":
+                return stored(pid[1])
+            if kind == "si":
+                found = si_by_ref.get(pid[1])
+                if found is None:
+                    raise StoreError(f"unknown session invoice {pid[1]}")
+                return found
+            if kind == "session":
+                found_session = sessions.get(pid[1])
+                if found_session is None:
+                    raise StoreError(f"unknown session {pid[1]}")
+                return found_session
+            if kind == "store":
+                return store
+            return root_resolve(pid)
+
+        env_state: EnvironmentState = codec.loads(env_blob, env_resolve)
+        # Sessions whose row is newer than the environment pickle (opened by a
+        # request whose commit wrote only them) join the registry here.
+        env_state.sessions.registry.adopt(sessions.values())
+        mark = _Written(generation, env_state)
+        mark.invoices = len(invoices)
+        mark.session_invoices = {ref: len(items) for ref, items in by_session.items()}
+        mark.next_si_seq = sum(mark.session_invoices.values())
+        max_seq = conn.execute(
+            "SELECT MAX(seq) FROM session_invoices WHERE env=?", (name,)
+        ).fetchone()[0]
+        if max_seq is not None:
+            mark.next_si_seq = max(mark.next_si_seq, max_seq + 1)
+        mark.forms = set(dictionaries)
+        self._written[env] = mark
+        return env_state
+
+    # -- whole copies (snapshots) -------------------------------------------------------
+
+    def write_whole(self, state: MockState, environments: Iterable[Env]) -> None:
+        """Write ``environments`` (and the root) whole: the body of a snapshot."""
+        with self._lock, transaction(self.conn):
+            for env in environments:
+                self._write_env_whole(state, state.env(env))
+            self._write_root(state)
+
+    def forget(self, env: Env) -> None:
+        """The next commit writes ``env`` whole (it was replaced or reset)."""
+        with self._lock:
+            self._written.pop(env, None)
