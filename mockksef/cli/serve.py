@@ -36,6 +36,7 @@ _FLAGS = {
     "reset_schedule": "--reset-schedule",
     "legacy_v1": "--legacy-v1",
     "admin_token": "--admin-token",
+    "data_dir": "--data",
 }
 
 
@@ -74,6 +75,16 @@ def _url_host(host: str) -> str:
     default=None,
     type=click.Path(file_okay=False),
     help="Directory of the official KSeF files.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help=(
+        "Keep all state in this directory (SQLite): it survives restarts and crashes. "
+        "Default: memory only."
+    ),
 )
 @click.option(
     "--clock",
@@ -164,6 +175,7 @@ def serve(
     default_env: str | None,
     seed: int | None,
     official_dir: str | None,
+    data_dir: str | None,
     clock_mode: str | None,
     clock_start: str | None,
     public_base_url: str | None,
@@ -195,6 +207,7 @@ def serve(
         "default_env": default_env,
         "seed": seed,
         "official_dir": official_dir,
+        "data_dir": data_dir,
         "clock_mode": clock_mode,
         "clock_start": clock_start,
         "public_base_url": public_base_url,
@@ -229,6 +242,7 @@ def serve(
     # 2. The state (official files, scenarios), then the socket: the banner comes last.
     from mockksef import credentials, progress
     from mockksef.app import create_app
+    from mockksef.persistence import StoreError
     from mockksef.server import bind, uvicorn_config
     from mockksef.state import MockState
 
@@ -241,6 +255,8 @@ def serve(
         sys.exit(2)
     except ScenarioError as exc:
         _fail(str(exc))
+    except StoreError as exc:
+        _fail(f"--data {exc}")
     except ValueError as exc:
         _fail(f"configuration: {exc}")
     app = create_app(state=state)
@@ -259,7 +275,12 @@ def serve(
     import uvicorn
 
     server = uvicorn.Server(uvicorn_config(app, state.config, log_level=log_level.lower()))
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if state.persistence is not None:
+            state.commit()
+            state.persistence.close()
 
 
 def _banner(state: MockState, host: str, port: int, issued: list[Credentials]) -> None:
@@ -279,6 +300,12 @@ def _banner(state: MockState, host: str, port: int, issued: list[Credentials]) -
         "  clock: change it with `mockksef clock --mode real|offset|virtual`, `--set ISO`, "
         "`--advance 15m` (POST /_mock/clock)"
     )
+    data = state.persistence
+    if data is not None:
+        what = f"restored {', '.join(data.restored)}" if data.restored else "new"
+        click.echo(f"  data: {data.path} ({what}; every answer is durable)")
+    else:
+        click.echo("  data: memory only (keep it across restarts with --data DIR)")
     how = "given with --seed" if state.seed_explicit else f"fresh; replay with --seed {state.seed}"
     click.echo(f"  seed: {state.seed} ({how})")
     if config.admin_token is not None:
