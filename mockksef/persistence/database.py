@@ -30,7 +30,6 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from mockksef import __version__
 
 # The schema version written by this mockksef; older files are migrated on open.
 FORMAT = 1
@@ -68,6 +67,13 @@ Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: dict[int, Migration] = {}
 
 
+def _version() -> str:
+    # Imported late: the package's __init__ imports the state, which imports this.
+    from mockksef import __version__
+
+    return __version__
+
+
 class StoreError(Exception):
     """A data directory or snapshot that cannot be used: one line that says why."""
 
@@ -98,7 +104,7 @@ def connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
                 for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                     conn.execute(statement)
                 write_meta(conn, "format", str(FORMAT))
-                write_meta(conn, "written_by", __version__)
+                write_meta(conn, "written_by", _version())
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path}: not a readable mockksef state file ({exc})") from None
@@ -119,7 +125,7 @@ def _check(conn: sqlite3.Connection, path: Path) -> None:
     if version > FORMAT:
         raise StoreError(
             f"{path}: written by a newer mockksef ({read_meta(conn, 'written_by') or '?'}, "
-            f"format {version}); this mockksef {__version__} reads formats up to {FORMAT}. "
+            f"format {version}); this mockksef {_version()} reads formats up to {FORMAT}. "
             "Upgrade mockksef; the file was left untouched."
         )
     while version < FORMAT:
@@ -130,7 +136,7 @@ def _check(conn: sqlite3.Connection, path: Path) -> None:
             step(conn)
             version += 1
             write_meta(conn, "format", str(version))
-            write_meta(conn, "written_by", __version__)
+            write_meta(conn, "written_by", _version())
     result = conn.execute("PRAGMA quick_check").fetchone()[0]
     if result != "ok":
         raise StoreError(f"{path}: the file is damaged ({result})")
