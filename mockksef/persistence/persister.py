@@ -118,8 +118,10 @@ class Persister:
     def commit(self, state: MockState, *, hot: bool = False) -> None:
         """Write what changed since the last commit, in one transaction."""
         with self._lock, transaction(self.conn):
-            for env_state in state.built_environments():
-                self._commit_env(state, env_state, hot)
+            # Every enabled environment, built if a reset dropped it: a reset must
+            # replace the rows of the generation before it, or a restart revives them.
+            for env in state.environments:
+                self._commit_env(state, state.env(env), hot)
             if not hot or state.scenarios.engaged:
                 self._write_root(state)
             self.commits += 1
