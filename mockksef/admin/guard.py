@@ -17,6 +17,8 @@ Per request, before any admin code runs:
 
 Admin bodies are read whole (scenario YAML, seed setups), so they are bounded
 (``max_admin_body_bytes``): 400 with 21405 in the official shape, like the API.
+A snapshot upload (``PUT /_mock/snapshots/NAME/file``, hundreds of megabytes)
+is the one exception: its route streams it to disk under its own bound.
 Refusals are rendered by ``errors.render`` (401 problem+json, 400 21405).
 
 The official API paths pay one prefix test and are never refused here.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request, cookie_parser
@@ -42,6 +45,8 @@ ADMIN_PREFIX = "/_mock"
 CONSOLE_PREFIX = "/_mock/console"
 COOKIE_NAME = "mockksef_admin"
 TOKEN_HEADER = b"x-mock-admin-token"
+# Admin requests whose route reads (and bounds) the body itself, as it streams.
+STREAMED = re.compile(r"^/_mock/snapshots/[^/]+/file$")
 
 NEEDS_TOKEN = (
     "The mockksef admin plane needs its token: send 'Authorization: Bearer <token>' "
@@ -148,7 +153,9 @@ class AdminGuard:
                 return
             await self._refuse(scope, receive, send, Unauthorized(detail))
             return
-        if scope["type"] == "websocket":
+        if scope["type"] == "websocket" or (
+            scope["method"] == "PUT" and STREAMED.match(scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
         await self._bounded(scope, receive, send)

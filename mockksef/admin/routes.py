@@ -19,6 +19,8 @@ Journal: ``GET /_mock/journal?since=&limit=&kind=&environment=&operation=&status
 (``/_mock/requests`` is the same), ``DELETE /_mock/journal``.
 Seeding: ``POST /_mock/seed`` ``{"environment": "test", "seed": 1, "setup": {...}}``.
 KSeF 1.0 paths: ``GET|POST /_mock/legacy`` ``{"mode": "gone"}``.
+Snapshots (save, load, list, delete, download, upload): ``/_mock/snapshots``, in
+``snapshots.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mockksef.admin.snapshots import routes as snapshot_routes
 from mockksef.clock import parse_datetime
 from mockksef.environments import Env
 from mockksef.state import MockState
@@ -330,4 +333,5 @@ routes = [
     Route("/requests", journal, methods=["GET", "DELETE"], name="admin.requests"),
     Route("/seed", seed, methods=["POST"], name="admin.seed"),
     Route("/legacy", legacy, methods=["GET", "POST"], name="admin.legacy"),
+    *snapshot_routes,
 ]

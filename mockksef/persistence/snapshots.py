@@ -57,7 +57,8 @@ class Snapshots:
         self.directory = Path(directory)
 
     def path(self, name: str) -> Path:
-        if not NAME.match(name):
+        # fullmatch: ``$`` alone lets a trailing newline into the file name.
+        if not NAME.fullmatch(name):
             raise SnapshotError(
                 f"snapshot name {name!r}: use 1-64 letters, digits, '.', '_' or '-'"
             )
@@ -142,20 +143,46 @@ class Snapshots:
 
     def store_file(self, name: str, data: bytes, *, overwrite: bool = False) -> dict[str, Any]:
         """Keep an uploaded snapshot file (a mailed one) under ``name`` once it reads."""
+        temp = self.incoming(name, overwrite=overwrite)
+        try:
+            temp.write_bytes(data)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return self.adopt(name, temp, overwrite=overwrite)
+
+    def incoming(self, name: str, *, overwrite: bool = False) -> Path:
+        """An empty temporary file beside the snapshots, for an upload to be written to.
+
+        Refuses first what :meth:`adopt` would refuse without reading (a bad name, an
+        existing snapshot), so that a refused upload is never read.
+        """
         target = self.path(name)
         if target.exists() and not overwrite:
             raise SnapshotError(f"snapshot {name} exists; delete it or upload with overwrite", 409)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.directory)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            describe_file(Path(temp))
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.directory)
+        except OSError as exc:
+            raise SnapshotError(
+                f"{self.directory}: cannot write snapshots ({exc.strerror})", 500
+            ) from None
+        os.close(fd)
+        return Path(temp)
+
+    def adopt(self, name: str, temp: Path, *, overwrite: bool = False) -> dict[str, Any]:
+        """Keep ``temp`` (from :meth:`incoming`) as snapshot ``name`` once it reads as one;
+        ``temp`` is gone afterwards either way."""
+        try:
+            target = self.path(name)
+            if target.exists() and not overwrite:
+                raise SnapshotError(
+                    f"snapshot {name} exists; delete it or upload with overwrite", 409
+                )
+            describe_file(temp)
             os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        finally:
+            temp.unlink(missing_ok=True)
         return self.describe(name)
 
 
@@ -176,7 +203,11 @@ def _environments(state: MockState, names: list[str] | None) -> list[Env]:
 
 @contextlib.contextmanager
 def _readable_copy(path: Path) -> Iterator[sqlite3.Connection]:
-    """Open a copy, so that reading (and migrating) never changes the snapshot itself."""
+    """Open a copy, so that reading (and migrating) never changes the snapshot itself.
+
+    A snapshot may come by mail: a file whose tables or values are not what
+    mockksef writes is a :class:`SnapshotError`, never a crash.
+    """
     with tempfile.TemporaryDirectory(prefix="mockksef-snap-") as work:
         copy = Path(work) / "snapshot.sqlite3"
         shutil.copyfile(path, copy)
@@ -185,6 +216,10 @@ def _readable_copy(path: Path) -> Iterator[sqlite3.Connection]:
             if read_meta(conn, "kind") != "snapshot":
                 raise SnapshotError(f"{path.name}: not a mockksef snapshot")
             yield conn
+        except (sqlite3.Error, ValueError, TypeError, LookupError, AttributeError) as exc:
+            raise SnapshotError(
+                f"{path.name}: not a readable mockksef snapshot ({type(exc).__name__}: {exc})"
+            ) from None
         finally:
             conn.close()
 
