@@ -117,6 +117,9 @@ _ALLOWED: dict[str, frozenset[str]] = {
         {"load_certificate", "load_private_key", "load_public_key", "new_lock", "bound_method"}
     ),
 }
+# Domain classes that are always written as references (see the persister), never
+# inline: building one from a pickle has effects (MockState opens a data directory).
+_NEVER_INLINE = frozenset({("mockksef.state", "MockState")})
 _ALLOWED_CLASSES = ("builtins", "datetime", "decimal", "collections", "zoneinfo")
 
 
@@ -207,10 +210,13 @@ class Unpickler(pickle.Unpickler):
         if module == "mockksef.persistence.codec":
             if name in _ALLOWED[module]:
                 return super().find_class(module, name)
-        elif _domain_module(module):
+        elif _domain_module(module) and (module, name) not in _NEVER_INLINE:
             found = super().find_class(module, name)
-            # Only the domain's own classes (dataclasses, enums): no functions to call.
-            if isinstance(found, type):
+            # Only the domain's own classes (dataclasses, enums): no functions to call,
+            # and no class a domain module merely imports (``io.FileIO`` reached as
+            # ``archive.io.FileIO``, ``zipfile.ZipFile``): pickle writes a class under
+            # the module that defines it, so any other module is a crafted pickle.
+            if isinstance(found, type) and found.__module__ == module:
                 return found
         elif name in _ALLOWED.get(module, ()):
             return super().find_class(module, name)
