@@ -44,7 +44,9 @@ def _state(request: Request) -> MockState:
 def snapshots_of(state: MockState) -> Snapshots:
     """The snapshots of a server: ``snapshot_dir``, else beside ``--data``, else the user's."""
     config = state.config
-    return Snapshots(config.snapshot_dir or default_directory(config.data_dir))
+    if config.snapshot_dir:
+        return Snapshots(Path(config.snapshot_dir).expanduser().resolve())
+    return Snapshots(default_directory(config.data_dir))
 
 
 def _refused(exc: Exception, status: int = 400) -> JSONResponse:

@@ -1,12 +1,13 @@
-"""The ``mockksef`` command line: serve, scenario, journal, clock, reset, cert, sync,
-official, operations, contract, explain.
+"""The ``mockksef`` command line: serve, scenario, journal, clock, reset, snapshot, cert,
+sync, official, operations, contract, explain.
 
 Every command checks its arguments before doing anything: a wrong one is one line on
 stderr and exit code 2 (``OneLineGroup``), never a usage block or a traceback.
 
 This package holds the group and what several commands share; one module per command
 family registers its commands on ``main``: serve, official (sync, official, operations),
-contract, scenario, explain, admin (journal, reset, clock on a running server), cert.
+contract, scenario, explain, admin (journal, reset, clock on a running server), snapshot
+(snapshots of a running server), cert.
 """
 
 from __future__ import annotations
@@ -167,6 +168,25 @@ def _admin(command: str, url: str, method: str, path: str, ok: int = 200, **send
 
 
 # The command families register themselves on `main` when imported.
-from mockksef.cli import admin, cert, contract, explain, official, scenario, serve  # noqa: E402
+from mockksef.cli import (  # noqa: E402
+    admin,
+    cert,
+    contract,
+    explain,
+    official,
+    scenario,
+    serve,
+    snapshot,
+)
 
-__all__ = ["main", "admin", "cert", "contract", "explain", "official", "scenario", "serve"]
+__all__ = [
+    "main",
+    "admin",
+    "cert",
+    "contract",
+    "explain",
+    "official",
+    "scenario",
+    "serve",
+    "snapshot",
+]

@@ -37,6 +37,7 @@ _FLAGS = {
     "legacy_v1": "--legacy-v1",
     "admin_token": "--admin-token",
     "data_dir": "--data",
+    "snapshot_dir": "--snapshot-dir",
 }
 
 
@@ -84,6 +85,15 @@ def _url_host(host: str) -> str:
     help=(
         "Keep all state in this directory (SQLite): it survives restarts and crashes. "
         "Default: memory only."
+    ),
+)
+@click.option(
+    "--snapshot-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help=(
+        "Where `mockksef snapshot` and /_mock/snapshots keep snapshots. Default: "
+        "DATA/snapshots with --data, else ~/.local/share/mockksef/snapshots."
     ),
 )
 @click.option(
@@ -176,6 +186,7 @@ def serve(
     seed: int | None,
     official_dir: str | None,
     data_dir: str | None,
+    snapshot_dir: str | None,
     clock_mode: str | None,
     clock_start: str | None,
     public_base_url: str | None,
@@ -208,6 +219,7 @@ def serve(
         "seed": seed,
         "official_dir": official_dir,
         "data_dir": data_dir,
+        "snapshot_dir": snapshot_dir,
         "clock_mode": clock_mode,
         "clock_start": clock_start,
         "public_base_url": public_base_url,

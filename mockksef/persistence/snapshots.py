@@ -179,8 +179,10 @@ class Snapshots:
                 raise SnapshotError(
                     f"snapshot {name} exists; delete it or upload with overwrite", 409
                 )
-            describe_file(temp)
+            describe_file(temp, label="the upload")
             os.replace(temp, target)
+            # mkstemp made it private; a snapshot is as readable as one saved here.
+            os.chmod(target, 0o644)
         finally:
             temp.unlink(missing_ok=True)
         return self.describe(name)
@@ -202,30 +204,35 @@ def _environments(state: MockState, names: list[str] | None) -> list[Env]:
 
 
 @contextlib.contextmanager
-def _readable_copy(path: Path) -> Iterator[sqlite3.Connection]:
+def _readable_copy(path: Path, label: str | None = None) -> Iterator[sqlite3.Connection]:
     """Open a copy, so that reading (and migrating) never changes the snapshot itself.
 
     A snapshot may come by mail: a file whose tables or values are not what
-    mockksef writes is a :class:`SnapshotError`, never a crash.
+    mockksef writes is a :class:`SnapshotError`, never a crash. Messages name the
+    file as ``label`` (default: its name), never the temporary copy.
     """
+    label = label or path.name
     with tempfile.TemporaryDirectory(prefix="mockksef-snap-") as work:
         copy = Path(work) / "snapshot.sqlite3"
         shutil.copyfile(path, copy)
-        conn = connect(copy, wal=False)
+        try:
+            conn = connect(copy, wal=False)
+        except StoreError as exc:
+            raise SnapshotError(str(exc).replace(str(copy), label)) from None
         try:
             if read_meta(conn, "kind") != "snapshot":
-                raise SnapshotError(f"{path.name}: not a mockksef snapshot")
+                raise SnapshotError(f"{label}: not a mockksef snapshot")
             yield conn
         except (sqlite3.Error, ValueError, TypeError, LookupError, AttributeError) as exc:
             raise SnapshotError(
-                f"{path.name}: not a readable mockksef snapshot ({type(exc).__name__}: {exc})"
+                f"{label}: not a readable mockksef snapshot ({type(exc).__name__}: {exc})"
             ) from None
         finally:
             conn.close()
 
 
-def describe_file(path: Path) -> dict[str, Any]:
-    with _readable_copy(path) as conn:
+def describe_file(path: Path, label: str | None = None) -> dict[str, Any]:
+    with _readable_copy(path, label) as conn:
         counts = dict(conn.execute("SELECT env, COUNT(*) FROM invoices GROUP BY env").fetchall())
         for env, total in conn.execute(
             "SELECT env, SUM(last - first + 1) FROM invoice_chunks GROUP BY env"
