@@ -91,15 +91,17 @@ def connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open ({exc})") from None
     try:
+        # An existing file is identified before anything is written to it (switching
+        # to WAL rewrites its header): a foreign or newer file is left as it was.
+        if existed:
+            _check(conn, path)
         if wal:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{path}: cannot switch to WAL mode (got {mode})")
             # Durable against a killed process at every commit; fsync at checkpoints.
             conn.execute("PRAGMA synchronous=NORMAL")
-        if existed:
-            _check(conn, path)
-        else:
+        if not existed:
             with transaction(conn):
                 for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                     conn.execute(statement)
