@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from mockksef import MockConfig, MockState, create_app
 from mockksef.clock import Clock, parse_datetime
+from mockksef.environments import Env
 from mockksef.spec import Spec
 from tests import kit
 from tests.conftest import START
@@ -129,6 +130,24 @@ def test_loading_one_environment_leaves_the_others_and_the_clock(mock_server: Se
     assert len(mock_server.state.env("demo").invoices.invoices.rows_table()) == 7
 
 
+def test_a_snapshot_of_environments_not_served_here_loads_nothing(
+    mock_server: Served, config: MockConfig, spec: Spec
+) -> None:
+    mock_server.admin.post("/_mock/snapshots", json={"name": "t", "environments": ["test"]})
+    with served(
+        config, spec, mock_server.root, environments=(Env.DEMO,), default_env=Env.DEMO
+    ) as demo_only:
+        demo_only.seed(invoices=3, environment="demo")
+        answer = demo_only.admin.post("/_mock/snapshots/t/load")
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"] == (
+            "snapshot t holds none of the environments served here (demo); nothing was loaded"
+        )
+        assert len(demo_only.state.env("demo").invoices.invoices.rows_table()) == 3
+        named = demo_only.admin.post("/_mock/snapshots/t/load", json={"environments": ["test"]})
+        assert named.status_code == 400 and "not enabled" in named.json()["error"]
+
+
 def test_exists_unknown_and_bad_requests(mock_server: Served) -> None:
     admin = mock_server.admin
     assert admin.post("/_mock/snapshots", json={"name": "a"}).status_code == 201
@@ -160,7 +179,7 @@ def test_exists_unknown_and_bad_requests(mock_server: Served) -> None:
         answer = admin.post("/_mock/snapshots", json=body)
         assert answer.status_code == 400, (body, answer.text)
         assert answer.json()["error"]
-    for raw in (b"{", b'{"name": "b"', b"\xff\xfe", b"[" * 100_000, b'{"name": "' + b"x" * 5000):
+    for raw in (b"{", b'{"name": "b"', b"\xff\xfe", b"[" * 4000, b"[" * 100_000, b"x" * 5000):
         answer = admin.post("/_mock/snapshots", content=raw)
         assert answer.status_code == 400, (raw[:20], answer.text)
     assert admin.post("/_mock/snapshots/a/load", json={"environments": ["mars"]}).status_code == 400

@@ -105,7 +105,7 @@ def _invoices(described: dict[str, Any]) -> str:
 def _summary(described: dict[str, Any]) -> str:
     return (
         f"{described['name']}: {', '.join(described['environments'])}; "
-        f"invoices {_invoices(described)}; clock {described['clock']}; "
+        f"invoices {_invoices(described)}; clock {described.get('clock') or '-'}; "
         f"{_size(int(described['size']))}"
     )
 
@@ -165,7 +165,7 @@ def list_cmd(url: str, as_json: bool) -> None:
                 item["name"],
                 ",".join(item["environments"]),
                 _invoices(item),
-                str(item["clock"])[:19],
+                str(item.get("clock") or "-")[:19],
                 _size(int(item["size"])),
                 str(item["modified"])[:19],
             )
