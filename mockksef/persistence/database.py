@@ -19,7 +19,10 @@ Tables (``env`` is the environment name):
 * ``invoice_chunks(env, first, last, blob)``: many invoices in one row
   (snapshots and compaction: one load call instead of one per invoice);
 * ``dictionaries(env, form, blob)``: the deflate dictionaries stored invoices
-  were compressed against.
+  were compressed against;
+* ``generators(env, id, blob)``: the generators seeded invoices render their
+  documents from (parties, word bank), each written once and referred to by
+  its rows (inline, each row would carry the whole pool of parties).
 """
 
 from __future__ import annotations
@@ -30,9 +33,8 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-
 # The schema version written by this mockksef; older files are migrated on open.
-FORMAT = 1
+FORMAT = 2
 DATA_FILE = "state.sqlite3"
 LOCK_FILE = "lock"
 
@@ -60,11 +62,24 @@ CREATE TABLE IF NOT EXISTS invoice_chunks (
 CREATE TABLE IF NOT EXISTS dictionaries (
     env TEXT NOT NULL, form TEXT NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (env, form)
 );
+CREATE TABLE IF NOT EXISTS generators (
+    env TEXT NOT NULL, id INTEGER NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (env, id)
+);
 """
 
 # from-version -> the step that brings a file one version up (run in one transaction).
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: dict[int, Migration] = {}
+
+
+def _add_generators(conn: sqlite3.Connection) -> None:
+    # Format 1 pickled a seeded row's generator inline; such rows still read.
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS generators (env TEXT NOT NULL, id INTEGER NOT NULL, "
+        "blob BLOB NOT NULL, PRIMARY KEY (env, id))"
+    )
+
+
+MIGRATIONS: dict[int, Migration] = {1: _add_generators}
 
 
 def _version() -> str:

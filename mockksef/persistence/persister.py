@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from mockksef.clock import format_datetime, parse_datetime
 from mockksef.environments import Env
 from mockksef.ids import RandomSource, fresh_seed
-from mockksef.invoicegen import GeneratedInvoice
+from mockksef.invoicegen import GeneratedInvoice, InvoiceGenerator
 from mockksef.persistence import codec
 from mockksef.persistence.database import StoreError, transaction
 from mockksef.services.invoices.models import StoredInvoice
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 _INVOICES = frozenset({StoredInvoice, GeneratedInvoice})
 # Invoices per row in a whole write (snapshot, compaction): one load call each.
 CHUNK = 5_000
+# More new invoices than this in one commit (a seeding, a large batch) go in chunks.
+CHUNK_FROM = 64
 
 
 @dataclass
@@ -57,6 +59,8 @@ class _Written:
     next_si_seq: int = 0
     forms: set[str] = field(default_factory=set)
     hwm: Any = None
+    # id(generator) -> (the generator, its row id in ``generators``): written once.
+    generators: dict[int, tuple[InvoiceGenerator, int]] = field(default_factory=dict)
 
 
 class Persister:
@@ -147,7 +151,14 @@ class Persister:
 
     def _write_env_whole(self, state: MockState, env_state: EnvironmentState) -> None:
         name = env_state.env.value
-        for table in ("envs", "sessions", "session_invoices", "invoices", "invoice_chunks"):
+        for table in (
+            "envs",
+            "sessions",
+            "session_invoices",
+            "invoices",
+            "invoice_chunks",
+            "generators",
+        ):
             self.conn.execute(f"DELETE FROM {table} WHERE env=?", (name,))
         self.conn.execute("DELETE FROM dictionaries WHERE env=?", (name,))
         mark = _Written(env_state.generation, env_state)
@@ -176,27 +187,57 @@ class Persister:
         if total <= mark.invoices:
             return
         start = mark.invoices
-        if chunked:
+        detach = self._detacher(name, rows, start, total, mark)
+        if chunked or total - start > CHUNK_FROM:
             for first in range(start, total, CHUNK):
-                batch = rows[first : min(first + CHUNK, total)]
+                last = min(first + CHUNK, total)
                 self.conn.execute(
                     "INSERT INTO invoice_chunks(env, first, last, blob) VALUES (?, ?, ?, ?)",
                     (
                         name,
                         first,
-                        first + len(batch) - 1,
-                        codec.dumps([i.detached() for i in batch]),
+                        last - 1,
+                        codec.dumps([detach(rows[i]) for i in range(first, last)]),
                     ),
                 )
         else:
             self.conn.executemany(
                 "INSERT INTO invoices(env, seq, ksef, blob) VALUES (?, ?, ?, ?)",
                 (
-                    (name, seq, rows[seq].ksef_number, codec.dumps(rows[seq].detached()))
+                    (name, seq, rows[seq].ksef_number, codec.dumps(detach(rows[seq])))
                     for seq in range(start, total)
                 ),
             )
         mark.invoices = total
+
+    def _detacher(
+        self, name: str, rows: list[StoredInvoice], start: int, total: int, mark: _Written
+    ) -> Any:
+        """Row -> what its row holds: no shared dictionary, a generator as its id.
+
+        A seeded row's generator (every party of the seeding, a word bank) is
+        written once to ``generators``; the row keeps its id there instead.
+        """
+        written = mark.generators
+        for seq in range(start, total):
+            row = rows[seq]
+            if type(row) is GeneratedInvoice and id(row.generator) not in written:
+                key = len(written) + 1
+                while any(k == key for _, k in written.values()):
+                    key += 1
+                written[id(row.generator)] = (row.generator, key)
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO generators(env, id, blob) VALUES (?, ?, ?)",
+                    (name, key, codec.dumps(row.generator)),
+                )
+
+        def detach(row: StoredInvoice) -> StoredInvoice:
+            twin = row.detached()
+            if type(twin) is GeneratedInvoice and type(row) is GeneratedInvoice:
+                twin.generator = written[id(row.generator)][1]  # type: ignore[assignment]
+            return twin
+
+        return detach
 
     def _write_session(self, env_state: EnvironmentState, session: Session, mark: _Written) -> None:
         name = env_state.env.value
@@ -316,6 +357,15 @@ class Persister:
             )
         }
 
+        generators: dict[int, tuple[InvoiceGenerator, int]] = {}
+        by_key: dict[int, InvoiceGenerator] = {}
+        for key, blob in conn.execute("SELECT id, blob FROM generators WHERE env=?", (name,)):
+            generator = codec.loads(blob)
+            if type(generator) is not InvoiceGenerator:
+                raise StoreError(f"generator {key} of {name} is not an invoice generator")
+            by_key[key] = generator
+            generators[id(generator)] = (generator, key)
+
         invoices: list[StoredInvoice] = []
         for (blob,) in conn.execute(
             "SELECT blob FROM invoice_chunks WHERE env=? ORDER BY first", (name,)
@@ -323,6 +373,15 @@ class Persister:
             invoices.extend(codec.loads(blob))
         for (blob,) in conn.execute("SELECT blob FROM invoices WHERE env=? ORDER BY seq", (name,)):
             invoices.append(codec.loads(blob))
+        for invoice in invoices:
+            if type(invoice) is GeneratedInvoice:
+                # Written as its id (format 1 wrote it inline: kept as it is).
+                written_as: Any = invoice.generator
+                if type(written_as) is int:
+                    found = by_key.get(written_as)
+                    if found is None:
+                        raise StoreError(f"an invoice names unknown generator {written_as}")
+                    invoice.generator = found
         by_number = {inv.ksef_number: inv for inv in invoices}
         env_row = conn.execute(
             "SELECT generation, hwm, blob FROM envs WHERE env=?", (name,)
@@ -403,6 +462,7 @@ class Persister:
         if max_seq is not None:
             mark.next_si_seq = max(mark.next_si_seq, max_seq + 1)
         mark.forms = set(dictionaries)
+        mark.generators = generators
         self._written[env] = mark
         return env_state
 
