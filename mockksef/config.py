@@ -110,7 +110,7 @@ class MockConfig:
     # Admin request bodies (scenario YAML, seed setups) are read whole: bounded.
     max_admin_body_bytes: int = 8_000_000
     # A snapshot upload (PUT /_mock/snapshots/NAME/file) streams to disk instead:
-    # 20,000 invoices take about 11 MB, a million about 560 MB.
+    # 20,000 invoices take about 8 MB, more than the bound above.
     max_snapshot_bytes: int = 2_000_000_000
     # Request line + headers of one request, and the number of header fields
     # (Apache's LimitRequestFields); more answers 431 (mockksef.server).
