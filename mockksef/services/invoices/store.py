@@ -35,6 +35,11 @@ SUBJECT_TYPES = ("Subject1", "Subject2", "Subject3", "SubjectAuthorized")
 DATE_TYPES = ("Issue", "Invoicing", "PermanentStorage")
 _EPS = timedelta(microseconds=1)
 _FAR_PAST = datetime(1970, 1, 1, tzinfo=UTC)
+_DATE_ATTRIBUTES = (
+    ("Issue", "issue_date"),
+    ("Invoicing", "invoicing_date"),
+    ("PermanentStorage", "permanent_storage_date"),
+)
 
 
 def make_ksef_number(nip: str, day: str, tech: str) -> str:
@@ -62,6 +67,10 @@ def parties(invoice: StoredInvoice) -> Iterator[tuple[str, str]]:
             yield "Subject3", value
     if invoice.authorized_subject is not None:
         yield "SubjectAuthorized", invoice.authorized_subject[0]
+
+
+def _date_of_row(rows: list[StoredInvoice], date_of: Callable[[Any], Any]) -> Callable[[int], Any]:
+    return lambda row: date_of(rows[row])
 
 
 class _Party:
@@ -136,19 +145,31 @@ class InvoiceStore:
                     party.storage.append(row)
                     touched.add(key)
                 count += 1
-            rows = self._rows
-            for key in touched:
-                party = self._parties[key]
-                for date_type in DATE_TYPES:
-                    current = party.by(date_type)
-                    date_of = attrgetter(
-                        {"Issue": "issue_date", "Invoicing": "invoicing_date"}.get(
-                            date_type, "permanent_storage_date"
-                        )
-                    )
-                    ordered = sorted(current, key=lambda r: (date_of(rows[r]), r))
-                    current[:] = array("i", ordered)
+            self._sort_parties(touched, len(self._rows) - count)
             return count
+
+    def _sort_parties(self, touched: Iterable[tuple[str, str]], first: int) -> None:
+        """Order the arrays of ``touched`` parties by (date, row) once rows ``first``… are in.
+
+        Each array holds its old rows in (date, row) order followed by new rows in
+        row order, so a stable sort by date alone gives (date, row). When the new
+        rows are a large share of the store, each date is looked up through a list
+        (a key in C, no lambda per comparison).
+        """
+        rows = self._rows
+        whole = len(rows) - first >= len(rows) // 4
+        parties = [self._parties[key] for key in touched]
+        for date_type, attribute in _DATE_ATTRIBUTES:
+            date_of = attrgetter(attribute)
+            key: Callable[[int], Any]
+            if whole:
+                key = list(map(date_of, rows)).__getitem__
+            else:
+                key = _date_of_row(rows, date_of)
+            for party in parties:
+                current = party.by(date_type)
+                if len(current) > 1:
+                    current[:] = array("i", sorted(current, key=key))
 
     def _add_row(self, invoice: StoredInvoice) -> int:
         self._admit(invoice)
@@ -200,12 +221,58 @@ class InvoiceStore:
         dictionaries: dict[str, bytes],
         hwm_reported: datetime | None,
     ) -> None:
-        """Refill an empty store from persisted rows (already compacted, in filing order)."""
+        """Refill an empty store from persisted rows (already compacted, in filing order).
+
+        What ``bulk_store`` does, less what a stored row no longer needs (the HWM
+        move and the compaction happened when it was first stored), in one loop:
+        a restart of a million rows is bound by this.
+        """
         with self._lock:
+            if self._rows:
+                raise ValueError("restore needs an empty store")
             self._dictionaries.update(dictionaries)
             for invoice in invoices:
                 invoice.attach_dictionary(self._dictionaries)
-            self.bulk_store(invoices)
+            by_number = {invoice.ksef_number: invoice for invoice in invoices}
+            if len(by_number) != len(invoices):
+                raise ValueError("a KSeF number is stored twice")
+            self._by_number = by_number
+            self._rows = rows = list(invoices)
+            by_p2 = self._by_p2
+            interned = self._interned.setdefault
+            get_party = self._parties.get
+            new_party = self._party
+            latest = self._max_storage
+            for row, invoice in enumerate(rows):
+                invoice.buyer_identifier = buyer = interned(
+                    invoice.buyer_identifier, invoice.buyer_identifier
+                )
+                invoice.form_code = interned(invoice.form_code, invoice.form_code)
+                if invoice.permanent_storage_date > latest:
+                    latest = invoice.permanent_storage_date
+                number = invoice.invoice_number.strip()
+                current = by_p2.get(number)
+                if current is None:
+                    by_p2[number] = invoice
+                elif isinstance(current, list):
+                    current.append(invoice)
+                else:
+                    by_p2[number] = [current, invoice]
+                # parties(invoice), without a generator for the usual seller + buyer.
+                keys: Iterable[tuple[str, str]]
+                if invoice.third_subjects or invoice.authorized_subject is not None:
+                    keys = list(parties(invoice))
+                elif buyer[0] == "Nip" and buyer[1]:
+                    keys = (("Subject1", invoice.seller_nip), ("Subject2", buyer[1]))
+                else:
+                    keys = (("Subject1", invoice.seller_nip),)
+                for key in keys:
+                    party = get_party(key) or new_party(key)
+                    party.issue.append(row)
+                    party.invoicing.append(row)
+                    party.storage.append(row)
+            self._max_storage = latest
+            self._sort_parties(self._parties, 0)
             if hwm_reported is not None and hwm_reported > self._hwm_reported:
                 self._hwm_reported = hwm_reported
 
