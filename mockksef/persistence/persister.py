@@ -24,7 +24,7 @@ from __future__ import annotations
 import gc
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from mockksef.ids import RandomSource, fresh_seed
 from mockksef.invoicegen import GeneratedInvoice, InvoiceGenerator
 from mockksef.persistence import codec
 from mockksef.persistence.database import StoreError, transaction
+from mockksef.persistence.rows import dumps_rows
 from mockksef.services.invoices.models import StoredInvoice
 from mockksef.services.invoices.store import InvoiceStore
 from mockksef.services.sessions.models import Session, SessionInvoice
@@ -188,33 +189,28 @@ class Persister:
         if total <= mark.invoices:
             return
         start = mark.invoices
-        detach = self._detacher(name, rows, start, total, mark)
+        generator_id = self._generators(name, rows, start, total, mark)
         if chunked or total - start > CHUNK_FROM:
             for first in range(start, total, CHUNK):
                 last = min(first + CHUNK, total)
                 self.conn.execute(
                     "INSERT INTO invoice_chunks(env, first, last, blob) VALUES (?, ?, ?, ?)",
-                    (
-                        name,
-                        first,
-                        last - 1,
-                        codec.dumps([detach(rows[i]) for i in range(first, last)]),
-                    ),
+                    (name, first, last - 1, dumps_rows(rows[first:last], generator_id)),
                 )
         else:
             self.conn.executemany(
                 "INSERT INTO invoices(env, seq, ksef, blob) VALUES (?, ?, ?, ?)",
                 (
-                    (name, seq, rows[seq].ksef_number, codec.dumps(detach(rows[seq])))
+                    (name, seq, rows[seq].ksef_number, dumps_rows(rows[seq], generator_id))
                     for seq in range(start, total)
                 ),
             )
         mark.invoices = total
 
-    def _detacher(
+    def _generators(
         self, name: str, rows: list[StoredInvoice], start: int, total: int, mark: _Written
-    ) -> Any:
-        """Row -> what its row holds: no shared dictionary, a generator as its id.
+    ) -> Callable[[Any], int]:
+        """Write the generators of new seeded rows not written yet; -> generator's id.
 
         A seeded row's generator (every party of the seeding, a word bank) is
         written once to ``generators``; the row keeps its id there instead.
@@ -232,13 +228,10 @@ class Persister:
                     (name, key, codec.dumps(row.generator)),
                 )
 
-        def detach(row: StoredInvoice) -> StoredInvoice:
-            twin = row.detached()
-            if type(twin) is GeneratedInvoice and type(row) is GeneratedInvoice:
-                twin.generator = written[id(row.generator)][1]  # type: ignore[assignment]
-            return twin
+        def generator_id(generator: Any) -> int:
+            return written[id(generator)][1]
 
-        return detach
+        return generator_id
 
     def _write_session(self, env_state: EnvironmentState, session: Session, mark: _Written) -> None:
         name = env_state.env.value
