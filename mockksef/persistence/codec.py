@@ -52,6 +52,14 @@ def load_public_key(der: bytes) -> Any:
     return serialization.load_der_public_key(der)
 
 
+def load_csr(der: bytes) -> x509.CertificateSigningRequest:
+    return x509.load_der_x509_csr(der)
+
+
+def load_oid(dotted: str) -> x509.ObjectIdentifier:
+    return x509.ObjectIdentifier(dotted)
+
+
 def new_lock(reentrant: bool) -> Any:
     return threading.RLock() if reentrant else threading.Lock()
 
@@ -112,15 +120,26 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "ipaddress": frozenset({"IPv4Address", "IPv6Address", "IPv4Network", "IPv6Network"}),
     "pathlib": frozenset({"PurePosixPath", "PosixPath", "Path"}),
     "uuid": frozenset({"UUID"}),
+    # Certificate subjects kept apart from their certificates (enrollments).
+    "cryptography.x509.name": frozenset(
+        {"Name", "RelativeDistinguishedName", "NameAttribute", "_ASN1Type"}
+    ),
     "enum": frozenset({"Enum"}),
     "mockksef.persistence.codec": frozenset(
-        {"load_certificate", "load_private_key", "load_public_key", "new_lock", "bound_method"}
+        {
+            "load_certificate",
+            "load_private_key",
+            "load_public_key",
+            "new_lock",
+            "bound_method",
+            "load_oid",
+            "load_csr",
+        }
     ),
 }
 # Domain classes that are always written as references (see the persister), never
 # inline: building one from a pickle has effects (MockState opens a data directory).
 _NEVER_INLINE = frozenset({("mockksef.state", "MockState")})
-_ALLOWED_CLASSES = ("builtins", "datetime", "decimal", "collections", "zoneinfo")
 
 
 def _reducer_for(kind: type) -> Callable[[Any], Any] | None:
@@ -146,6 +165,10 @@ def _reducer_for(kind: type) -> Callable[[Any], Any] | None:
                 ),
             ),
         )
+    if issubclass(kind, x509.CertificateSigningRequest):
+        return lambda obj: (load_csr, (obj.public_bytes(serialization.Encoding.DER),))
+    if issubclass(kind, x509.ObjectIdentifier):
+        return lambda obj: (load_oid, (obj.dotted_string,))
     if kind in _LOCK_TYPES:
         return lambda obj: (new_lock, (type(obj) is _LOCK_TYPES[1],))
     if kind is types.MethodType:

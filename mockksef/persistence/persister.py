@@ -316,24 +316,26 @@ class Persister:
     def _restore(self, state: MockState, only: Iterable[Env] | None) -> list[Env]:
         row = self.conn.execute("SELECT blob FROM root WHERE key='state'").fetchone()
         wanted = set(only) if only is not None else None
-        loaded: list[Env] = []
         with self._lock:
+            # Everything is read first and put in place only when all of it read:
+            # a refused environment (a damaged or crafted file) changes nothing.
             root = codec.loads(row[0], self._root_resolver(state)) if row is not None else None
-            if root is not None and wanted is None:
-                state.clock.import_state(root["clock"])
-                state.durable.update(root["durable"])
-                state.scenarios.import_state(root["scenarios"])
             names = [r[0] for r in self.conn.execute("SELECT env FROM envs ORDER BY env")]
+            ready: list[EnvironmentState] = []
             for name in names:
                 env = Env.parse(name)
                 if env not in state.environments:
                     continue
                 if wanted is not None and env not in wanted:
                     continue
-                env_state = self._load_env(state, env)
+                ready.append(self._load_env(state, env))
+            if root is not None and wanted is None:
+                state.clock.import_state(root["clock"])
+                state.durable.update(root["durable"])
+                state.scenarios.import_state(root["scenarios"])
+            for env_state in ready:
                 state.install(env_state)
-                loaded.append(env)
-        return loaded
+        return [env_state.env for env_state in ready]
 
     def _root_resolver(self, state: MockState) -> Any:
         def resolve(pid: Any) -> Any:
