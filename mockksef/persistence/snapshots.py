@@ -179,7 +179,7 @@ class Snapshots:
                 raise SnapshotError(
                     f"snapshot {name} exists; delete it or upload with overwrite", 409
                 )
-            describe_file(temp, label="the upload")
+            describe_file(temp, label="the upload", check=True)
             os.replace(temp, target)
             # mkstemp made it private; a snapshot is as readable as one saved here.
             os.chmod(target, 0o644)
@@ -231,26 +231,51 @@ def _readable_copy(path: Path, label: str | None = None) -> Iterator[sqlite3.Con
             conn.close()
 
 
-def describe_file(path: Path, label: str | None = None) -> dict[str, Any]:
-    with _readable_copy(path, label) as conn:
-        counts = dict(conn.execute("SELECT env, COUNT(*) FROM invoices GROUP BY env").fetchall())
-        for env, total in conn.execute(
-            "SELECT env, SUM(last - first + 1) FROM invoice_chunks GROUP BY env"
-        ):
-            counts[env] = counts.get(env, 0) + int(total)
-        return {
-            "path": str(path),
-            "size": path.stat().st_size,
-            "format": int(read_meta(conn, "format") or FORMAT),
-            "writtenBy": read_meta(conn, "written_by"),
-            # The file's own time (the operating system's), not the simulated clock's.
-            "modified": datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(
-                timespec="seconds"
-            ),
-            "clock": read_meta(conn, "clock"),
-            "environments": [e for e in (read_meta(conn, "environments") or "").split(",") if e],
-            "invoices": counts,
-        }
+@contextlib.contextmanager
+def _peek(path: Path, label: str) -> Iterator[sqlite3.Connection]:
+    """Open the snapshot itself read-only, for the few rows a listing shows.
+
+    No copy, no integrity check: a list of big snapshots must not read each one
+    whole. Loading and uploading go through :func:`_readable_copy`, which checks.
+    """
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise SnapshotError(f"{label}: not a readable mockksef snapshot ({exc})") from None
+    try:
+        if read_meta(conn, "kind") != "snapshot":
+            raise SnapshotError(f"{label}: not a mockksef snapshot")
+        yield conn
+    except sqlite3.Error as exc:
+        raise SnapshotError(f"{label}: not a readable mockksef snapshot ({exc})") from None
+    finally:
+        conn.close()
+
+
+def _describe(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
+    counts = dict(conn.execute("SELECT env, COUNT(*) FROM invoices GROUP BY env").fetchall())
+    for env, total in conn.execute(
+        "SELECT env, SUM(last - first + 1) FROM invoice_chunks GROUP BY env"
+    ):
+        counts[env] = counts.get(env, 0) + int(total)
+    return {
+        "path": str(path),
+        "size": path.stat().st_size,
+        "format": int(read_meta(conn, "format") or FORMAT),
+        "writtenBy": read_meta(conn, "written_by"),
+        # The file's own time (the operating system's), not the simulated clock's.
+        "modified": datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds"),
+        "clock": read_meta(conn, "clock"),
+        "environments": [e for e in (read_meta(conn, "environments") or "").split(",") if e],
+        "invoices": counts,
+    }
+
+
+def describe_file(path: Path, label: str | None = None, *, check: bool = False) -> dict[str, Any]:
+    """What a snapshot holds; ``check`` reads it whole first (uploads), else only its meta."""
+    opener = _readable_copy if check else _peek
+    with opener(path, label or path.name) as conn:
+        return _describe(conn, path)
 
 
 def load_file(
