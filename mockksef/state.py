@@ -183,10 +183,14 @@ class MockState:
 
         self.persistence = DataDirectory.open(directory, self)
 
-    def commit(self, *, hot: bool = False) -> None:
-        """Make every change so far durable (no-op without ``--data``)."""
-        if self.persistence is not None:
-            self.persistence.commit(self, hot=hot)
+    def commit(self, *, hot: bool = False, wait: bool = True) -> bool:
+        """Make every change so far durable (no-op without ``--data``).
+
+        ``wait=False`` returns False instead of waiting for a commit or load
+        in progress elsewhere."""
+        if self.persistence is None:
+            return True
+        return bool(self.persistence.commit(self, hot=hot, wait=wait))
 
     def reset(self, env: Env | str | None = None) -> None:
         """Wipe data; every JWT and KSeF token issued before is dead afterwards."""

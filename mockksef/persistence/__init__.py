@@ -59,8 +59,8 @@ class DataDirectory:
     def snapshot_dir(self) -> Path:
         return self.path / "snapshots"
 
-    def commit(self, state: MockState, *, hot: bool = False) -> None:
-        self.persister.commit(state, hot=hot)
+    def commit(self, state: MockState, *, hot: bool = False, wait: bool = True) -> bool:
+        return self.persister.commit(state, hot=hot, wait=wait)
 
     def close(self) -> None:
         try:

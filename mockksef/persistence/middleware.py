@@ -9,9 +9,11 @@ are computed from the clock), so they do not commit.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -43,11 +45,18 @@ class PersistenceMiddleware:
         hot = is_hot(scope["method"], scope["path"])
         committed = False
 
+        async def commit() -> None:
+            # Inline when the file is free (the usual case: no thread hop); while a
+            # snapshot load or a big commit holds it, wait in a worker thread so
+            # the event loop goes on answering reads.
+            if not state.commit(hot=hot, wait=False):
+                await anyio.to_thread.run_sync(functools.partial(state.commit, hot=hot))
+
         async def durable_send(message: Message) -> None:
             nonlocal committed
             if message["type"] == "http.response.start" and not committed:
                 committed = True
-                state.commit(hot=hot)
+                await commit()
             await send(message)
 
         try:
@@ -55,4 +64,4 @@ class PersistenceMiddleware:
         finally:
             if not committed:
                 # No answer (a dropped connection, a failure): keep what changed anyway.
-                state.commit(hot=hot)
+                await commit()

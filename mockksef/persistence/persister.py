@@ -121,16 +121,26 @@ class Persister:
 
     # -- commit -----------------------------------------------------------------------
 
-    def commit(self, state: MockState, *, hot: bool = False) -> None:
-        """Write what changed since the last commit, in one transaction."""
-        with self._lock, transaction(self.conn):
-            # Every enabled environment, built if a reset dropped it: a reset must
-            # replace the rows of the generation before it, or a restart revives them.
-            for env in state.environments:
-                self._commit_env(state, state.env(env), hot)
-            if not hot or state.scenarios.engaged:
-                self._write_root(state)
-            self.commits += 1
+    def commit(self, state: MockState, *, hot: bool = False, wait: bool = True) -> bool:
+        """Write what changed since the last commit, in one transaction.
+
+        ``wait=False``: return False at once when another commit or a load holds
+        the file (the caller waits off the event loop instead).
+        """
+        if not self._lock.acquire(blocking=wait):
+            return False
+        try:
+            with transaction(self.conn):
+                # Every enabled environment, built if a reset dropped it: a reset must
+                # replace the rows of the generation before it, or a restart revives them.
+                for env in state.environments:
+                    self._commit_env(state, state.env(env), hot)
+                if not hot or state.scenarios.engaged:
+                    self._write_root(state)
+                self.commits += 1
+        finally:
+            self._lock.release()
+        return True
 
     def _commit_env(self, state: MockState, env_state: EnvironmentState, hot: bool) -> None:
         mark = self._written.get(env_state.env)
