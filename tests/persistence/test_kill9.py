@@ -185,7 +185,6 @@ def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path) -> None:  # type
         assert all(not e[0].isdigit() for e in sender.errors), sender.errors
     acknowledged = [a for s in senders for a in s.acknowledged]
     assert len(acknowledged) >= MIN_ACKNOWLEDGED
-    print(f"{len(acknowledged)} invoices acknowledged before the kill")
     read_before = [a for a in acknowledged if a.status is not None]
     assert len(read_before) >= len(acknowledged) - THREADS
     assert all(a.status["status"]["code"] == 200 for a in read_before)  # type: ignore[index]
