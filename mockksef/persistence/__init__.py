@@ -44,7 +44,8 @@ class DataDirectory:
         data = cls(path, conn, lock)
         try:
             if not data.persister.is_empty():
-                data.restored = [env.value for env in data.persister.restore(state)]
+                loaded = data.persister.restore(state, freeze=True)
+                data.restored = [env.value for env in loaded]
             # Environments the file did not hold (first start, newly enabled) are
             # written now, so that a crash before the first request loses nothing.
             for env in state.environments:

@@ -70,6 +70,7 @@ class Persister:
         self.conn = conn
         self._lock = threading.RLock()
         self._written: dict[Env, _Written] = {}
+        self._frozen = False  # restored objects put out of the collector's view
         self.commits = 0
 
     # -- references: what is not written inline ---------------------------------------
@@ -145,6 +146,8 @@ class Persister:
     def _commit_env(self, state: MockState, env_state: EnvironmentState, hot: bool) -> None:
         mark = self._written.get(env_state.env)
         if mark is None or mark.env_state is not env_state:
+            if mark is not None:
+                self._unfreeze()  # replaced (a reset): the old one may be garbage now
             self._write_env_whole(state, env_state)
             return
         self._append_invoices(env_state, mark)
@@ -308,17 +311,29 @@ class Persister:
     def is_empty(self) -> bool:
         return self.conn.execute("SELECT 1 FROM root LIMIT 1").fetchone() is None
 
-    def restore(self, state: MockState, only: Iterable[Env] | None = None) -> list[Env]:
+    def restore(
+        self, state: MockState, only: Iterable[Env] | None = None, *, freeze: bool = False
+    ) -> list[Env]:
         """Load what the file holds into ``state``; returns the environments loaded.
 
         The cyclic garbage collector is off meanwhile: a million rows are a few
         million new objects, none of them garbage, and a collection pass every
         few thousand allocations doubled the time to load them.
+
+        ``freeze`` (a server's start, where nothing is replaced): afterwards the
+        loaded objects leave the collector's view (``gc.freeze``), or its first
+        pass would walk all of them before the first answer, and every full pass
+        again. The first environment written whole later (a reset, a snapshot
+        load: the old one may be garbage now) gives them back (``gc.unfreeze``).
         """
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._restore(state, only)
+            loaded = self._restore(state, only)
+            if freeze and loaded:
+                gc.freeze()
+                self._frozen = True
+            return loaded
         finally:
             if collecting:
                 gc.enable()
@@ -402,7 +417,6 @@ class Persister:
                     if found is None:
                         raise StoreError(f"an invoice names unknown generator {written_as}")
                     invoice.generator = found
-        by_number = {inv.ksef_number: inv for inv in invoices}
         env_row = conn.execute(
             "SELECT generation, hwm, blob FROM envs WHERE env=?", (name,)
         ).fetchone()
@@ -411,7 +425,7 @@ class Persister:
         store.restore(invoices, dictionaries, parse_datetime(hwm) if hwm else None)
 
         def stored(ksef: str) -> StoredInvoice:
-            found = by_number.get(ksef)
+            found = store.get(ksef)
             if found is None:
                 raise StoreError(f"a stored session invoice names unknown KSeF number {ksef}")
             return found
@@ -499,3 +513,9 @@ class Persister:
         """The next commit writes ``env`` whole (it was replaced or reset)."""
         with self._lock:
             self._written.pop(env, None)
+            self._unfreeze()
+
+    def _unfreeze(self) -> None:
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False

@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
@@ -224,54 +225,74 @@ class InvoiceStore:
         """Refill an empty store from persisted rows (already compacted, in filing order).
 
         What ``bulk_store`` does, less what a stored row no longer needs (the HWM
-        move and the compaction happened when it was first stored), in one loop:
-        a restart of a million rows is bound by this.
+        move and the compaction happened when it was first stored), a column at a
+        time: a restart of a million rows is bound by this.
         """
         with self._lock:
             if self._rows:
                 raise ValueError("restore needs an empty store")
-            self._dictionaries.update(dictionaries)
-            for invoice in invoices:
-                invoice.attach_dictionary(self._dictionaries)
-            by_number = {invoice.ksef_number: invoice for invoice in invoices}
-            if len(by_number) != len(invoices):
-                raise ValueError("a KSeF number is stored twice")
-            self._by_number = by_number
             self._rows = rows = list(invoices)
-            by_p2 = self._by_p2
+            self._dictionaries.update(dictionaries)
+            if self._dictionaries:  # none when every row is seeded (no document kept)
+                for invoice in rows:
+                    invoice.attach_dictionary(self._dictionaries)
+            self._by_number = dict(zip(map(attrgetter("ksef_number"), rows), rows, strict=True))
+            if len(self._by_number) != len(rows):
+                raise ValueError("a KSeF number is stored twice")
+            if rows:
+                self._max_storage = max(map(attrgetter("permanent_storage_date"), rows))
+            # Equal buyer identifiers (one per buyer) are one tuple again, as when filed.
             interned = self._interned.setdefault
-            get_party = self._parties.get
-            new_party = self._party
-            latest = self._max_storage
-            for row, invoice in enumerate(rows):
-                invoice.buyer_identifier = buyer = interned(
-                    invoice.buyer_identifier, invoice.buyer_identifier
-                )
-                invoice.form_code = interned(invoice.form_code, invoice.form_code)
-                if invoice.permanent_storage_date > latest:
-                    latest = invoice.permanent_storage_date
-                number = invoice.invoice_number.strip()
-                current = by_p2.get(number)
-                if current is None:
-                    by_p2[number] = invoice
-                elif isinstance(current, list):
-                    current.append(invoice)
+            buyers = [interned(b, b) for b in map(attrgetter("buyer_identifier"), rows)]
+            for invoice, buyer in zip(rows, buyers, strict=True):
+                invoice.buyer_identifier = buyer
+            # (Form codes are not: a few copies, one per chunk of rows read.)
+            # Trimmed P_2 -> the invoice, or the invoices in filing order when shared.
+            numbers = [number.strip() for number in map(attrgetter("invoice_number"), rows)]
+            shared = {n for n, times in Counter(numbers).items() if times > 1}
+            by_p2: dict[str, StoredInvoice | list[StoredInvoice]] = dict(
+                zip(numbers, rows, strict=True)
+            )
+            lists: dict[str, list[StoredInvoice]] = {n: [] for n in shared}
+            if shared:
+                for number, invoice in zip(numbers, rows, strict=True):
+                    if number in shared:
+                        lists[number].append(invoice)
+            by_p2.update(lists)
+            self._by_p2 = by_p2
+            # Party rows (ascending), as parties() names them.
+            groups: dict[tuple[str, str], list[int]] = {}
+            sellers: dict[str, list[int]] = {}
+            for row, nip in enumerate(map(attrgetter("seller_nip"), rows)):
+                found = sellers.get(nip)
+                if found is None:
+                    sellers[nip] = [row]
                 else:
-                    by_p2[number] = [current, invoice]
-                # parties(invoice), without a generator for the usual seller + buyer.
-                keys: Iterable[tuple[str, str]]
-                if invoice.third_subjects or invoice.authorized_subject is not None:
-                    keys = list(parties(invoice))
-                elif buyer[0] == "Nip" and buyer[1]:
-                    keys = (("Subject1", invoice.seller_nip), ("Subject2", buyer[1]))
-                else:
-                    keys = (("Subject1", invoice.seller_nip),)
-                for key in keys:
-                    party = get_party(key) or new_party(key)
-                    party.issue.append(row)
-                    party.invoicing.append(row)
-                    party.storage.append(row)
-            self._max_storage = latest
+                    found.append(row)
+            bought: dict[str, list[int]] = {}
+            for row, (kind, value) in enumerate(buyers):
+                if kind == "Nip" and value:
+                    found = bought.get(value)
+                    if found is None:
+                        bought[value] = [row]
+                    else:
+                        found.append(row)
+            groups.update((("Subject1", nip), found) for nip, found in sellers.items())
+            groups.update((("Subject2", nip), found) for nip, found in bought.items())
+            if any(map(attrgetter("third_subjects"), rows)) or any(
+                map(attrgetter("authorized_subject"), rows)
+            ):
+                for row, invoice in enumerate(rows):
+                    if invoice.third_subjects or invoice.authorized_subject is not None:
+                        for key in parties(invoice):
+                            if key[0] in ("Subject3", "SubjectAuthorized"):
+                                groups.setdefault(key, []).append(row)
+            self._parties = {}
+            for key, found in groups.items():
+                party = self._party(key)
+                party.issue = array("i", found)
+                party.invoicing = array("i", found)
+                party.storage = array("i", found)
             self._sort_parties(self._parties, 0)
             if hwm_reported is not None and hwm_reported > self._hwm_reported:
                 self._hwm_reported = hwm_reported
