@@ -3,7 +3,7 @@
     python -m bench                 # everything (about 15 minutes on 2 cores)
     python -m bench --quick         # one short round of each, 10k/100k invoices only
     python -m bench --only 1,4      # some sections: 1 http, 2 pipeline, 3 scale, 4 startup, 5 suite,
-                                    # 6 hostile
+                                    # 6 hostile, 7 persistence (--data, snapshots)
     python -m bench --json out.json # also write the figures as JSON
 
 Figures are medians of ``--rounds`` runs (3 by default); each carries the
@@ -24,13 +24,14 @@ SECTIONS = {
     "4": "startup",
     "5": "suite",
     "6": "hostile",
+    "7": "persistence",
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs, 10k/100k only")
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="sections to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="sections to run, e.g. 1,3")
     parser.add_argument("--rounds", type=int, default=None, help="runs per figure (default 3)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per load test")
     parser.add_argument("--sizes", default=None, help="stored invoices, e.g. 10000,1000000")
@@ -89,6 +90,16 @@ def main() -> None:
         from bench import hostile
 
         hostile.run(report, seconds=duration)
+    if "persistence" in wanted:
+        from bench import persistence
+
+        persistence.run(
+            report,
+            rounds,
+            invoices=300 if args.quick else 1000,
+            restart=100_000 if args.quick else 1_000_000,
+            startups=2 if args.quick else 5,
+        )
     load_end = loadavg()
 
     print("\n==================== summary (medians) ====================")
