@@ -92,6 +92,16 @@ def secret_bytes(n: int) -> bytes:
     return secrets.token_bytes(n)
 
 
+# Draws from any RandomSource so far (``--data``: a read that drew an identifier,
+# such as a UPO page numbered or a certificate issued when a status is first read,
+# made something a restart cannot rebuild, so it commits like a write).
+_DRAWN = [0]
+
+
+def draws() -> int:
+    return _DRAWN[0]
+
+
 class RandomSource:
     """The seeded random source. Same seed, same sequence of identifiers."""
 
@@ -107,6 +117,7 @@ class RandomSource:
 
     def bytes(self, n: int) -> bytes:
         with self._lock:
+            _DRAWN[0] += 1
             return self._rng.getrandbits(8 * n).to_bytes(n, "big") if n else b""
 
     def hex(self, n_chars: int, upper: bool = True) -> str:
@@ -114,6 +125,7 @@ class RandomSource:
             # The same digits as the bytes' hex below, from the same random bits, in
             # one format call (reference numbers draw this on every request).
             with self._lock:
+                _DRAWN[0] += 1
                 bits = self._rng.getrandbits(4 * n_chars)
             return f"{bits:0{n_chars}X}" if upper else f"{bits:0{n_chars}x}"
         text = self.bytes((n_chars + 1) // 2).hex()[:n_chars]
@@ -121,14 +133,17 @@ class RandomSource:
 
     def randint(self, low: int, high: int) -> int:
         with self._lock:
+            _DRAWN[0] += 1
             return self._rng.randint(low, high)
 
     def random(self) -> float:
         with self._lock:
+            _DRAWN[0] += 1
             return self._rng.random()
 
     def choice(self, items: Sequence[_T]) -> _T:
         with self._lock:
+            _DRAWN[0] += 1
             return self._rng.choice(items)
 
     def generator(self, stream: str) -> Random:

@@ -4,7 +4,10 @@ The commit runs when the response starts, after the route, the scenario rules
 and their effects have done their work and before the first byte reaches the
 client: a client that saw 201/202 can count on a restart keeping what it got.
 Reads (GET, HEAD, OPTIONS) change nothing a restart cannot rebuild (statuses
-are computed from the clock), so they do not commit.
+are computed from the clock), so they do not commit, unless a successful read
+drew an identifier: a status read that numbers the UPO pages of a session
+whose processing time has just passed, or issues a certificate, shows the
+client something random that a restart would draw anew.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mockksef.ids import draws
 
 if TYPE_CHECKING:
     from mockksef.state import MockState
@@ -38,8 +43,11 @@ class PersistenceMiddleware:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in _READS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["method"] in _READS:
+            await self._read(scope, receive, send)
             return
         state = self.state
         hot = is_hot(scope["method"], scope["path"])
@@ -65,3 +73,20 @@ class PersistenceMiddleware:
             if not committed:
                 # No answer (a dropped connection, a failure): keep what changed anyway.
                 await commit()
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A read commits only when it answered with something freshly drawn."""
+        state = self.state
+        drawn = draws()
+
+        async def durable_send(message: Message) -> None:
+            if (
+                message["type"] == "http.response.start"
+                and message["status"] < 400  # an error's own ids are no state
+                and draws() != drawn
+            ):
+                if not state.commit(wait=False):
+                    await anyio.to_thread.run_sync(state.commit)
+            await send(message)
+
+        await self.app(scope, receive, durable_send)
