@@ -371,3 +371,34 @@ def test_a_data_reset_survives_a_restart(tmp_path, spec) -> None:  # type: ignor
         gone = client.get(f"/invoices/ksef/{number}", headers=fresh.headers)
         assert gone.status_code == 400 and legacy_codes(gone) == [21164], gone.text
         assert client.get("/tokens", headers=fresh.headers).json()["tokens"] == []
+
+
+def test_what_a_status_read_numbered_survives_a_crash(tmp_path, spec) -> None:  # type: ignore[no-untyped-def]
+    """A session's UPO pages are numbered by the first status read after its processing
+    time: that read shows the client a random reference, so it must be durable even
+    when no write follows before the server dies (before: a restart numbered them anew
+    and the reference the client kept answered 404)."""
+    nip = kit.random_nip(1404)
+    slow = {"online_close_seconds": 30}
+    with opened(tmp_path, spec, **slow) as (client, _state):
+        session = kit.xades_login(client, nip)
+        (number,) = send_some(client, session.headers, nip, "U", 1)
+        ref = client.get(
+            "/sessions", headers=session.headers, params={"sessionType": "Online"}
+        ).json()["sessions"][0]["referenceNumber"]
+        assert "upo" not in kit.session_status(client, session.headers, ref)
+        assert client.post("http://testserver/_mock/clock", json={"advance": 31}).status_code == 200
+        seen = kit.session_status(client, session.headers, ref)
+        page = seen["upo"]["pages"][0]
+        upo = client.get(f"/sessions/{ref}/upo/{page['referenceNumber']}", headers=session.headers)
+        assert upo.status_code == 200
+        # The state goes away here without another write (as under kill -9).
+
+    with opened(tmp_path, spec, **slow) as (client, _state):
+        assert kit.session_status(client, session.headers, ref) == seen
+        again = client.get(
+            f"/sessions/{ref}/upo/{page['referenceNumber']}", headers=session.headers
+        )
+        assert again.status_code == 200, again.text
+        assert again.content == upo.content
+        assert number in again.text
