@@ -260,21 +260,22 @@ class InvoiceStore:
                         lists[number].append(invoice)
             by_p2.update(lists)
             self._by_p2 = by_p2
-            # Party rows (ascending), as parties() names them.
-            groups: dict[tuple[str, str], list[int]] = {}
-            sellers: dict[str, list[int]] = {}
+            # Party rows (ascending), as parties() names them; in arrays, not lists
+            # (a million int objects would be freed afterwards, not given back).
+            groups: dict[tuple[str, str], array[int]] = {}
+            sellers: dict[str, array[int]] = {}
             for row, nip in enumerate(map(attrgetter("seller_nip"), rows)):
                 found = sellers.get(nip)
                 if found is None:
-                    sellers[nip] = [row]
+                    sellers[nip] = array("i", (row,))
                 else:
                     found.append(row)
-            bought: dict[str, list[int]] = {}
+            bought: dict[str, array[int]] = {}
             for row, (kind, value) in enumerate(buyers):
                 if kind == "Nip" and value:
                     found = bought.get(value)
                     if found is None:
-                        bought[value] = [row]
+                        bought[value] = array("i", (row,))
                     else:
                         found.append(row)
             groups.update((("Subject1", nip), found) for nip, found in sellers.items())
@@ -286,11 +287,11 @@ class InvoiceStore:
                     if invoice.third_subjects or invoice.authorized_subject is not None:
                         for key in parties(invoice):
                             if key[0] in ("Subject3", "SubjectAuthorized"):
-                                groups.setdefault(key, []).append(row)
+                                groups.setdefault(key, array("i")).append(row)
             self._parties = {}
             for key, found in groups.items():
                 party = self._party(key)
-                party.issue = array("i", found)
+                party.issue = found
                 party.invoicing = array("i", found)
                 party.storage = array("i", found)
             self._sort_parties(self._parties, 0)
