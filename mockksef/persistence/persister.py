@@ -24,10 +24,8 @@ from __future__ import annotations
 import gc
 import sqlite3
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from mockksef.clock import format_datetime, parse_datetime
@@ -65,28 +63,6 @@ class _Written:
     hwm: Any = None
     # id(generator) -> (the generator, its row id in ``generators``): written once.
     generators: dict[int, tuple[InvoiceGenerator, int]] = field(default_factory=dict)
-
-
-# Values many rows hold alike (one per party): one object per chunk as read (pickle
-# shares within one load), made one object for all chunks as in memory. Each chunk
-# right after it is read, so its copies are freed before the next one is read
-# and their memory is reused rather than kept.
-_SHARED = tuple(
-    (attrgetter(name), getattr(StoredInvoice, name).__set__)
-    for name in ("seller_nip", "seller_name", "buyer_name", "sender_context")
-)
-
-
-def _share(rows: list[StoredInvoice], shared: dict[Any, Any]) -> None:
-    # A column at a time, in C but for one step per distinct object of the chunk.
-    keep = shared.setdefault
-    for get, put in _SHARED:
-        values = list(map(get, rows))
-        ids = list(map(id, values))
-        one = {
-            key: keep(value, value) for key, value in dict(zip(ids, values, strict=True)).items()
-        }
-        deque(map(put, rows, map(one.__getitem__, ids)), maxlen=0)
 
 
 class Persister:
@@ -426,13 +402,14 @@ class Persister:
             generators[id(generator)] = (generator, key)
 
         invoices: list[StoredInvoice] = []
-        shared: dict[Any, Any] = {}
         for (blob,) in conn.execute(
             "SELECT blob FROM invoice_chunks WHERE env=? ORDER BY first", (name,)
         ):
-            chunk = codec.loads(blob)
-            _share(chunk, shared)
-            invoices.extend(chunk)
+            # Values many rows hold alike (a party's NIP, names, context) come back
+            # as one object per chunk, not one in all as in memory (~130 B a row
+            # more); making them one again cost ~3 s a million rows, too much for a
+            # restart.
+            invoices.extend(codec.loads(blob))
         for (blob,) in conn.execute("SELECT blob FROM invoices WHERE env=? ORDER BY seq", (name,)):
             invoices.append(codec.loads(blob))
         for invoice in invoices:
