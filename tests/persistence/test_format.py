@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import os
 import pickle
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -77,13 +78,19 @@ def set_meta(path: Path, journal: str = "wal", **values: str) -> None:
     conn.close()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def serve_once(directory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """``mockksef serve --data DIR`` expected to refuse before it listens."""
     return subprocess.run(
-        [*MOCKKSEF, "--port", "1", "--data", str(directory), *extra],
+        [*MOCKKSEF, "--port", str(free_port()), "--data", str(directory), *extra],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=30,
     )
 
 
