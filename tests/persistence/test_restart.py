@@ -19,7 +19,8 @@ from mockksef.clock import format_datetime
 from mockksef.persistence.snapshots import Snapshots
 from mockksef.services.invoices.store import is_valid_ksef_number
 from tests import kit
-from tests.conftest import legacy_codes
+from tests.api.test_certificates import enroll
+from tests.conftest import bearer, legacy_codes, mint_access_token
 from tests.persistence.support import answer, opened
 from tests.unit.test_permissions_backend import person_body
 
@@ -422,3 +423,30 @@ def test_a_snapshot_loaded_into_a_persisted_state_is_what_a_restart_finds(tmp_pa
         # The invoices the load dropped may be sent again; numbering goes on.
         again = send_some(client, headers, nip, "T", 2)
         assert not set(again) & set(kept + dropped)
+
+
+def test_a_certificate_issued_by_a_status_read_survives_a_crash(tmp_path, spec) -> None:  # type: ignore[no-untyped-def]
+    """An enrollment is decided by the first status read after its processing time: the
+    serial number that read shows (and the certificate behind it) must come back."""
+    nip = kit.random_nip(1406)
+    slow = {"certificate_processing_seconds": 5}
+    with opened(tmp_path, spec, **slow) as (client, state):
+        seal = bearer(mint_access_token(state, nip=nip, auth_method="QualifiedSeal"))
+        ref = enroll(client, seal)
+        pending = client.get(f"/certificates/enrollments/{ref}", headers=seal).json()
+        assert pending["status"]["code"] == 100
+        assert client.post("http://testserver/_mock/clock", json={"advance": 6}).status_code == 200
+        seen = client.get(f"/certificates/enrollments/{ref}", headers=seal).json()
+        assert seen["status"]["code"] == 200, seen
+        # Down without another write.
+
+    with opened(tmp_path, spec, **slow) as (client, _state):
+        again = client.get(f"/certificates/enrollments/{ref}", headers=seal)
+        assert again.status_code == 200 and again.json() == seen
+        retrieved = client.post(
+            "/certificates/retrieve",
+            json={"certificateSerialNumbers": [seen["certificateSerialNumber"]]},
+            headers=seal,
+        )
+        assert retrieved.status_code == 200, retrieved.text
+        assert len(retrieved.json()["certificates"]) == 1
