@@ -212,6 +212,14 @@ def dumps(obj: Any, refer: Callable[[Any], Any] | None = None) -> bytes:
     buffer = io.BytesIO()
     if refer is None:
         _Plain(buffer, protocol=PROTOCOL).dump(obj)
+    elif refer(obj) is None:
+        # The object written is never a reference to itself; when ``refer`` would
+        # not make it one anyway it is the pickler's hook as it is: one Python call
+        # an object instead of two (the hook runs for every object, strings and
+        # ints included: most of the time of an environment's pickle).
+        plain = _Plain(buffer, protocol=PROTOCOL)
+        setattr(plain, "persistent_id", refer)  # noqa: B010 - an instance's hook
+        plain.dump(obj)
     else:
         pickler = Pickler(buffer, refer)
         pickler.top = obj

@@ -65,6 +65,17 @@ class _Written:
     generators: dict[int, tuple[InvoiceGenerator, int]] = field(default_factory=dict)
 
 
+# Objects with rows of their own -> the key other pickles name them by.
+_BY_TYPE: dict[type, Callable[[Any], Any]] = {
+    StoredInvoice: lambda obj: ("inv", obj.ksef_number),
+    GeneratedInvoice: lambda obj: ("inv", obj.ksef_number),
+    SessionInvoice: lambda obj: ("si", obj.reference_number),
+    Session: lambda obj: ("session", obj.reference_number),
+    InvoiceStore: lambda obj: ("store",),
+    RandomSource: lambda obj: ("rng", str(obj.seed), obj.stream),
+}
+
+
 class Persister:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -86,19 +97,15 @@ class Persister:
             id(state.durable): ("durable",),
         }
 
+        by_type = _BY_TYPE.get
+        by_id = fixed.get
+
         def refer(obj: Any) -> Any:
-            kind = type(obj)
-            if kind in _INVOICES:
-                return ("inv", obj.ksef_number)
-            if kind is SessionInvoice:
-                return ("si", obj.reference_number)
-            if kind is Session:
-                return ("session", obj.reference_number)
-            if kind is InvoiceStore:
-                return ("store",)
-            if kind is RandomSource:
-                return ("rng", str(obj.seed), obj.stream)
-            return fixed.get(id(obj))
+            # Called for every object pickled: two lookups, no chain of tests.
+            key = by_type(type(obj))
+            if key is not None:
+                return key(obj)
+            return by_id(id(obj))
 
         return refer
 
