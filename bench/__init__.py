@@ -17,7 +17,12 @@ Sections (each also runnable alone, ``python -m bench.<module> --help``):
 6. ``hostile``         – the heaviest hostile request of each kind (huge JSON
    arrays and bodies, a zip bomb, a big XSD-invalid invoice, a padded XAdES
    document, an export of 10,000 invoices) against ``mockksef serve`` while a
-   probe measures ``GET /_mock/health``: p99 under 100 ms (issue 13).
+   probe measures ``GET /_mock/health``: p99 under 100 ms (issue 13);
+7. ``persistence``     – ``--data DIR`` and snapshots (issue 14): the in-process
+   pipeline in memory vs ``--data`` (>= 0.5x), ``serve --data`` on an empty
+   directory (< 1 s), a 20,000-invoice snapshot load (< 2 s), a restart with
+   1,000,000 invoices to the first answer (< 10 s; ``--restart 100000`` by
+   default when run alone), RSS per invoice restored vs in memory.
 
 Narrower studies: ``store_scale.py`` (the invoice store alone),
 ``seed_scale.py`` (the seeding path), ``ratelimit_overhead.py`` (the limiter).
