@@ -184,7 +184,9 @@ def _reducer_for(kind: type) -> Callable[[Any], Any] | None:
 _REDUCERS: dict[type, Callable[[Any], Any] | None] = {}
 
 
-class _Plain(pickle.Pickler):
+class PlainPickler(pickle.Pickler):
+    """Pickle with the reducers above (keys, certificates, locks, bound methods)."""
+
     def reducer_override(self, obj: Any) -> Any:
         kind = type(obj)
         try:
@@ -194,7 +196,7 @@ class _Plain(pickle.Pickler):
         return NotImplemented if reducer is None else reducer(obj)
 
 
-class Pickler(_Plain):
+class Pickler(PlainPickler):
     """Writes one object; ``refer(obj)`` -> a key for objects kept elsewhere (or None)."""
 
     def __init__(self, file: io.BytesIO, refer: Callable[[Any], Any]) -> None:
@@ -211,13 +213,13 @@ class Pickler(_Plain):
 def dumps(obj: Any, refer: Callable[[Any], Any] | None = None) -> bytes:
     buffer = io.BytesIO()
     if refer is None:
-        _Plain(buffer, protocol=PROTOCOL).dump(obj)
+        PlainPickler(buffer, protocol=PROTOCOL).dump(obj)
     elif refer(obj) is None:
         # The object written is never a reference to itself; when ``refer`` would
         # not make it one anyway it is the pickler's hook as it is: one Python call
         # an object instead of two (the hook runs for every object, strings and
         # ints included: most of the time of an environment's pickle).
-        plain = _Plain(buffer, protocol=PROTOCOL)
+        plain = PlainPickler(buffer, protocol=PROTOCOL)
         setattr(plain, "persistent_id", refer)  # noqa: B010 - an instance's hook
         plain.dump(obj)
     else:

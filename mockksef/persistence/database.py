@@ -149,11 +149,19 @@ def _check(conn: sqlite3.Connection, path: Path) -> None:
         step = MIGRATIONS.get(version)
         if step is None:
             raise StoreError(f"{path}: format {version} cannot be migrated to {FORMAT}")
-        with transaction(conn):
-            step(conn)
-            version += 1
-            write_meta(conn, "format", str(version))
-            write_meta(conn, "written_by", _version())
+        try:
+            with transaction(conn):
+                step(conn)
+                write_meta(conn, "format", str(version + 1))
+                write_meta(conn, "written_by", _version())
+        except (sqlite3.Error, StoreError):
+            raise
+        except Exception as exc:  # a step that met data it did not expect: rolled back
+            raise StoreError(
+                f"{path}: migrating format {version} to {version + 1} failed "
+                f"({type(exc).__name__}: {exc}); the file was left as it was"
+            ) from None
+        version += 1
     result = conn.execute("PRAGMA quick_check").fetchone()[0]
     if result != "ok":
         raise StoreError(f"{path}: the file is damaged ({result})")

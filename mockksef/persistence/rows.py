@@ -79,7 +79,7 @@ def _layout(kind: type) -> _Layout:
     return layout
 
 
-class _RowPickler(codec._Plain):
+class _RowPickler(codec.PlainPickler):
     def __init__(self, file: io.BytesIO, generator_id: Callable[[Any], int]) -> None:
         super().__init__(file, protocol=codec.PROTOCOL)
         self._generator_id = generator_id
