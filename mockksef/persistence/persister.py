@@ -47,7 +47,10 @@ if TYPE_CHECKING:
 # Stored invoices: filed ones and seeded ones (whose XML is generated on demand).
 _INVOICES = frozenset({StoredInvoice, GeneratedInvoice})
 # Invoices per row in a whole write (snapshot, compaction): one load call each.
-CHUNK = 5_000
+# Values shared by many rows (party NIPs and names) come back as one object per
+# chunk, so fewer, larger chunks hold less after a restart (300,000 seeded rows:
+# 1,395 B an invoice with chunks of 5,000, 1,234 B with 50,000; in memory 1,080 B).
+CHUNK = 50_000
 # More new invoices than this in one commit (a seeding, a large batch) go in chunks.
 CHUNK_FROM = 64
 
@@ -102,6 +105,26 @@ def _attach_generators(invoices: list[StoredInvoice], by_key: dict[int, InvoiceG
 
 
 _SET_GENERATOR: Any = GeneratedInvoice.__dict__["generator"].__set__
+
+
+def _give_back_freed_memory() -> None:
+    """Return to the system what a restore freed (its rows' blobs, its working lists).
+
+    A restore's peak is about twice what stays; glibc keeps freed heap pages
+    for reuse, so without this a restored server holds ~40% more per invoice
+    than one that was seeded. Not glibc (macOS, musl): nothing to do.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 class Persister:
@@ -368,6 +391,8 @@ class Persister:
             if freeze and loaded:
                 gc.freeze()
                 self._frozen = True
+            if loaded:
+                _give_back_freed_memory()
             return loaded
         finally:
             if collecting:
