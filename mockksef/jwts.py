@@ -32,6 +32,13 @@ class JwtSigner:
         # clock-dependent expiry check still runs on every call.
         self._verified: dict[str, dict[str, Any]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Kept with the data (--data): the secret, not the cache of verified tokens,
+        # which held a third of a busy environment's pickle and rebuilds on use.
+        state = self.__dict__.copy()
+        state["_verified"] = {}
+        return state
+
     def rotate(self, secret: bytes) -> None:
         """A new secret: every JWT issued before fails verification (scenario ``expire_tokens``)."""
         self._secret = secret
