@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # The schema version written by this mockksef; older files are migrated on open.
-FORMAT = 2
+FORMAT = 3
 DATA_FILE = "state.sqlite3"
 LOCK_FILE = "lock"
 
@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS invoice_chunks (
 CREATE TABLE IF NOT EXISTS dictionaries (
     env TEXT NOT NULL, form TEXT NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (env, form)
 );
+CREATE TABLE IF NOT EXISTS auth_operations (
+    env TEXT NOT NULL, ref TEXT NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (env, ref)
+);
 CREATE TABLE IF NOT EXISTS generators (
     env TEXT NOT NULL, id INTEGER NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (env, id)
 );
@@ -79,7 +82,17 @@ def _add_generators(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Migration] = {1: _add_generators}
+def _add_auth_operations(conn: sqlite3.Connection) -> None:
+    # Format 3: authentication operations in their own rows. A format-2 file keeps
+    # them inside the environment pickle; the first commit after loading it moves
+    # them (the persister writes every operation that has no row yet).
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS auth_operations (env TEXT NOT NULL, ref TEXT NOT NULL, "
+        "blob BLOB NOT NULL, PRIMARY KEY (env, ref))"
+    )
+
+
+MIGRATIONS: dict[int, Migration] = {1: _add_generators, 2: _add_auth_operations}
 
 
 def _version() -> str:

@@ -147,6 +147,9 @@ class Persister:
             id(state.scenarios): ("scenarios",),
             id(state.durable): ("durable",),
         }
+        for built in state.built_environments():
+            # Written as rows of their own (auth_operations): one per login, kept 7 days.
+            fixed[id(built.auth.operations)] = ("auth-ops",)
 
         by_type = _BY_TYPE.get
         by_id = fixed.get
@@ -209,6 +212,7 @@ class Persister:
             self._write_env_whole(state, env_state)
             return
         self._append_invoices(env_state, mark)
+        self._write_auth_operations(env_state, env_state.auth.drain_touched())
         for ref in env_state.sessions.registry.drain_touched():
             session = env_state.sessions.registry.sessions.get(ref)
             if session is not None:
@@ -231,12 +235,15 @@ class Persister:
             "invoices",
             "invoice_chunks",
             "generators",
+            "auth_operations",
         ):
             self.conn.execute(f"DELETE FROM {table} WHERE env=?", (name,))
         self.conn.execute("DELETE FROM dictionaries WHERE env=?", (name,))
         mark = _Written(env_state.generation, env_state)
         self._written[env_state.env] = mark
         env_state.sessions.registry.drain_touched()
+        env_state.auth.drain_touched()
+        self._write_auth_operations(env_state, list(env_state.auth.operations))
         self._append_invoices(env_state, mark, chunked=True)
         for session in list(env_state.sessions.registry.sessions.values()):
             self._write_session(env_state, session, mark)
@@ -322,6 +329,22 @@ class Persister:
             "INSERT OR REPLACE INTO sessions(env, ref, blob) VALUES (?, ?, ?)",
             (name, ref, codec.dumps(session, self._session_refer(session))),
         )
+
+    def _write_auth_operations(self, env_state: EnvironmentState, refs: Iterable[str]) -> None:
+        name = env_state.env.value
+        operations = env_state.auth.operations
+        for ref in refs:
+            operation = operations.get(ref)
+            if operation is None:
+                self.conn.execute("DELETE FROM auth_operations WHERE env=? AND ref=?", (name, ref))
+                continue
+            # An upsert keeps the row's place: rows read back in rowid order give
+            # the dict its order (GET /auth/sessions lists in that order).
+            self.conn.execute(
+                "INSERT INTO auth_operations(env, ref, blob) VALUES (?, ?, ?) "
+                "ON CONFLICT(env, ref) DO UPDATE SET blob=excluded.blob",
+                (name, ref, self._dump_retrying(operation, None)),
+            )
 
     def _write_env_blob(self, state: MockState, env_state: EnvironmentState) -> None:
         blob = self._dump_retrying(env_state, self._env_refer(state))
@@ -520,8 +543,17 @@ class Persister:
 
         root_resolve = self._root_resolver(state)
 
+        auth_operations = {
+            ref: codec.loads(blob)
+            for ref, blob in conn.execute(
+                "SELECT ref, blob FROM auth_operations WHERE env=? ORDER BY rowid", (name,)
+            )
+        }
+
         def env_resolve(pid: Any) -> Any:
             kind = pid[0]
+            if kind == "auth-ops":
+                return auth_operations
             if kind == "inv":
                 return stored(pid[1])
             if kind == "si":
@@ -539,6 +571,9 @@ class Persister:
             return root_resolve(pid)
 
         env_state: EnvironmentState = codec.loads(env_blob, env_resolve)
+        # Operations kept inline by a format-2 file have no row yet: the next commit
+        # writes them.
+        env_state.auth.touched.update(set(env_state.auth.operations) - set(auth_operations))
         # Sessions whose row is newer than the environment pickle (opened by a
         # request whose commit wrote only them) join the registry here.
         env_state.sessions.registry.adopt(sessions.values())

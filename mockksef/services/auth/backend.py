@@ -97,6 +97,8 @@ class AuthBackend(SessionsMixin, InitiationMixin):
             OrderedDict()
         )
         self.operations: dict[str, AuthOperation] = {}
+        # Operations created or changed since the persister last asked (--data).
+        self.touched: set[str] = set()
         # Access-token ids (``jti``) from a stream of their own: seeded, so replayable, and
         # drawing them does not shift the environment's reference numbers.
         self._token_ids = env.rng.child("access-token-ids")
@@ -158,6 +160,7 @@ class AuthBackend(SessionsMixin, InitiationMixin):
         operation.operation_token_expires = valid_until
         with self._lock:
             self.operations[operation.reference_number] = operation
+            self.touched.add(operation.reference_number)
         return {
             "referenceNumber": operation.reference_number,
             "authenticationToken": {"token": token, "validUntil": format_datetime(valid_until)},
@@ -166,6 +169,7 @@ class AuthBackend(SessionsMixin, InitiationMixin):
     def _settle(self, operation: AuthOperation, now: datetime) -> None:
         if operation.outcome is None and now >= operation.ready_at:
             operation.outcome = self._decide(operation, now)
+            self.touched.add(operation.reference_number)
             ok = operation.outcome.code == SUCCESS
             self.env.events.emit(
                 "auth.succeeded" if ok else "auth.failed",
@@ -190,6 +194,7 @@ class AuthBackend(SessionsMixin, InitiationMixin):
         """Scenario hook: force the outcome of an operation (e.g. 550 cancelled by the system)."""
         with self._lock:
             self.operations[reference_number].outcome = Outcome.of(code, detail)
+            self.touched.add(reference_number)
 
     # -- GET /auth/{referenceNumber} -------------------------------------------------------
 
@@ -284,6 +289,7 @@ class AuthBackend(SessionsMixin, InitiationMixin):
             refresh, refresh_until = self.env.jwt.issue(claims, lifetime, now)
             operation.redeemed_at = now
             operation.refresh_token_valid_until = refresh_until
+            self.touched.add(ref)
         self.env.events.emit("auth.redeemed", reference=ref)
         return {
             "accessToken": access,
@@ -302,8 +308,15 @@ class AuthBackend(SessionsMixin, InitiationMixin):
             self._check_credentials(operation)
             access = self._access_token(operation, now)
             operation.last_token_refresh = now
+            self.touched.add(operation.reference_number)
         self.env.events.emit("auth.refreshed", reference=operation.reference_number)
         return {"accessToken": access}
+
+    def drain_touched(self) -> set[str]:
+        """The operations changed since the last call (the persister writes their rows)."""
+        with self._lock:
+            touched, self.touched = self.touched, set()
+        return touched
 
     def summary(self) -> dict[str, int]:
         now = self.env.clock.now()

@@ -33,6 +33,7 @@ class SessionsMixin:
 
     _lock: threading.RLock
     operations: dict[str, AuthOperation]
+    touched: set[str]
     env: EnvironmentState
 
     def _status(self, operation: AuthOperation) -> Outcome:
@@ -140,6 +141,7 @@ class SessionsMixin:
         if operation.revoked_at is not None:
             return False
         operation.revoked_at = now
+        self.touched.add(operation.reference_number)
         self.env.events.emit("auth.session_revoked", reference=operation.reference_number)
         return True
 
