@@ -41,6 +41,7 @@ from typing import Any
 
 from bench._common import ROOT, Report, load1, python, rss_kb, standalone
 from bench._procs import _env, start_cli_server, status_of
+from mockksef.persistence.persister import CHUNK
 
 SECTION = "7. Persistence"
 SELLERS, BUYERS, DAYS = 2000, 20000, 90
@@ -239,7 +240,7 @@ def restart_figures(report: Report, count: int, work: Path) -> None:
     report.add(SECTION, f"seed {label} (add_invoices), with --data", [seeded["seed_s"]], "s")
     report.add(
         SECTION,
-        f"commit of {label} seeded invoices (chunks of 5,000)",
+        f"commit of {label} seeded invoices (chunks of {CHUNK:,})",
         [seeded["commit_s"]],
         "s",
         loads=[load],
