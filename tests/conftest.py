@@ -39,8 +39,11 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 @pytest.fixture(scope="session")
 def spec() -> Spec:
     from mockksef import official
+    from mockksef.pytest_plugin import freeze_long_lived
 
-    return Spec.from_dir(official.locate())
+    parsed = Spec.from_dir(official.locate())
+    freeze_long_lived()  # as the plugin does for users' sessions
+    return parsed
 
 
 def pytest_configure(config: pytest.Config) -> None:
