@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -15,6 +15,7 @@ from mockksef.config import MockConfig
 
 if TYPE_CHECKING:
     from mockksef.credentials import Credentials
+    from mockksef.scenarios import Scenario
     from mockksef.state import MockState
 
 
@@ -261,7 +262,7 @@ def serve(
     try:
         state = MockState(config)
         with progress.shown("seeding"):
-            issued = [credentials.issued(s, state.scenarios.activate(s)) for s in loaded]
+            issued = [credentials.issued(s, _activate(state, s)) for s in loaded]
     except official.OfficialFilesMissing as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
@@ -295,6 +296,21 @@ def serve(
             state.persistence.close()
 
 
+def _activate(state: MockState, scenario: Scenario) -> dict[str, Any]:
+    """Activate a ``--scenario``, unless ``--data`` brought it back already active.
+
+    A server restarted with the command it was first started with must not set
+    the scenario up a second time (its tokens and invoices are in the data).
+    """
+    if (
+        state.persistence is not None
+        and state.persistence.restored
+        and scenario.name in state.scenarios.active
+    ):
+        return state.scenarios.describe(scenario.name)
+    return state.scenarios.activate(scenario)
+
+
 def _banner(state: MockState, host: str, port: int, issued: list[Credentials]) -> None:
     from mockksef.admin.guard import is_loopback
 
@@ -316,6 +332,9 @@ def _banner(state: MockState, host: str, port: int, issued: list[Credentials]) -
     if data is not None:
         what = f"restored {', '.join(data.restored)}" if data.restored else "new"
         click.echo(f"  data: {data.path} ({what}; every answer is durable)")
+        if data.restored and state.scenarios.active:
+            # --scenario of a restored one is not set up again (see _activate).
+            click.echo(f"  scenarios active in the data: {', '.join(state.scenarios.active)}")
     else:
         click.echo("  data: memory only (keep it across restarts with --data DIR)")
     how = "given with --seed" if state.seed_explicit else f"fresh; replay with --seed {state.seed}"
