@@ -101,3 +101,23 @@ def test_fresh_certificates_are_ecdsa_and_reuse_the_key_of_a_nip(ksef_certificat
     assert isinstance(
         ksef_certificate(nip="5265877635", key_type="rsa").private_key, rsa.RSAPrivateKey
     )
+
+
+def test_a_project_session_freezes_what_it_loads_once(pytester: pytest.Pytester) -> None:
+    # Issue 17: once the plugin has parsed the spec, the collector's full passes no
+    # longer walk it (nor imports, schemas) in every test; later objects are still
+    # collected. In a subprocess: this suite's own fixtures freeze too.
+    pytester.makepyfile(
+        test_frozen="""
+import gc
+
+def test_nothing_frozen_before():
+    assert gc.get_freeze_count() == 0
+
+def test_frozen_after_the_plugin_fixture(ksef_app):
+    assert gc.get_freeze_count() > 0
+    assert gc.isenabled()
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist")
+    result.assert_outcomes(passed=2)
