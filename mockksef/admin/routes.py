@@ -31,36 +31,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mockksef.admin.answers import json_object, refused
 from mockksef.admin.snapshots import routes as snapshot_routes
 from mockksef.clock import parse_datetime
 from mockksef.environments import Env
-from mockksef.state import MockState
+from mockksef.http.endpoint import mock_state
 from mockksef.untrusted import json_loads
 
 
-def _state(request: Request) -> MockState:
-    return request.app.state.mock  # type: ignore[no-any-return]
-
-
-def _bad(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json_loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"body is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError("body must be a JSON object")
-    return data
-
-
 async def health(request: Request) -> Response:
-    mock = _state(request)
+    mock = mock_state(request)
     return JSONResponse(
         {
             "status": "ok",
@@ -75,12 +55,12 @@ async def health(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
-    mock = _state(request)
+    mock = mock_state(request)
     env = request.query_params.get("env")
     try:
         mock.reset(Env.parse(env) if env else None)
     except (KeyError, ValueError) as exc:
-        return _bad(str(exc))
+        return refused(str(exc))
     return JSONResponse({"reset": env or "all"})
 
 
@@ -91,11 +71,11 @@ async def clock(request: Request) -> Response:
     where it stands, ``real`` returns to wall time. Scheduled resets the move
     reaches happen at once.
     """
-    mock = _state(request)
+    mock = mock_state(request)
     if request.method == "GET":
         return JSONResponse(mock.clock.describe())
     try:
-        body = await _json_body(request)
+        body = await json_object(request)
         mode = body.get("mode")
         if mode is not None and mode not in ("virtual", "offset", "real"):
             raise ValueError(f"unknown clock mode {mode!r} (real, virtual, offset)")
@@ -108,12 +88,12 @@ async def clock(request: Request) -> Response:
             mode=mode,
         )
     except (ValueError, TypeError) as exc:
-        return _bad(str(exc))
+        return refused(str(exc))
     return JSONResponse(mock.clock.describe())
 
 
 async def state(request: Request) -> Response:
-    return JSONResponse(_state(request).summary())
+    return JSONResponse(mock_state(request).summary())
 
 
 async def keys(request: Request) -> Response:
@@ -123,10 +103,10 @@ async def keys(request: Request) -> Response:
     "overlapDays": 14, "emergency": false, "publicKeyId": "…"}``; ``?env=`` picks the
     environment (default: the default one).
     """
-    mock = _state(request)
+    mock = mock_state(request)
     try:
         env = mock.env(request.query_params.get("env") or mock.config.default_env)
-        body = await _json_body(request)
+        body = await json_object(request)
         action = body.get("action", "rotate")
         usage = str(body.get("usage", "SymmetricKeyEncryption"))
         if action == "rotate":
@@ -140,9 +120,9 @@ async def keys(request: Request) -> Response:
         elif action == "withdraw":
             env.public_keys.withdraw(str(body["publicKeyId"]))
         else:
-            return _bad(f"unknown action {action!r}")
+            return refused(f"unknown action {action!r}")
     except (KeyError, ValueError, TypeError) as exc:
-        return _bad(f"keys: {exc}")
+        return refused(f"keys: {exc}")
     return JSONResponse(env.public_keys.listing(mock.clock.now()))
 
 
@@ -155,7 +135,7 @@ def _scenario_error(exc: Exception) -> JSONResponse:
 
 
 async def scenarios(request: Request) -> Response:
-    mock = _state(request)
+    mock = mock_state(request)
     if request.method == "GET":
         return JSONResponse(mock.scenarios.status())
     from mockksef.scenarios import ScenarioError
@@ -187,12 +167,12 @@ async def scenarios(request: Request) -> Response:
     except ScenarioError as exc:
         return _scenario_error(exc)
     except (ValueError, UnicodeDecodeError) as exc:
-        return _bad(f"scenario: {exc}")
+        return refused(f"scenario: {exc}")
     return JSONResponse(report, status_code=201)
 
 
 async def scenario_item(request: Request) -> Response:
-    mock = _state(request)
+    mock = mock_state(request)
     name = request.path_params["name"]
     try:
         if request.method == "DELETE":
@@ -200,39 +180,39 @@ async def scenario_item(request: Request) -> Response:
             return JSONResponse({"unloaded": name})
         return JSONResponse(mock.scenarios.describe(name))
     except KeyError as exc:
-        return _bad(str(exc.args[0]), 404)
+        return refused(str(exc.args[0]), 404)
 
 
 async def scenario_activate(request: Request) -> Response:
     from mockksef.scenarios import ScenarioError
 
-    mock = _state(request)
+    mock = mock_state(request)
     name = request.path_params["name"]
     try:
-        body = await _json_body(request)
+        body = await json_object(request)
         if name not in mock.scenarios.loaded:
-            return _bad(f"scenario {name!r} is not loaded", 404)
+            return refused(f"scenario {name!r} is not loaded", 404)
         return JSONResponse(
             mock.scenarios.activate(name, seed=body.get("seed"), clock=body.get("clock"))
         )
     except ScenarioError as exc:
         return _scenario_error(exc)
     except ValueError as exc:
-        return _bad(str(exc))
+        return refused(str(exc))
 
 
 async def scenario_deactivate(request: Request) -> Response:
-    mock = _state(request)
+    mock = mock_state(request)
     name = request.path_params["name"]
     try:
         mock.scenarios.deactivate(name)
     except KeyError as exc:
-        return _bad(str(exc.args[0]), 404)
+        return refused(str(exc.args[0]), 404)
     return JSONResponse(mock.scenarios.describe(name))
 
 
 async def scenario_check(request: Request) -> Response:
-    unfired = _state(request).scenarios.unfired()
+    unfired = mock_state(request).scenarios.unfired()
     return JSONResponse(
         {"ok": not unfired, "unfired": unfired}, status_code=409 if unfired else 200
     )
@@ -246,7 +226,7 @@ def _int(value: str | None) -> int | None:
 
 
 async def journal(request: Request) -> Response:
-    mock = _state(request)
+    mock = mock_state(request)
     if request.method == "DELETE":
         mock.journal.clear()
         return JSONResponse({"cleared": True, "lastSeq": mock.journal.last_seq})
@@ -265,7 +245,7 @@ async def journal(request: Request) -> Response:
             fired=None if fired is None else fired.lower() in ("1", "true", "yes"),
         )
     except ValueError as exc:
-        return _bad(f"journal: {exc}")
+        return refused(f"journal: {exc}")
     return JSONResponse(
         {
             "entries": entries,
@@ -279,9 +259,9 @@ async def journal(request: Request) -> Response:
 async def seed(request: Request) -> Response:
     from mockksef.scenarios import ScenarioError
 
-    mock = _state(request)
+    mock = mock_state(request)
     try:
-        body = await _json_body(request)
+        body = await json_object(request)
         setup = body.get(
             "setup", {k: v for k, v in body.items() if k not in ("environment", "seed")}
         )
@@ -293,18 +273,18 @@ async def seed(request: Request) -> Response:
     except ScenarioError as exc:
         return _scenario_error(exc)
     except (KeyError, ValueError, TypeError) as exc:
-        return _bad(f"seed: {exc}")
+        return refused(f"seed: {exc}")
     return JSONResponse({"seeded": report}, status_code=201)
 
 
 async def legacy(request: Request) -> Response:
-    mock = _state(request)
+    mock = mock_state(request)
     if request.method == "POST":
         try:
-            body = await _json_body(request)
+            body = await json_object(request)
             mock.scenarios.set_legacy(body.get("mode", "not_found"))
         except ValueError as exc:
-            return _bad(str(exc))
+            return refused(str(exc))
     return JSONResponse({"mode": mock.scenarios.legacy_mode})
 
 

@@ -27,18 +27,15 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from mockksef.admin.answers import json_object, refused
+from mockksef.http.endpoint import mock_state
 from mockksef.http.offload import run_heavy
 from mockksef.persistence.database import StoreError
 from mockksef.persistence.snapshots import SUFFIX, SnapshotError, Snapshots, default_directory
 from mockksef.state import MockState
-from mockksef.untrusted import json_loads
 
 # The JSON bodies here are a name, a few environment names and a flag.
 OPTIONS_BYTES = 4096
-
-
-def _state(request: Request) -> MockState:
-    return request.app.state.mock  # type: ignore[no-any-return]
 
 
 def snapshots_of(state: MockState) -> Snapshots:
@@ -51,23 +48,17 @@ def snapshots_of(state: MockState) -> Snapshots:
 
 def _refused(exc: Exception, status: int = 400) -> JSONResponse:
     """The admin plane's error shape; a snapshot error carries its own status."""
-    status = getattr(exc, "status", status)
-    return JSONResponse({"error": str(exc)}, status_code=status)
+    return refused(str(exc), getattr(exc, "status", status))
 
 
 async def _options(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
     """The JSON object of a small request body (none: ``{}``), its members checked."""
-    raw = await request.body()
-    if len(raw) > OPTIONS_BYTES:
+    if len(await request.body()) > OPTIONS_BYTES:
         raise SnapshotError(f"body is over {OPTIONS_BYTES} bytes; it holds a few options only")
-    if not raw.strip():
-        return {}
     try:
-        body = json_loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SnapshotError(f"body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise SnapshotError("body must be a JSON object")
+        body = await json_object(request)
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise SnapshotError(str(exc)) from None
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise SnapshotError(f"unknown member {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
@@ -93,7 +84,7 @@ def _flag(request: Request, name: str) -> bool:
 
 
 async def listing(request: Request) -> Response:
-    mock = _state(request)
+    mock = mock_state(request)
     snaps = snapshots_of(mock)
     if request.method == "GET":
         found = await run_heavy(snaps.list)
@@ -118,7 +109,7 @@ async def listing(request: Request) -> Response:
 
 
 async def item(request: Request) -> Response:
-    snaps = snapshots_of(_state(request))
+    snaps = snapshots_of(mock_state(request))
     name = request.path_params["name"]
     try:
         if request.method == "DELETE":
@@ -130,7 +121,7 @@ async def item(request: Request) -> Response:
 
 
 async def load(request: Request) -> Response:
-    mock = _state(request)
+    mock = mock_state(request)
     snaps = snapshots_of(mock)
     name = request.path_params["name"]
     try:
@@ -146,7 +137,7 @@ async def load(request: Request) -> Response:
 
 
 async def file(request: Request) -> Response:
-    snaps = snapshots_of(_state(request))
+    snaps = snapshots_of(mock_state(request))
     name = request.path_params["name"]
     try:
         if request.method == "PUT":
@@ -162,7 +153,7 @@ async def file(request: Request) -> Response:
 async def _upload(request: Request, snaps: Snapshots, name: str) -> Response:
     """Stream the body to a temporary file under the bound, then check it and keep it."""
     overwrite = _flag(request, "overwrite")
-    limit = _state(request).config.max_snapshot_bytes
+    limit = mock_state(request).config.max_snapshot_bytes
     declared = request.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > limit:
         raise SnapshotError(f"a snapshot file is at most {limit} bytes (max_snapshot_bytes)", 413)
