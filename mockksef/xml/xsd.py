@@ -155,8 +155,20 @@ class LocalResolver(etree.Resolver):  # type: ignore[misc]
         return None
 
 
+def safe_parser(**options: bool) -> etree.XMLParser:
+    """A parser that never expands entities, loads a DTD or reaches the network.
+
+    ``huge_tree`` stays off, so libxml2's own depth/size/amplification guards apply.
+    ``options`` are further ``etree.XMLParser`` switches. A fresh parser each call:
+    callers add resolvers to theirs, and lxml parsers are not shared across threads.
+    """
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, **options
+    )
+
+
 def _schema_parser(schemy_dir: Path) -> etree.XMLParser:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    parser = safe_parser()
     parser.resolvers.add(LocalResolver(schemy_dir))
     return parser
 
@@ -271,17 +283,6 @@ def _first_discouraged(text: str) -> str | None:
     return None
 
 
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_blank_text=False,
-        collect_ids=False,
-    )
-
-
 def parse_document(raw: bytes) -> etree._Element:
     """Parse an invoice; raise ``XmlRejected`` for anything KSeF refuses as XML."""
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -297,7 +298,7 @@ def parse_document(raw: bytes) -> etree._Element:
     if bad:
         raise XmlRejected(INVALID_XML, f"Dokument zawiera niedozwolony znak U+{ord(bad):04X}.")
     try:
-        root = etree.fromstring(raw, _parser())
+        root = etree.fromstring(raw, safe_parser(remove_blank_text=False, collect_ids=False))
     except etree.XMLSyntaxError as exc:
         raise XmlRejected(INVALID_XML, str(exc)[:300]) from exc
     except (ValueError, MemoryError, RecursionError) as exc:

@@ -120,8 +120,7 @@ def _xsd_pattern(value: str) -> str:
 @lru_cache(maxsize=8)
 def _schema(path: str) -> etree.XMLSchema:
     def build() -> etree.XMLSchema:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        tree = etree.parse(path, parser)
+        tree = etree.parse(path, xsd.safe_parser())
         for facet in tree.iter("{http://www.w3.org/2001/XMLSchema}pattern"):
             facet.set("value", _xsd_pattern(facet.get("value", "")))
         return etree.XMLSchema(tree)
@@ -155,15 +154,8 @@ def _parse(raw: bytes) -> etree._Element:
             raise KsefError(21217, f"Nieobsługiwane kodowanie znaków '{encoding}'.") from exc
         except UnicodeDecodeError as exc:
             raise KsefError(21217, f"Treść nie jest poprawnie zakodowana ({encoding}).") from exc
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=False,
-    )
     try:
-        root = etree.fromstring(raw, parser)
+        root = etree.fromstring(raw, xsd.safe_parser(remove_comments=False))
     except etree.XMLSyntaxError as exc:
         message = str(exc)
         if "encoding" in message.lower():
@@ -274,7 +266,7 @@ def standalone(node: Any) -> Any:
     if isinstance(node, etree._Element) and node.getparent() is not None:
         return etree.fromstring(
             etree.tostring(node, with_tail=False),
-            etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False),
+            xsd.safe_parser(),
         )
     return node
 
