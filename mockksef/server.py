@@ -31,7 +31,6 @@ import math
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import uvicorn
@@ -46,25 +45,6 @@ from mockksef.http.access_log import BufferedAccessLog
 LINGER_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class HttpLimits:
-    max_header_bytes: int = 32_768
-    max_header_count: int = 100
-    header_timeout: float = 10.0
-    keep_alive: float = 5.0
-    body_timeout: float = 30.0
-
-    @classmethod
-    def from_config(cls, config: MockConfig) -> HttpLimits:
-        return cls(
-            max_header_bytes=config.max_header_bytes,
-            max_header_count=config.max_header_count,
-            header_timeout=config.header_timeout_seconds,
-            keep_alive=config.keep_alive_seconds,
-            body_timeout=config.body_timeout_seconds,
-        )
-
-
 class _HeaderLimit(Exception):
     """Raised inside a parser callback; httptools turns it into a parser error."""
 
@@ -72,7 +52,8 @@ class _HeaderLimit(Exception):
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header limits and read timers (see the module)."""
 
-    limits: ClassVar[HttpLimits] = HttpLimits()
+    # The header budget and read timers (max_header_*, *_timeout_seconds, keep_alive_seconds).
+    limits: ClassVar[MockConfig] = MockConfig()
     # uvicorn's default access logger, replaced by the same lines written in batches
     # (mockksef/http/access_log.py); found at the first connection, False: keep uvicorn's.
     access_sink: ClassVar[BufferedAccessLog | bool | None] = None
@@ -88,7 +69,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             elif not self.access_logger.isEnabledFor(logging.INFO):
                 self.access_log = False
         # uvicorn's own option is whole seconds; the limit may be finer.
-        self.timeout_keep_alive = self.limits.keep_alive  # type: ignore[assignment]
+        self.timeout_keep_alive = self.limits.keep_alive_seconds  # type: ignore[assignment]
         # "idle" (between requests), "headers", "body": where the parser is.
         self._phase = "idle"
         self._header_bytes = 0
@@ -115,7 +96,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused or self._phase == "body" or self.transport.is_closing():
             return
         if self._header_bytes:
-            seconds = f"{self.limits.header_timeout:g}"
+            seconds = f"{self.limits.header_timeout_seconds:g}"
             self._answer(408, f"Request headers did not arrive within {seconds} s.", linger=False)
         else:
             self.transport.close()
@@ -126,8 +107,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         quiet = self.loop.time() - self._last_read
         # Paused by flow control (the app is not reading yet) is not the client's stall.
-        if self.flow.read_paused or quiet < self.limits.body_timeout:
-            self._arm(max(0.05, self.limits.body_timeout - quiet), self._body_idle)
+        if self.flow.read_paused or quiet < self.limits.body_timeout_seconds:
+            self._arm(max(0.05, self.limits.body_timeout_seconds - quiet), self._body_idle)
             return
         # The app may be waiting in receive(): closing tells it the client is gone.
         self.transport.close()
@@ -137,7 +118,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         # A connection that never sends a request is closed like a stalled header.
-        self._arm(self.limits.header_timeout, self._header_deadline)
+        self._arm(self.limits.header_timeout_seconds, self._header_deadline)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -149,7 +130,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._phase != "body":
             if self._timer is None:
                 # First bytes of a request after a keep-alive pause: its header deadline.
-                self._arm(self.limits.header_timeout, self._header_deadline)
+                self._arm(self.limits.header_timeout_seconds, self._header_deadline)
             # Bytes of a chunk that also completes the headers are recounted exactly
             # in on_headers_complete (this counter is reset there).
             self._header_bytes += len(data)
@@ -162,7 +143,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._answer(431, self._too_large("bytes"))
         elif self._phase == "body" and self._timer is None:
             self._last_read = self.loop.time()
-            self._arm(self.limits.body_timeout, self._body_idle)
+            self._arm(self.limits.body_timeout_seconds, self._body_idle)
 
     # -- parser callbacks ------------------------------------------------------------
 
@@ -228,8 +209,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def guarded_protocol(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
-    """A protocol class carrying these limits (uvicorn instantiates it per connection)."""
+def guarded_protocol(limits: MockConfig) -> type[GuardedHttpToolsProtocol]:
+    """A protocol class carrying the limits of ``limits`` (uvicorn instantiates it per connection)."""
     return type(
         "GuardedHttpToolsProtocol",
         (GuardedHttpToolsProtocol,),
@@ -243,7 +224,7 @@ def uvicorn_config(app: Any, config: MockConfig, **options: Any) -> uvicorn.Conf
     ``options`` are further ``uvicorn.Config`` arguments and win over these.
     """
     settings: dict[str, Any] = {
-        "http": guarded_protocol(HttpLimits.from_config(config)),
+        "http": guarded_protocol(config),
         "timeout_keep_alive": max(1, math.ceil(config.keep_alive_seconds)),
         # Only used if a caller switches to h11: the same header budget.
         "h11_max_incomplete_event_size": config.max_header_bytes,
