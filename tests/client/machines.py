@@ -208,6 +208,16 @@ class ClientMachine(RuleBasedStateMachine):
             self.harness.plan.load([])
             check_retry_after(self.harness.plan.log, TEST_RETRY.max_retry_after)
 
+    def call_on(
+        self, plan: list[Fault | None], gone: bool, codes: tuple[int, ...], fn: Any, *args: Any
+    ) -> Outcome:
+        """A call on something the machine knows may be gone (a reset, a close): only then
+        may KSeF refuse it, with a 400 of one of ``codes``."""
+        outcome = self.call(plan, fn, *args, allowed=(KsefBadRequestError,) if gone else ())
+        if isinstance(outcome.error, KsefBadRequestError):
+            assert outcome.error.code in codes, outcome.error
+        return outcome
+
     def adapt(self, plan: list[Fault | None]) -> list[Fault | None]:
         """Hook for hunting subclasses (see ``hunting``)."""
         return plan
@@ -368,14 +378,9 @@ class CredentialsMachine(ClientMachine):
     @rule(token=consumes(tokens), plan=fault_plans)
     def revoke_token(self, token: TokenModel, plan: list[Fault | None]) -> None:
         stale = token.generation != self.generation
-        outcome = self.call(
-            plan,
-            self.clients[token.nip].revoke_token,
-            token.reference_number,
-            allowed=(KsefBadRequestError,) if stale else (),
-        )
-        if isinstance(outcome.error, KsefBadRequestError):
-            assert outcome.error.code == 21405, outcome.error  # the reset forgot it
+        revoke = self.clients[token.nip].revoke_token
+        # 21405: the reset forgot the token.
+        outcome = self.call_on(plan, stale, (21405,), revoke, token.reference_number)
         if outcome.ok:
             token.revoked = True
 
@@ -476,15 +481,9 @@ class InvoiceMachine(ClientMachine):
         self, model: SessionModel, number: str, document: bytes, plan: list[Fault | None]
     ) -> None:
         closed = model.generation != self.generation or model.closing or self._expired(model)
-        outcome = self.call(
-            plan,
-            self.clients[model.nip].send_invoice,
-            model.session,
-            document,
-            allowed=(KsefBadRequestError,) if closed else (),
-        )
+        send = self.clients[model.nip].send_invoice
+        outcome = self.call_on(plan, closed, (21173, 21180), send, model.session, document)
         if isinstance(outcome.error, KsefBadRequestError):
-            assert outcome.error.code in (21173, 21180), outcome.error
             return
         if outcome.ok:
             model.acked[number] = outcome.value.reference_number
@@ -549,14 +548,8 @@ class InvoiceMachine(ClientMachine):
     def close(self, session: SessionModel, plan: list[Fault | None]) -> None:
         stale = session.generation != self.generation
         session.closing = True
-        outcome = self.call(
-            plan,
-            self.clients[session.nip].close_online_session,
-            session.session,
-            allowed=(KsefBadRequestError,) if stale else (),
-        )
-        if isinstance(outcome.error, KsefBadRequestError):
-            assert outcome.error.code == 21173
+        close = self.clients[session.nip].close_online_session
+        outcome = self.call_on(plan, stale, (21173,), close, session.session)
         session.closed = outcome.ok
 
     @rule(nip=st.sampled_from(CONTEXTS), plan=fault_plans)

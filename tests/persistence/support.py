@@ -65,3 +65,17 @@ def answer(response: Any) -> tuple[int, Any]:
     kind = response.headers.get("content-type", "")
     body: Any = response.json() if "json" in kind else response.content
     return response.status_code, body
+
+
+def metadata_page(
+    client: Any, headers: dict[str, str], date_range: dict[str, Any], offset: int, size: int
+) -> Any:
+    """One page of the seller's (Subject1) metadata query, which must answer 200."""
+    response = client.post(
+        "/invoices/query/metadata",
+        headers=headers,
+        params={"pageOffset": offset, "pageSize": size},
+        json={"subjectType": "Subject1", "dateRange": date_range},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -77,16 +77,17 @@ def _refresh(client, session: kit.Session) -> tuple[int, list[str]]:  # type: ig
 
 
 def _rows(directory) -> int:  # type: ignore[no-untyped-def]
-    conn = sqlite3.connect(directory / "state.sqlite3")
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM auth_operations").fetchone()[0])
-    finally:
-        conn.close()
+    return _number(directory, "SELECT COUNT(*) FROM auth_operations")
 
 
 def _env_blob_size(directory) -> int:  # type: ignore[no-untyped-def]
+    return _number(directory, "SELECT LENGTH(blob) FROM envs WHERE env='test'")
+
+
+def _number(directory, query: str) -> int:  # type: ignore[no-untyped-def]
+    """One number read straight from the state file, behind the mock's back."""
     conn = sqlite3.connect(directory / "state.sqlite3")
     try:
-        return int(conn.execute("SELECT LENGTH(blob) FROM envs WHERE env='test'").fetchone()[0])
+        return int(conn.execute(query).fetchone()[0])
     finally:
         conn.close()

@@ -35,7 +35,7 @@ from mockksef.persistence.database import StoreError
 from mockksef.persistence.snapshots import Snapshots
 from tests import kit
 from tests.conftest import auth_headers
-from tests.persistence.support import client_of, new_state, opened
+from tests.persistence.support import client_of, metadata_page, new_state, opened
 
 MOCKKSEF = [sys.executable, "-m", "mockksef", "serve", "--log-level", "warning"]
 
@@ -406,21 +406,8 @@ def all_metadata(client: Any, headers: dict[str, str]) -> list[dict[str, Any]]:
     for first, last in itertools.pairwise(days):
         offset = 0
         while True:
-            response = client.post(
-                "/invoices/query/metadata",
-                headers=headers,
-                params={"pageOffset": offset, "pageSize": 250},
-                json={
-                    "subjectType": "Subject1",
-                    "dateRange": {
-                        "dateType": "Invoicing",
-                        "from": f"{first}T00:00:00Z",
-                        "to": f"{last}T00:00:00Z",
-                    },
-                },
-            )
-            assert response.status_code == 200, response.text
-            page = response.json()
+            day = {"dateType": "Invoicing", "from": f"{first}T00:00:00Z", "to": f"{last}T00:00:00Z"}
+            page = metadata_page(client, headers, day, offset, 250)
             assert not page.get("isTruncated"), (first, page.get("isTruncated"))
             out.extend(page["invoices"])
             if not page["hasMore"]:

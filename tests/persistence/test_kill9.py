@@ -138,6 +138,15 @@ def send_until_dead(base: str, sender: Sender, stop: threading.Event) -> None:
                 item.status = read.json()
 
 
+def session_invoices(client: httpx.Client, sender: Sender) -> list[dict[str, Any]]:
+    """What the restarted server holds of a sender's session (one page takes all of it)."""
+    listed = client.get(
+        f"/sessions/{sender.session}/invoices", headers=sender.headers, params={"pageSize": 1000}
+    )
+    assert listed.status_code == 200, listed.text
+    return listed.json()["invoices"]  # type: ignore[no-any-return]
+
+
 def without_host(status: dict[str, Any]) -> dict[str, Any]:
     """A status as a client compares it across servers: URLs without scheme and host."""
     out = dict(status)
@@ -194,13 +203,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path) -> None:  # type
     with serve(data, log, port), httpx.Client(base_url=base + "/v2", timeout=20) as client:
         numbers: set[str] = set()
         for sender in senders:
-            listed = client.get(
-                f"/sessions/{sender.session}/invoices",
-                headers=sender.headers,
-                params={"pageSize": 1000},
-            )
-            assert listed.status_code == 200, listed.text
-            on_file = {i["referenceNumber"]: i for i in listed.json()["invoices"]}
+            on_file = {i["referenceNumber"]: i for i in session_invoices(client, sender)}
             for item in sender.acknowledged:
                 assert item.reference in on_file, (sender.nip, item.reference)
                 status = client.get(
@@ -224,11 +227,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path) -> None:  # type
         # The sessions take more: ordinal numbers go on, KSeF numbers never repeat.
         every: set[str] = set()
         for sender in senders:
-            listed = client.get(
-                f"/sessions/{sender.session}/invoices",
-                headers=sender.headers,
-                params={"pageSize": 1000},
-            ).json()["invoices"]
+            listed = session_invoices(client, sender)
             every |= {i["ksefNumber"] for i in listed if "ksefNumber" in i}
             highest = max(i["ordinalNumber"] for i in listed)
             for n in range(2):

@@ -21,7 +21,7 @@ from mockksef.services.invoices.store import is_valid_ksef_number
 from tests import kit
 from tests.api.test_certificates import enroll
 from tests.conftest import bearer, legacy_codes, mint_access_token
-from tests.persistence.support import answer, opened
+from tests.persistence.support import answer, metadata_page, opened
 from tests.unit.test_permissions_backend import person_body
 
 OTHER = "7352765225"
@@ -276,28 +276,15 @@ def test_a_restart_gives_back_everything_clients_were_told(tmp_path, spec) -> No
         assert status["code"] == 440, status
 
 
-def metadata_page(client: Any, headers: dict[str, str], cursor: str, offset: int) -> Any:
-    response = client.post(
-        "/invoices/query/metadata",
-        headers=headers,
-        params={"pageOffset": offset, "pageSize": 10},
-        json={
-            "subjectType": "Subject1",
-            "dateRange": {
-                "dateType": "PermanentStorage",
-                "from": cursor,
-                "restrictToPermanentStorageHwmDate": True,
-            },
-        },
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def sync(client: Any, headers: dict[str, str], cursor: str, seen: list[str]) -> str:
+    stored_since = {
+        "dateType": "PermanentStorage",
+        "from": cursor,
+        "restrictToPermanentStorageHwmDate": True,
+    }
     offset = 0
     while True:
-        page = metadata_page(client, headers, cursor, offset)
+        page = metadata_page(client, headers, stored_since, offset, 10)
         seen.extend(i["ksefNumber"] for i in page["invoices"])
         if not page["hasMore"]:
             return page["permanentStorageHwmDate"]  # type: ignore[no-any-return]
