@@ -27,6 +27,7 @@ from mockksef.services.limits.models import (
     OVERRIDABLE_GROUPS,
     PER_IP_GROUPS,
     SESSION_OVERRIDE_RANGES,
+    WINDOW_FIELDS,
     CertificateLimits,
     RateLimit,
     SessionKindLimits,
@@ -69,7 +70,6 @@ def _int_in(value: Any, low: int, high: int | None, where: str) -> int:
     return value  # type: ignore[no-any-return]
 
 
-_WINDOWS = ("perSecond", "perMinute", "perHour")
 # TEST lets a context raise each rate limit up to this many times its production value.
 _OVERRIDE_FACTOR = 10
 
@@ -298,7 +298,7 @@ class LimitsBackend:
         if refused:
             raise InvalidInputData(*refused)
         parsed = {
-            group: RateLimit(*(_get(_get(rate_limits, group), field) for field in _WINDOWS))
+            group: RateLimit(*(_get(_get(rate_limits, group), field) for field in WINDOW_FIELDS))
             for group in OVERRIDABLE_GROUPS
         }
         with self._lock:

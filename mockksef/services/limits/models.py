@@ -91,8 +91,10 @@ DEFAULT_CERTIFICATE_LIMITS: dict[str, CertificateLimits] = {
 }
 
 
-# The three sliding windows of every rate limit: a second, a minute, an hour.
+# The three sliding windows of every rate limit: a second, a minute, an hour,
+# and their names in the JSON of GET /rate-limits and POST /testdata/rate-limits.
 WINDOW_SECONDS: tuple[int, int, int] = (1, 60, 3600)
+WINDOW_FIELDS: tuple[str, str, str] = ("perSecond", "perMinute", "perHour")
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,13 @@ class RateLimit:
     per_minute: int
     per_hour: int
 
+    @property
+    def values(self) -> tuple[int, int, int]:
+        """The limits in the order of ``WINDOW_SECONDS``."""
+        return self.per_second, self.per_minute, self.per_hour
+
     def as_json(self) -> dict[str, int]:
-        return {
-            "perSecond": self.per_second,
-            "perMinute": self.per_minute,
-            "perHour": self.per_hour,
-        }
+        return dict(zip(WINDOW_FIELDS, self.values, strict=True))
 
     @property
     def limited(self) -> bool:
@@ -123,10 +126,9 @@ class RateLimit:
     def plan(self) -> tuple[tuple[int, int, int], ...]:
         """``(window index, window in microseconds, max requests)`` of the limited windows,
         shortest first (computed once: the rate limiter reads it on every request)."""
-        values = (self.per_second, self.per_minute, self.per_hour)
         return tuple(
             (index, WINDOW_SECONDS[index] * 1_000_000, n)
-            for index, n in enumerate(values)
+            for index, n in enumerate(self.values)
             if n >= 0
         )
 
@@ -134,7 +136,7 @@ class RateLimit:
         def scale(value: int) -> int:
             return value if value < 0 else max(1, round(value * factor))
 
-        return RateLimit(scale(self.per_second), scale(self.per_minute), scale(self.per_hour))
+        return RateLimit(*(scale(value) for value in self.values))
 
 
 # The 17 groups of GET /rate-limits, in the order of the official example (reference C §4.1).

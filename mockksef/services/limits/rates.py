@@ -22,6 +22,7 @@ from mockksef.services.limits.models import (
     NEWER_OPERATION_GROUPS,
     RATE_LIMIT_GROUPS,
     UNNAMED_GROUP,
+    WINDOW_FIELDS,
     RateLimit,
 )
 
@@ -33,7 +34,6 @@ _GROUP_ROW = re.compile(
     r"^\|\s*\*\*[^|]*\*\*\s*\|\s*[-\d]+\s*\|\s*[-\d]+\s*\|\s*[-\d]+\s*\|\s*([A-Za-z-]+)\s*$",
     re.MULTILINE,
 )
-_WINDOW_FIELDS = ("perSecond", "perMinute", "perHour")
 DEFAULT_GROUP = "other"
 
 
@@ -66,7 +66,7 @@ def spec_limit(spec_op: SpecOperation) -> RateLimit | None:
     raw = spec_op.rate_limits
     if not raw:
         return None
-    return RateLimit(*(int(raw.get(name, -1)) for name in _WINDOW_FIELDS))
+    return RateLimit(*(int(raw.get(name, -1)) for name in WINDOW_FIELDS))
 
 
 @functools.lru_cache(maxsize=8)
