@@ -46,6 +46,17 @@ def parse_query_datetime(text: str, where: str) -> datetime:
         raise InvalidInputData(violations.bad_format(where)) from exc
 
 
+# Filters that ask an invoice field to equal the filter field of the same name: the
+# selective ones run first, the flags after the buyer, currency, type and amount checks.
+_SELECTIVE_FIELDS = ("ksef_number", "invoice_number", "seller_nip")
+_FLAG_FIELDS = ("invoicing_mode", "is_self_invoicing", "form_type", "has_attachment")
+
+
+def _equals(name: str, value: object) -> Callable[[StoredInvoice], bool]:
+    field = attrgetter(name)
+    return lambda inv: field(inv) == value
+
+
 @dataclass(slots=True)
 class InvoiceFilter:
     """One validated ``InvoiceQueryFilters`` bound to the caller's context."""
@@ -83,13 +94,7 @@ class InvoiceFilter:
     def predicates(self) -> list[Callable[[StoredInvoice], bool]]:
         """One small check per filter given (most selective first), for the row scan."""
         # Closures bind late: every check closes over a local of its own.
-        checks: list[Callable[[StoredInvoice], bool]] = []
-        if (ksef_number := self.ksef_number) is not None:
-            checks.append(lambda inv: inv.ksef_number == ksef_number)
-        if (invoice_number := self.invoice_number) is not None:
-            checks.append(lambda inv: inv.invoice_number == invoice_number)
-        if (seller_nip := self.seller_nip) is not None:
-            checks.append(lambda inv: inv.seller_nip == seller_nip)
+        checks = self._equal_checks(_SELECTIVE_FIELDS)
         if self.vat_ue_buyer is not None:
             eu_buyer = ("VatUe", self.vat_ue_buyer)
             checks.append(lambda inv: inv.buyer_identifier == eu_buyer)
@@ -111,15 +116,13 @@ class InvoiceFilter:
             high = math.inf if self.amount_to is None else self.amount_to
             amount: Callable[[StoredInvoice], float] = attrgetter(field)
             checks.append(lambda inv: low <= amount(inv) <= high)
-        if (invoicing_mode := self.invoicing_mode) is not None:
-            checks.append(lambda inv: inv.invoicing_mode == invoicing_mode)
-        if (self_invoicing := self.is_self_invoicing) is not None:
-            checks.append(lambda inv: inv.is_self_invoicing == self_invoicing)
-        if (form_type := self.form_type) is not None:
-            checks.append(lambda inv: inv.form_type == form_type)
-        if (has_attachment := self.has_attachment) is not None:
-            checks.append(lambda inv: inv.has_attachment == has_attachment)
+        checks += self._equal_checks(_FLAG_FIELDS)
         return checks
+
+    def _equal_checks(self, names: tuple[str, ...]) -> list[Callable[[StoredInvoice], bool]]:
+        return [
+            _equals(name, value) for name in names if (value := getattr(self, name)) is not None
+        ]
 
     def has_row_filters(self) -> bool:
         return bool(self.predicates())
