@@ -330,6 +330,44 @@ def set_certificate_limits(
     assert response.status_code == 200, response.text
 
 
+# -- permission grants -----------------------------------------------------------------------
+
+
+def person_grant(
+    subject: tuple[str, str],
+    permissions: list[str],
+    description: str = "Opis uprawnienia",
+    name: tuple[str, str] = ("Adam", "Abacki"),
+) -> dict[str, Any]:
+    """A POST /permissions/persons/grants body for ``subject`` (``("Pesel", ...)``, ``("Nip", ...)``)."""
+    first_name, last_name = name
+    return {
+        "subjectIdentifier": {"type": subject[0], "value": subject[1]},
+        "permissions": permissions,
+        "description": description,
+        "subjectDetails": {
+            "subjectDetailsType": "PersonByIdentifier",
+            "personById": {"firstName": first_name, "lastName": last_name},
+        },
+    }
+
+
+def entity_grant(
+    nip: str, *, description: str = "Biuro rachunkowe", full_name: str = "Biuro sp. z o.o."
+) -> dict[str, Any]:
+    """A POST /permissions/entities/grants body: InvoiceRead (which the entity may pass on)
+    and InvoiceWrite for the entity ``nip``."""
+    return {
+        "subjectIdentifier": {"type": "Nip", "value": nip},
+        "permissions": [
+            {"type": "InvoiceRead", "canDelegate": True},
+            {"type": "InvoiceWrite", "canDelegate": False},
+        ],
+        "description": description,
+        "subjectDetails": {"fullName": full_name},
+    }
+
+
 # -- invoices --------------------------------------------------------------------------------
 
 

@@ -9,8 +9,9 @@ import pytest
 from mockksef.environments import Env
 from mockksef.models import ContextIdentifier, SubjectIdentifier, internal_id_check_digit
 from mockksef.services.subjects import AttachmentConsent, Entity, Person
+from tests import kit
 from tests.conftest import assert_missing_permissions, bearer, legacy_codes, mint_access_token
-from tests.unit.test_permissions_backend import entity_body, person_body
+from tests.unit.test_permissions_backend import person_body
 
 NIP = "5265877635"
 OFFICE = "7762811692"
@@ -224,7 +225,7 @@ def test_operation_status_pending_unknown_and_gone(client, mock, spec, owner):  
 
 
 def test_entities_indirect_and_personal(client, mock, spec, owner):  # type: ignore[no-untyped-def]
-    assert grant(client, "/permissions/entities/grants", owner, entity_body(OFFICE)) == 200
+    assert grant(client, "/permissions/entities/grants", owner, kit.entity_grant(OFFICE)) == 200
     office = mint_access_token(mock, nip=OFFICE)
     received = query(client, "/permissions/query/entities/grants", office)
     assert {(p["permissionScope"], p["canDelegate"]) for p in received["permissions"]} == {

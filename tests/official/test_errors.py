@@ -24,15 +24,8 @@ QUERY = {
 
 
 def entity_grant(nip: str) -> dict[str, Any]:
-    return {
-        "subjectIdentifier": {"type": "Nip", "value": nip},
-        "permissions": [
-            {"type": "InvoiceRead", "canDelegate": True},
-            {"type": "InvoiceWrite", "canDelegate": False},
-        ],
-        "description": "description",
-        "subjectDetails": {"fullName": "Testowo"},
-    }
+    # The wording of the java suite's request.
+    return kit.entity_grant(nip, description="description", full_name="Testowo")
 
 
 def only_error(response: Any) -> dict[str, Any]:

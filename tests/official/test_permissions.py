@@ -29,21 +29,13 @@ from ksefclient.xades import (
 from tests import kit
 from tests.official.conftest import claims, legacy_details, login
 
-PERSON = {
-    "subjectDetailsType": "PersonByIdentifier",
-    "personById": {"firstName": "Anna", "lastName": "Testowa"},
-}
-
 
 def grant_person(client: Any, owner: kit.Session, nip: str, permission: str) -> Any:
     return client.post(
         "/permissions/persons/grants",
-        json={
-            "subjectIdentifier": {"type": "Nip", "value": nip},
-            "permissions": [permission],
-            "description": "e2e grant for a person",
-            "subjectDetails": PERSON,
-        },
+        json=kit.person_grant(
+            ("Nip", nip), [permission], "e2e grant for a person", ("Anna", "Testowa")
+        ),
         headers=owner.headers,
     )
 

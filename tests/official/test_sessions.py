@@ -279,15 +279,12 @@ def test_invoice_writer_cannot_read_or_close_anothers_session(client, owner):  #
     person = kit.random_nip(11)
     grant = client.post(
         "/permissions/persons/grants",
-        json={
-            "subjectIdentifier": {"type": "Nip", "value": person},
-            "permissions": ["InvoiceWrite"],
-            "description": "Grant write invoices permission for testing.",
-            "subjectDetails": {
-                "subjectDetailsType": "PersonByIdentifier",
-                "personById": {"firstName": "Anna", "lastName": "Testowa"},
-            },
-        },
+        json=kit.person_grant(
+            ("Nip", person),
+            ["InvoiceWrite"],
+            "Grant write invoices permission for testing.",
+            ("Anna", "Testowa"),
+        ),
         headers=owner.headers,
     )
     assert grant.status_code == 202

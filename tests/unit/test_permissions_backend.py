@@ -12,6 +12,7 @@ from mockksef.errors import Gone, InvalidInputData
 from mockksef.models import ContextIdentifier, Principal, SubjectIdentifier
 from mockksef.services.subjects import Entity, Person
 from mockksef.state import MockState
+from tests import kit
 
 OWNER_NIP = "5265877635"
 OTHER_NIP = "7762811692"
@@ -39,27 +40,7 @@ def owner(
 
 
 def person_body(pesel: str = PESEL, permissions: list[str] | None = None) -> dict:  # type: ignore[type-arg]
-    return {
-        "subjectIdentifier": {"type": "Pesel", "value": pesel},
-        "permissions": permissions or ["InvoiceRead", "InvoiceWrite"],
-        "description": "Opis uprawnienia",
-        "subjectDetails": {
-            "subjectDetailsType": "PersonByIdentifier",
-            "personById": {"firstName": "Adam", "lastName": "Abacki"},
-        },
-    }
-
-
-def entity_body(nip: str, delegate: bool = True) -> dict:  # type: ignore[type-arg]
-    return {
-        "subjectIdentifier": {"type": "Nip", "value": nip},
-        "permissions": [
-            {"type": "InvoiceRead", "canDelegate": delegate},
-            {"type": "InvoiceWrite", "canDelegate": False},
-        ],
-        "description": "Biuro rachunkowe",
-        "subjectDetails": {"fullName": "Biuro sp. z o.o."},
-    }
+    return kit.person_grant(("Pesel", pesel), permissions or ["InvoiceRead", "InvoiceWrite"])
 
 
 # -- resolve ---------------------------------------------------------------------------
@@ -199,7 +180,7 @@ def test_entity_and_indirect_grants(env):  # type: ignore[no-untyped-def]
     client_ctx = CTX  # the client A delegates to the accounting office B
     office = OTHER_NIP
     office_ctx = ContextIdentifier("Nip", office)
-    env.permissions.grant_entities(owner(), entity_body(office), T0)
+    env.permissions.grant_entities(owner(), kit.entity_grant(office), T0)
     # The office's seal gets both permissions in the client's context.
     assert env.permissions.resolve(SubjectIdentifier("Nip", office), client_ctx) == {
         "InvoiceRead",
@@ -220,7 +201,7 @@ def test_entity_and_indirect_grants(env):  # type: ignore[no-untyped-def]
 
 def test_general_indirect_grant(env):  # type: ignore[no-untyped-def]
     office = OTHER_NIP
-    env.permissions.grant_entities(owner(), entity_body(office), T0)
+    env.permissions.grant_entities(owner(), kit.entity_grant(office), T0)
     body = person_body(permissions=["InvoiceRead"])
     body["targetIdentifier"] = {"type": "AllPartners"}
     env.permissions.grant_indirect(owner(office), body, T0)
