@@ -8,7 +8,15 @@ from typing import NoReturn
 
 import click
 
-from mockksef.cli import _URL_OPTION, NIP_FORM, PESEL_FORM, OneLineErrors, _admin, main
+from mockksef.cli import (
+    _URL_OPTION,
+    ENVIRONMENT_CHOICE,
+    NIP_FORM,
+    PESEL_FORM,
+    OneLineErrors,
+    _admin,
+    main,
+)
 
 
 def _usage(command: str, message: str) -> NoReturn:
@@ -52,13 +60,7 @@ def _usage(command: str, message: str) -> NoReturn:
     envvar="MOCKKSEF_CERT_PASSWORD",
     help="Encrypt the PFX with this password (or set MOCKKSEF_CERT_PASSWORD).",
 )
-@click.option(
-    "--env",
-    "environment",
-    default="test",
-    show_default=True,
-    type=click.Choice(["test", "demo", "prod"]),
-)
+@click.option("--env", "environment", default="test", show_default=True, type=ENVIRONMENT_CHOICE)
 @_URL_OPTION
 @click.option("--name", default=None, help="Organisation name (seal) or common name (person).")
 @click.option(
