@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -630,39 +630,45 @@ def build(console: Console) -> Starlette:
     return app
 
 
+_Endpoint = Callable[[Request], Awaitable[Response]]
+
+# (method, path, page, route name after "console.")
+_PAGES: tuple[tuple[str, str, _Endpoint, str], ...] = (
+    ("GET", "/", catalogue, "catalogue"),
+    ("GET", "/api/explain", explain_api, "explain"),
+    ("GET", "/scenarios/{name}", scenario_page, "scenario"),
+    ("GET", "/environments", environments, "environments"),
+    ("POST", "/environments/{env}/activate", activate, "activate"),
+    ("POST", "/environments/{env}/reset", reset, "reset"),
+    ("POST", "/scenarios-active/deactivate", deactivate, "deactivate"),
+    ("POST", "/clock", clock, "clock"),
+    ("GET", "/journal", journal, "journal"),
+    ("GET", "/journal/stream", journal_stream, "journal.stream"),
+    ("POST", "/journal/capture", capture, "journal.capture"),
+    ("GET", "/journal/{seq:int}", journal_entry, "journal.entry"),
+    ("GET", "/drills", drills, "drills"),
+    ("POST", "/drills", drill_start, "drills.start"),
+    ("GET", "/drills/{drill}", drill_trainer, "drill"),
+    ("GET", "/drills/{drill}/play", drill_play, "drill.play"),
+    ("POST", "/drills/{drill}/answer", drill_answer, "drill.answer"),
+    ("GET", "/drills/{drill}/stream", drill_stream, "drill.stream"),
+    ("POST", "/drills/{drill}/rerun", drill_rerun, "drill.rerun"),
+    ("POST", "/drills/{drill}/finish", drill_finish, "drill.finish"),
+    ("GET", "/drills/{drill}/results.csv", drill_csv, "drill.csv"),
+    ("GET", "/drills/{drill}/print", drill_print, "drill.print"),
+)
+
+
 # Stateless (each page finds the console in ``app.state``): made once per process, not
 # per ``create_app`` (issue 17: a fresh app per test).
 @functools.cache
 def _routes() -> tuple[BaseRoute, ...]:
+    pages = [
+        Route(path, page, methods=[method], name=f"console.{name}")
+        for method, path, page, name in _PAGES
+    ]
     return (
-        Route("/", catalogue, methods=["GET"], name="console.catalogue"),
-        Route("/api/explain", explain_api, methods=["GET"], name="console.explain"),
-        Route("/scenarios/{name}", scenario_page, methods=["GET"], name="console.scenario"),
-        Route("/environments", environments, methods=["GET"], name="console.environments"),
-        Route("/environments/{env}/activate", activate, methods=["POST"], name="console.activate"),
-        Route("/environments/{env}/reset", reset, methods=["POST"], name="console.reset"),
-        Route(
-            "/scenarios-active/deactivate", deactivate, methods=["POST"], name="console.deactivate"
-        ),
-        Route("/clock", clock, methods=["POST"], name="console.clock"),
-        Route("/journal", journal, methods=["GET"], name="console.journal"),
-        Route("/journal/stream", journal_stream, methods=["GET"], name="console.journal.stream"),
-        Route("/journal/capture", capture, methods=["POST"], name="console.journal.capture"),
-        Route("/journal/{seq:int}", journal_entry, methods=["GET"], name="console.journal.entry"),
-        Route("/drills", drills, methods=["GET"], name="console.drills"),
-        Route("/drills", drill_start, methods=["POST"], name="console.drills.start"),
-        Route("/drills/{drill}", drill_trainer, methods=["GET"], name="console.drill"),
-        Route("/drills/{drill}/play", drill_play, methods=["GET"], name="console.drill.play"),
-        Route(
-            "/drills/{drill}/answer", drill_answer, methods=["POST"], name="console.drill.answer"
-        ),
-        Route("/drills/{drill}/stream", drill_stream, methods=["GET"], name="console.drill.stream"),
-        Route("/drills/{drill}/rerun", drill_rerun, methods=["POST"], name="console.drill.rerun"),
-        Route(
-            "/drills/{drill}/finish", drill_finish, methods=["POST"], name="console.drill.finish"
-        ),
-        Route("/drills/{drill}/results.csv", drill_csv, methods=["GET"], name="console.drill.csv"),
-        Route("/drills/{drill}/print", drill_print, methods=["GET"], name="console.drill.print"),
+        *pages,
         Mount(
             "/static", app=StaticFiles(directory=Path(__file__).parent / "static"), name="static"
         ),
