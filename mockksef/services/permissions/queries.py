@@ -73,14 +73,28 @@ def _matches_ident(flt: dict[str, Any] | None, ident: _Identified | None) -> boo
 
 
 def _filtered(body: dict[str, Any], g: Grant) -> bool:
-    """The filters the person-facing queries share: target, permission types, state."""
+    """The filters the person-facing queries share: context, target, permission types, state."""
     types = body.get("permissionTypes")
     return (
-        _matches_ident(body.get("targetIdentifier"), g.target)
+        _matches_ident(body.get("contextIdentifier"), g.context)
+        and _matches_ident(body.get("targetIdentifier"), g.target)
         and (not types or g.permission in types)
         # Revoked grants are deleted, so only Active ones exist.
         and body.get("permissionState") in (None, "Active")
     )
+
+
+def _permission_rest(g: Grant) -> dict[str, Any]:
+    """The fields after the identifiers in a row of the personal and persons queries."""
+    return {
+        "permissionScope": g.permission,
+        "description": g.description,
+        **render_subject_details(g.subject_details),
+        # Revoked grants are deleted, so only Active ones exist.
+        "permissionState": "Active",
+        "startDate": format_datetime(g.start_date),
+        "canDelegate": g.can_delegate,
+    }
 
 
 class PermissionQueries(PermissionStore):
@@ -134,8 +148,6 @@ class PermissionQueries(PermissionStore):
             )
             if not (mine or received):
                 continue
-            if not _matches_ident(body.get("contextIdentifier"), g.context):
-                continue
             if _filtered(body, g):
                 out.append(g)
 
@@ -146,13 +158,7 @@ class PermissionQueries(PermissionStore):
             item["authorizedIdentifier"] = _ident(g.subject)
             if g.target is not None:
                 item["targetIdentifier"] = g.target.as_json()
-            item["permissionScope"] = g.permission
-            item["description"] = g.description
-            item.update(render_subject_details(g.subject_details))
-            item["permissionState"] = "Active"
-            item["startDate"] = format_datetime(g.start_date)
-            item["canDelegate"] = g.can_delegate
-            return item
+            return item | _permission_rest(g)
 
         result = self._query(out, render, offset, size)
         if owner:
@@ -189,8 +195,6 @@ class PermissionQueries(PermissionStore):
                 continue
             if not _matches_ident(body.get("authorizedIdentifier"), g.subject):
                 continue
-            if not _matches_ident(body.get("contextIdentifier"), g.context):
-                continue
             if _filtered(body, g):
                 out.append(g)
 
@@ -201,13 +205,7 @@ class PermissionQueries(PermissionStore):
             if g.target is not None:
                 item["targetIdentifier"] = g.target.as_json()
             item["authorIdentifier"] = _ident(g.author)
-            item["permissionScope"] = g.permission
-            item["description"] = g.description
-            item.update(render_subject_details(g.subject_details))
-            item["permissionState"] = "Active"
-            item["startDate"] = format_datetime(g.start_date)
-            item["canDelegate"] = g.can_delegate
-            return item
+            return item | _permission_rest(g)
 
         return self._query(out, render, offset, size)
 
