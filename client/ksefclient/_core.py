@@ -37,7 +37,7 @@ import random
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -145,6 +145,16 @@ class RetryBudget:
         return wait
 
 
+class _Options(TypedDict, total=False):
+    """What a request carries besides method, path and bearer; ``call`` passes it on as given."""
+
+    params: Mapping[str, Any] | None
+    json: Any
+    content: bytes | None
+    headers: Mapping[str, str] | None
+    api: bool
+
+
 # Transport failures where the request provably never reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, ConnectionRefusedError)
 
@@ -211,29 +221,21 @@ class ProtocolCore:
     # -- requests ------------------------------------------------------------------------------
 
     def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        bearer: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        api: bool = True,
+        self, method: str, path: str, *, bearer: str | None = None, **options: Unpack[_Options]
     ) -> httpx.Request:
         """One request; ``api=False`` for pre-signed storage URLs (no KSeF headers)."""
-        merged = dict(self.headers) if api else {"User-Agent": USER_AGENT}
-        merged.update(headers or {})
+        merged = dict(self.headers) if options.get("api", True) else {"User-Agent": USER_AGENT}
+        merged.update(options.get("headers") or {})
         if bearer:
             merged["Authorization"] = f"Bearer {bearer}"
-        body: bytes | None = content
+        body = options.get("content")
+        json = options.get("json")
         if json is not None:
             body = _json.dumps(json, ensure_ascii=False).encode("utf-8")
             merged.setdefault("Content-Type", "application/json")
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         try:
-            query = {k: v for k, v in (params or {}).items() if v is not None}
+            query = {k: v for k, v in (options.get("params") or {}).items() if v is not None}
             request = httpx.Request(
                 method,
                 url,
@@ -259,13 +261,9 @@ class ProtocolCore:
         *,
         auth: str | None = "access",
         bearer: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
         replay: bool = True,
         expected: Sequence[int] = (200,),
-        api: bool = True,
+        **options: Unpack[_Options],
     ) -> Flow[httpx.Response]:
         """One request with the retry rules; ``replay=False`` raises transient errors at once.
 
@@ -280,16 +278,7 @@ class ProtocolCore:
             if auth == "access":
                 tokens = yield from self.ensure_access()
                 token = tokens.access_token.token
-            request = self.request(
-                method,
-                path,
-                bearer=token,
-                params=params,
-                json=json,
-                content=content,
-                headers=headers,
-                api=api,
-            )
+            request = self.request(method, path, bearer=token, **options)
             sent_at = self.clock()
             try:
                 response: httpx.Response = yield Transmit(request)
