@@ -1,4 +1,5 @@
-"""``IndexedRouter`` (app.py) picks exactly the route Starlette's plain router picks.
+"""``IndexedRouter`` (app.py) picks exactly the route Starlette's plain router picks,
+and ``ApiFastPath`` leaves a request where Starlette's whole stack would.
 
 The index is a performance measure (issue 8: a linear scan over ~85 routes was
 the largest cost of a cheap request); it must never change which operation
@@ -10,10 +11,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route, Router
+from starlette.routing import Mount, Route, Router
 
-from mockksef.app import IndexedRouter
+from mockksef import MockConfig, create_app
+from mockksef.app import ApiFastPath, EnvSelector, IndexedRouter
+from mockksef.environments import Env, api_prefixes
 from mockksef.services import all_routes
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD")
@@ -112,3 +116,85 @@ def test_a_parameter_route_listed_first_still_wins():
     assert ("/a/b", "GET") not in router.exact  # shadowed by /a/{x}
     assert _outcome(router, "GET", "/a/b") == ("route", ("param", {"x": "b"}))
     assert _outcome(router, "POST", "/a/b") == ("route", ("literal", {}))
+
+
+def _api_app() -> Starlette:
+    """The API part of ``create_app``'s layout, with recorders for the operations."""
+    api = IndexedRouter(_routes())
+    envs = tuple(Env)
+    mounts: list[Any] = [
+        Mount(p, app=EnvSelector(api, None, Env.TEST, envs)) for p in api_prefixes()
+    ]
+    for env in envs:
+        mounts += [Mount(p, app=EnvSelector(api, env, Env.TEST, envs)) for p in api_prefixes(env)]
+    mounts.append(Mount("/_mock", app=Starlette()))
+    return Starlette(routes=mounts)
+
+
+def _scope(method: str, path: str, root_path: str = "") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": root_path,
+        "query_string": b"",
+        "headers": [(b"host", b"api-demo.ksef.mf.gov.pl")],
+        "scheme": "http",
+        "server": ("testserver", 80),
+    }
+
+
+def _through(app: Any, scope: dict[str, Any]) -> dict[str, Any]:
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        scope["sent"] = message.get("status")
+
+    try:
+        _run(app(scope, receive, send))
+    except HTTPException as exc:
+        scope["raised"] = exc.status_code
+    # Starlette's exception layer leaves its handlers in the scope; the operations
+    # never read them (their handler answers every exception itself).
+    scope.pop("starlette.exception_handlers", None)
+    return scope
+
+
+def test_the_fast_path_leaves_the_scope_as_starlettes_stack_does():
+    app = _api_app()
+    stack = app.build_middleware_stack()
+    fast = ApiFastPath(stack, app.router)
+    exact = IndexedRouter(_routes()).exact
+    # Every parameterless operation under every API prefix, nothing else.
+    assert len(fast.mounts) == len(exact) * len(api_prefixes()) * (1 + len(Env))
+    for path, method in fast.mounts:
+        long_way = _through(stack, _scope(method, path) | {"app": app})
+        short_way = _through(fast, _scope(method, path) | {"app": app})
+        assert "chosen" in short_way, (method, path)
+        assert short_way == long_way, (method, path)
+
+
+def test_the_fast_path_passes_on_what_it_does_not_serve():
+    app = _api_app()
+    fast = ApiFastPath(app.build_middleware_stack(), app.router)
+    probes = [(m, "/v2" + p) for p in _probes() for m in METHODS]
+    probes += [("POST", "/v2/auth/challenge/"), ("POST", "/test/auth/challenge")]
+    for method, path in probes:
+        if (path, method) in fast.mounts:
+            continue
+        expected = _through(app.build_middleware_stack(), _scope(method, path) | {"app": app})
+        assert _through(fast, _scope(method, path) | {"app": app}) == expected, (method, path)
+    # Behind a root_path the path is not the route path: the long way decides.
+    behind = _scope("POST", "/base/v2/auth/challenge", root_path="/base") | {"app": app}
+    assert _through(fast, dict(behind)) == _through(app.build_middleware_stack(), dict(behind))
+
+
+def test_create_app_serves_the_api_through_the_fast_path():
+    layer: Any = create_app(MockConfig()).middleware_stack
+    seen = []
+    while layer is not None:
+        seen.append(type(layer).__name__)
+        layer = getattr(layer, "app", None)
+    assert "ApiFastPath" in seen, seen
