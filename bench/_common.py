@@ -168,6 +168,20 @@ class Figure:
     note: str = ""
 
 
+# A figure's target: the text printed beside it and the check of its median.
+Target = tuple[str, Callable[[float], bool]]
+
+
+def below(limit: float, unit: str = "", label: str = "") -> Target:
+    """``< limit unit``: the printed target and its check come from the one number."""
+    return (label or f"< {limit:g}{' ' + unit if unit else ''}", lambda v: v < limit)
+
+
+def at_least(limit: float, label: str = "") -> Target:
+    """``>= limit``: the printed target and its check come from the one number."""
+    return (label or f">= {limit:g}", lambda v: v >= limit)
+
+
 class Report:
     """Figures of one run, printed as they come and summarised at the end."""
 
@@ -182,7 +196,7 @@ class Report:
         unit: str,
         *,
         loads: Sequence[float] | None = None,
-        target: tuple[str, Callable[[float], bool]] | None = None,
+        target: Target | None = None,
         note: str = "",
         quiet: bool = False,
     ) -> Figure:

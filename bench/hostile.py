@@ -38,7 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bench._common import Report, load1, percentile
+from bench._common import Report, below, load1, percentile
 from bench._procs import ServerProcess, start_cli_server
 
 SECTION = "6. Hostile requests"
@@ -413,7 +413,7 @@ def run(
                 [result["p99_ms"]],
                 "ms",
                 loads=[load],
-                target=(f"< {TARGET_MS:.0f} ms", lambda v: v < TARGET_MS),
+                target=below(TARGET_MS, "ms"),
                 note=(
                     f"p50 {result['p50_ms']:.1f}, max {result['max_ms']:.0f} ms, "
                     f"{result['probes']} probes, {result['failed']} failed; "

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bench._common import Report, load1, standalone
+from bench._common import Report, at_least, below, load1, standalone
 from bench._procs import ServerProcess, start_bench_server, start_cli_server
 from bench.loadgen import LoadResult, run_load
 
@@ -100,7 +100,7 @@ def run(
                     [r.p99_ms for r in runs],
                     "ms",
                     loads=loads[key],
-                    target=("< 10 ms", lambda v: v < 10) if measured_mock else None,
+                    target=below(10, "ms") if measured_mock else None,
                 )
                 if key in ratios:
                     report.add(
@@ -109,9 +109,7 @@ def run(
                         ratios[key],
                         "ratio",
                         loads=loads[key],
-                        target=(
-                            (f">= {wanted:.2f}", lambda v, w=wanted: v >= w) if wanted else None
-                        ),
+                        target=at_least(wanted, f">= {wanted:.2f}") if wanted else None,
                     )
     finally:
         for server in servers.values():

@@ -39,7 +39,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench._common import ROOT, Report, load1, python, rss_kb, standalone
+from bench._common import ROOT, Report, at_least, below, load1, python, rss_kb, standalone
 from bench._procs import _env, start_cli_server, status_of
 from mockksef.persistence.persister import CHUNK
 
@@ -104,7 +104,7 @@ def pipeline_figures(report: Report, rounds: int, count: int, work: Path) -> Non
             )
     ratios = [d / m for d, m in zip(rates["data"], rates["memory"], strict=True)]
     # Both modes ran in every round: one list of loads stands behind each figure.
-    at_least_half = (">= 0.5", lambda v: v >= 0.5)
+    at_least_half = at_least(0.5)
     for name, runs, unit, target in (
         ("pipeline in-process, memory only", rates["memory"], "invoices/s", None),
         ("pipeline in-process, --data DIR", rates["data"], "invoices/s", None),
@@ -273,9 +273,8 @@ def restart_figures(report: Report, count: int, work: Path) -> None:
         server.stop()
     if listed == 0:
         raise RuntimeError("the restarted server lists no invoices of the busiest seller")
-    target = (
-        f"< 10 s for 1M (scaled: < {10 * count / 1e6:.2g} s)",
-        lambda v: v < 10 * max(count, 1) / 1e6,
+    target = below(
+        10 * max(count, 1) / 1e6, label=f"< 10 s for 1M (scaled: < {10 * count / 1e6:.2g} s)"
     )
     report.add(
         SECTION,
@@ -317,7 +316,7 @@ def startup_figures(report: Report, runs: int, work: Path) -> None:
         empty,
         "s",
         loads=loads,
-        target=("< 1 s", lambda v: v < 1.0),
+        target=below(1, "s"),
     )
     report.add(SECTION, "  for scale: `serve` (memory) exec -> same", plain, "s", loads=loads)
 
@@ -373,7 +372,7 @@ def snapshot_figures(report: Report, rounds: int, count: int, work: Path) -> Non
         loads_s,
         "s",
         loads=loads,
-        target=("< 2 s for 20,000", lambda v: v < 2.0 * max(count, 1) / 20_000),
+        target=below(2.0 * max(count, 1) / 20_000, label="< 2 s for 20,000"),
     )
     report.add(SECTION, f"  snapshot file size, {label} invoices", [size / 1e6], "MB")
 

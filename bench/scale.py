@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._common import ROOT, Deadline, Report, load1, percentile, rss_kb
+from bench._common import ROOT, Deadline, Report, Target, below, load1, percentile, rss_kb
 
 SECTION = "3. Scale"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -364,15 +364,15 @@ def _label(size: int) -> str:
     return f"{size // 1_000_000}M" if size >= 1_000_000 else f"{size // 1000}k"
 
 
-TARGETS: dict[str, tuple[str, Any]] = {
-    "load time": ("< 60 s", lambda v: v < 60),
-    "RSS growth per stored invoice": ("< 2048 B", lambda v: v < 2048),
-    "HWM page": ("< 20 ms", lambda v: v < 20),
-    "p99": ("< 20 ms", lambda v: v < 20),
+TARGETS: dict[str, Target] = {
+    "load time": below(60, "s"),
+    "RSS growth per stored invoice": below(2048, "B"),
+    "HWM page": below(20, "ms"),
+    "p99": below(20, "ms"),
 }
 
 
-def _target(name: str, size: int) -> tuple[str, Any] | None:
+def _target(name: str, size: int) -> Target | None:
     if size < 1_000_000:
         return None
     if name in ("load time", "RSS growth per stored invoice"):

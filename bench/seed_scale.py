@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Report, load1, machine_facts, print_facts, rss_kb, write_json
+from bench._common import Report, below, load1, machine_facts, print_facts, rss_kb, write_json
 from mockksef import MockConfig, MockState, seeding
 from mockksef.clock import Clock
 from mockksef.invoicegen import InvoiceGenerator
@@ -92,7 +92,7 @@ def main() -> None:
         [elapsed],
         "s",
         loads=[load],
-        target=("< 60 s for 1M", lambda s: s < 60 * n / 1_000_000),
+        target=below(60 * n / 1_000_000, label="< 60 s for 1M"),
     )
     report.add("seed", "seeding rate", [n / elapsed], "rows/s")
     report.add("memory", "RSS growth per stored invoice", [(after - before) * 1024 / n], "bytes")

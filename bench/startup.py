@@ -15,7 +15,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from bench._common import ROOT, Report, load1, python, standalone
+from bench._common import ROOT, Report, below, load1, python, standalone
 from bench._procs import _env, start_cli_server, status_of
 
 SECTION = "4. Start-up"
@@ -59,7 +59,7 @@ def run(report: Report, runs: int = 5) -> None:
         firsts,
         "s",
         loads=loads,
-        target=("< 1 s", lambda v: v < 1.0),
+        target=below(1, "s"),
     )
     report.add(
         SECTION,

@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench._common import Report, load1, standalone
+from bench._common import Report, at_least, load1, standalone
 from tests import kit
 
 SECTION = "5. Test-suite speed (in-process)"
@@ -191,7 +191,7 @@ def run(report: Report, rounds: int = 3, flows: int = 20) -> None:
         rates,
         "flows/s",
         loads=loads,
-        target=(">= 100", lambda v: v >= 100),
+        target=at_least(100),
     )
     for name, values in steps.items():
         report.add(SECTION, f"  of which: {name}", values, "ms", loads=loads)
@@ -243,7 +243,7 @@ def _async_flows(report: Report, spec: Any, rounds: int, flows: int) -> None:
             lanes[lane][0],
             "flows/s",
             loads=lanes[lane][1],
-            target=(f">= {target}", lambda v, t=target: v >= t),
+            target=at_least(target),
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mockksef.models import ContextIdentifier
@@ -44,6 +45,11 @@ class EffectCall:
         """The ``context`` NIP of the value (the schema allows NIPs only), or None for all."""
         nip = self.target(value).get("context")
         return ContextIdentifier("Nip", str(nip)) if nip is not None else None
+
+    def now_in(self, value: Any) -> tuple[EnvironmentState, datetime, ContextIdentifier | None]:
+        """Environment, its Clock's now and the context: what the revoke/expire verbs take."""
+        env = self.env(value)
+        return env, env.clock.now(), self.context(value)
 
 
 Effect = Callable[[EffectCall, Any], None]
@@ -80,8 +86,8 @@ def reset_data(call: EffectCall, value: Any) -> None:
 
 @effect("revoke_tokens")
 def revoke_tokens(call: EffectCall, value: Any) -> None:
-    env = call.env(value)
-    env.tokens.revoke_all(env.clock.now(), call.context(value))
+    env, now, context = call.now_in(value)
+    env.tokens.revoke_all(now, context)
 
 
 @effect("expire_tokens")
@@ -91,14 +97,14 @@ def expire_tokens(call: EffectCall, value: Any) -> None:
 
 @effect("revoke_sessions")
 def revoke_sessions(call: EffectCall, value: Any) -> None:
-    env = call.env(value)
-    env.auth.revoke_sessions(env.clock.now(), call.context(value))
+    env, now, context = call.now_in(value)
+    env.auth.revoke_sessions(now, context)
 
 
 @effect("expire_sessions")
 def expire_sessions(call: EffectCall, value: Any) -> None:
-    env = call.env(value)
-    env.sessions.expire_sessions(env.clock.now(), call.context(value))
+    env, now, context = call.now_in(value)
+    env.sessions.expire_sessions(now, context)
 
 
 @effect("set_limits")
