@@ -445,15 +445,18 @@ class InvoiceQueryFilters:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> Json:
-        out: Json = {"subjectType": self.subject_type, "dateRange": self.date_range.to_json()}
-        if self.ksef_number:
-            out["ksefNumber"] = self.ksef_number
-        if self.invoice_number:
-            out["invoiceNumber"] = self.invoice_number
-        if self.seller_nip:
-            out["sellerNip"] = self.seller_nip
-        out.update(self.extra)
-        return out
+        optional = {
+            "ksefNumber": self.ksef_number,
+            "invoiceNumber": self.invoice_number,
+            "sellerNip": self.seller_nip,
+        }
+        return {
+            "subjectType": self.subject_type,
+            "dateRange": self.date_range.to_json(),
+            # Filters not given are left out, not sent empty or null.
+            **{key: value for key, value in optional.items() if value},
+            **self.extra,
+        }
 
 
 @dataclass(frozen=True)

@@ -86,14 +86,13 @@ class Filters:
         return True
 
     def as_query(self) -> dict[str, str]:
-        out = {}
-        if self.environment:
-            out["environment"] = self.environment
-        if self.context:
-            out["context"] = self.context
-        if self.status_class:
-            out["status"] = self.status_class
-        return out
+        """The query string of these filters (the inverse of ``from_query``)."""
+        query = {
+            "environment": self.environment,
+            "context": self.context,
+            "status": self.status_class,
+        }
+        return {key: value for key, value in query.items() if value}
 
 
 def code_text(code: Any, lang: str) -> str:
