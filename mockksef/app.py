@@ -11,7 +11,7 @@ URL layout (the base URL is the only difference a client sees):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import ClassVar
 
 from starlette.applications import Starlette
@@ -65,20 +65,25 @@ class EnvSelector:
             self._by_host[raw] = env
         return env
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def select(self, scope: Scope) -> None:
+        """Put the environment (and the state) of this request in its scope."""
+        env = self.env
+        if env is None:
+            host = None
+            for key, value in scope.get("headers", ()):
+                if key == b"host":
+                    host = value
+                    break
+            env = self._for_host(host)
+        scope[ENV_SCOPE_KEY] = env
+        if self.state is not None:
+            scope[STATE_SCOPE_KEY] = self.state
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain call handing back the router's awaitable: no coroutine of its own.
         if scope["type"] in ("http", "websocket"):
-            env = self.env
-            if env is None:
-                host = None
-                for key, value in scope.get("headers", ()):
-                    if key == b"host":
-                        host = value
-                        break
-                env = self._for_host(host)
-            scope[ENV_SCOPE_KEY] = env
-            if self.state is not None:
-                scope[STATE_SCOPE_KEY] = self.state
-        await self.app(scope, receive, send)
+            self.select(scope)
+        return self.app(scope, receive, send)
 
 
 class IndexedRouter(Router):
@@ -172,16 +177,17 @@ class IndexedRouter(Router):
 
 
 class ApiFastPath:
-    """A request for a parameterless API operation goes straight to its environment's router.
+    """A request for a parameterless API operation goes straight to its operation.
 
     For such a request the Starlette layers in front of the API only pass it on:
     the error middlewares have nothing to catch (the operation's own handler turns
-    every exception into an official answer) and the top router tries mount after
-    mount with a regex each. Together they were about a quarter of a cheap request
-    (``POST /auth/challenge``, issue 17). The mount's part of the scope is set as
-    ``Mount.matches`` sets it; the environment's ``EnvSelector`` and the indexed
-    router then run as usual. Everything else (a path with parameters, an unknown
-    path or method, the admin plane, a server behind ``root_path``) goes the long way.
+    every exception into an official answer), the top router tries mount after
+    mount with a regex each, and the mount's ``EnvSelector`` and ``IndexedRouter``
+    add two more layers. Together they were about a third of a cheap request
+    (``POST /auth/challenge``, issue 17). The scope is left as that way leaves it
+    (tests/test_dispatch.py compares the two for every such operation). Everything
+    else (a path with parameters, an unknown path or method, the admin plane, a
+    server behind ``root_path``) goes the long way.
 
     With ``raise_server_errors`` (tests) an escaping exception reaches the caller as
     Starlette's error middleware would re-raise it, without its plain-text 500 first.
@@ -190,32 +196,36 @@ class ApiFastPath:
     def __init__(self, app: ASGIApp, router: Router) -> None:
         self.app = app
         self.router = router
-        # (full path, method) -> the API mount serving it. Only the leading run of
-        # API mounts counts: Starlette tries routes in order, and those come first.
-        self.mounts: dict[tuple[str, str], Mount] = {}
-        for route in router.routes:
-            selector = getattr(route, "app", None)
-            if not isinstance(route, Mount) or not isinstance(selector, EnvSelector):
+        # (full path, method) -> mount path, its environment selector, the operation's
+        # route. Only the leading run of API mounts counts: Starlette tries routes in
+        # order, and those come first.
+        self.routes: dict[tuple[str, str], tuple[str, EnvSelector, Route]] = {}
+        for mount in router.routes:
+            selector = getattr(mount, "app", None)
+            if not isinstance(mount, Mount) or not isinstance(selector, EnvSelector):
                 break
             api = selector.app
             if not isinstance(api, IndexedRouter):
                 break
-            for path, method in api.exact:
-                self.mounts.setdefault((route.path + path, method), route)
+            for (path, method), route in api.exact.items():
+                self.routes.setdefault((mount.path + path, method), (mount.path, selector, route))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http" and not scope.get("root_path"):
-            mount = self.mounts.get((scope["path"], scope["method"]))
-            if mount is not None:
-                # What Router.app and Mount.matches put in the scope for this mount
-                # ("route" and "endpoint" are the operation's, set by the inner router).
+            hit = self.routes.get((scope["path"], scope["method"]))
+            if hit is not None:
+                prefix, selector, route = hit
+                # What Router.app and Mount.matches put in the scope for the mount,
+                # then the selector, then IndexedRouter for the operation's route.
                 scope.setdefault("router", self.router)
                 scope["path_params"] = {}
                 scope["app_root_path"] = scope.get("app_root_path", "")
-                scope["root_path"] = mount.path
-                await mount.app(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                scope["root_path"] = prefix
+                selector.select(scope)
+                scope["route"] = route
+                scope["endpoint"] = route.endpoint
+                return route.app(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 def allowed_methods(routes: Sequence[BaseRoute], path: str) -> set[str]:
