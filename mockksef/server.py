@@ -76,49 +76,60 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._limit_reason: str | None = None
         self._refused = False
+        # One timer per connection, re-armed only when it fires (``_tick``): arming
+        # and cancelling one per request cost more than a cheap request's routing.
         self._timer: asyncio.TimerHandle | None = None
+        # When the current request's header deadline started (accept for the first
+        # request, its first byte for a later one); None between requests.
+        self._header_started: float | None = None
         self._last_read = 0.0
 
-    # -- timers ----------------------------------------------------------------------
+    # -- the timer -------------------------------------------------------------------
 
-    def _arm(self, delay: float, callback: Any) -> None:
+    def _arm(self, delay: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = self.loop.call_later(delay, callback)
+        self._timer = self.loop.call_later(delay, self._tick)
 
     def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _header_deadline(self) -> None:
+    def _tick(self) -> None:
+        """The deadline of where the connection is now: met, not yet due, or missed."""
         self._timer = None
-        if self._refused or self._phase == "body" or self.transport.is_closing():
+        if self._refused or self.transport.is_closing():
             return
-        if self._header_bytes:
-            seconds = f"{self.limits.header_timeout_seconds:g}"
+        limits = self.limits
+        now = self.loop.time()
+        if self._phase == "body":
+            quiet = now - self._last_read
+            # Paused by flow control (the app is not reading yet) is not the client's stall.
+            if self.flow.read_paused or quiet < limits.body_timeout_seconds:
+                self._arm(max(0.05, limits.body_timeout_seconds - quiet))
+            else:
+                # The app may be waiting in receive(): closing tells it the client is gone.
+                self.transport.close()
+            return
+        if self._header_started is None:
+            return  # between requests: uvicorn's keep-alive timer has the connection
+        left = self._header_started + limits.header_timeout_seconds - now
+        if left > 0:
+            self._arm(left)
+        elif self._header_bytes:
+            seconds = f"{limits.header_timeout_seconds:g}"
             self._answer(408, f"Request headers did not arrive within {seconds} s.", linger=False)
         else:
-            self.transport.close()
-
-    def _body_idle(self) -> None:
-        self._timer = None
-        if self._refused or self._phase != "body" or self.transport.is_closing():
-            return
-        quiet = self.loop.time() - self._last_read
-        # Paused by flow control (the app is not reading yet) is not the client's stall.
-        if self.flow.read_paused or quiet < self.limits.body_timeout_seconds:
-            self._arm(max(0.05, self.limits.body_timeout_seconds - quiet), self._body_idle)
-            return
-        # The app may be waiting in receive(): closing tells it the client is gone.
-        self.transport.close()
+            self.transport.close()  # a connection that never sent a request
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         # A connection that never sends a request is closed like a stalled header.
-        self._arm(self.limits.header_timeout_seconds, self._header_deadline)
+        self._header_started = self.loop.time()
+        self._arm(self.limits.header_timeout_seconds)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -127,29 +138,35 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # lingering: drain and drop
+        now = self.loop.time()
         if self._phase != "body":
-            if self._timer is None:
+            if self._header_started is None:
                 # First bytes of a request after a keep-alive pause: its header deadline.
-                self._arm(self.limits.header_timeout_seconds, self._header_deadline)
+                self._header_started = now
+            if self._timer is None:
+                self._arm(self.limits.header_timeout_seconds)
             # Bytes of a chunk that also completes the headers are recounted exactly
             # in on_headers_complete (this counter is reset there).
             self._header_bytes += len(data)
-        else:
-            self._last_read = self.loop.time()
+        self._last_read = now
         super().data_received(data)
         if self._answered():  # a parser callback may have refused the request
             return
         if self._phase != "body" and self._header_bytes > self.limits.max_header_bytes:
             self._answer(431, self._too_large("bytes"))
-        elif self._phase == "body" and self._timer is None:
-            self._last_read = self.loop.time()
-            self._arm(self.limits.body_timeout_seconds, self._body_idle)
+        elif self._timer is None and self._phase != "idle":
+            # A body still arriving, or a pipelined request begun in this chunk.
+            body = self._phase == "body"
+            limits = self.limits
+            self._arm(limits.body_timeout_seconds if body else limits.header_timeout_seconds)
 
     # -- parser callbacks ------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._phase = "headers"
+        if self._header_started is None:  # a request pipelined behind the previous one
+            self._header_started = self.loop.time()
         self._header_count = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -160,17 +177,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
-        if size > self.limits.max_header_bytes:
-            self._limit_reason = self._too_large("bytes")
-            raise _HeaderLimit
-        self._disarm()
+        # The bytes received for this request bound the header block from above: only
+        # a chunk that also carried body or pipelined bytes needs the exact size.
+        if self._header_bytes > self.limits.max_header_bytes:
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > self.limits.max_header_bytes:
+                self._limit_reason = self._too_large("bytes")
+                raise _HeaderLimit
         self._phase = "body"
         self._header_bytes = 0
+        self._header_started = None
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._disarm()
         self._phase = "idle"
         super().on_message_complete()
 
