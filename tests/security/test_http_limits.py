@@ -144,6 +144,35 @@ def test_the_header_deadline_holds_however_slowly_bytes_arrive(server) -> None: 
     assert status(answer) == 408
 
 
+def test_a_second_request_has_its_own_header_deadline(server) -> None:  # type: ignore[no-untyped-def]
+    """On a kept-alive connection the next request's headers are timed from its first byte:
+    one request answered, then a half header block and silence gets 408."""
+    with connect(server) as sock:
+        sock.sendall(b"GET /_mock/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = sock.recv(65536)
+        assert status(first) == 200
+        sock.sendall(b"GET /_mock/health HTTP/1.1\r\nHost: x\r\n")  # no blank line
+        started = time.monotonic()
+        answer = read_all(sock)
+    assert status(answer) == 408
+    assert HEADER_TIMEOUT * 0.8 <= time.monotonic() - started < PATIENCE
+
+
+def test_a_pipelined_half_request_is_not_served_and_the_connection_ends(server) -> None:  # type: ignore[no-untyped-def]
+    """A whole request and the start of the next in one write: the first is answered, the
+    second, never finished, never reaches the app, and the connection is ended."""
+    with connect(server) as sock:
+        sock.sendall(
+            b"GET /_mock/health HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /_mock/health HTTP/1.1\r\nHost: x\r\n"
+        )
+        started = time.monotonic()
+        answer = read_all(sock)
+    assert answer.count(b"HTTP/1.1 200") == 1
+    assert answer.count(b"HTTP/1.1") == 1 or b"HTTP/1.1 408" in answer
+    assert time.monotonic() - started < PATIENCE
+
+
 def test_a_keep_alive_connection_is_closed_when_idle(server) -> None:  # type: ignore[no-untyped-def]
     with connect(server) as sock:
         sock.sendall(b"GET /_mock/health HTTP/1.1\r\nHost: x\r\n\r\n")
