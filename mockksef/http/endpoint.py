@@ -169,7 +169,25 @@ def _dumps(data: Any) -> bytes:
     return _ENCODER.encode(data).encode("utf-8")
 
 
+class _JsonAnswer(Response):
+    """A JSON answer with no headers of its own: the two that Starlette's ``Response``
+    would work out (length, type), in its order, without its generic header pass."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status: int) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    if headers is None and 200 <= status and status not in (204, 304):
+        return _JsonAnswer(_dumps(data), status)
     return Response(
         _dumps(data), status_code=status, media_type="application/json", headers=headers
     )
@@ -337,8 +355,9 @@ def endpoint(
                     result = handler(call)
                     response = await result if is_async else result  # type: ignore[misc]
                 assert isinstance(response, Response)
-                for name, value in call.response_headers.items():
-                    response.headers[name] = value
+                if call.response_headers:
+                    for name, value in call.response_headers.items():
+                        response.headers[name] = value
                 _system_warning(request, env, response)
                 return response
             except MockError as error:

@@ -77,6 +77,27 @@ def test_response_json_is_what_json_dumps_writes():
         assert _dumps(data) == json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+@pytest.mark.parametrize("status", [200, 201, 202, 204, 304, 400, 429, 500])
+@pytest.mark.parametrize("headers", [None, {"x-continuation-token": "abc"}])
+def test_json_answers_carry_what_starlettes_response_would(status, headers):
+    from starlette.responses import Response
+
+    from mockksef.http.endpoint import _dumps, json_response
+
+    data = {"referenceNumber": "x", "ż": [1, None]}
+    answer = json_response(data, status, headers)
+    plain = Response(
+        _dumps(data), status_code=status, media_type="application/json", headers=headers
+    )
+    assert (answer.status_code, answer.body, answer.raw_headers) == (
+        plain.status_code,
+        plain.body,
+        plain.raw_headers,
+    )
+    answer.headers["x-late"] = "1"  # handlers' extra headers still reach the answer
+    assert (b"x-late", b"1") in answer.raw_headers
+
+
 def test_environments_are_found_by_enum_value_and_alias(mock):
     test = mock.env(Env.TEST)
     assert mock.env("test") is test
