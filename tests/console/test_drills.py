@@ -146,6 +146,9 @@ def test_a_scenario_without_credentials_gets_a_fresh_working_token(book: DrillBo
 
 def test_a_retry_after_of_minutes_is_reported_not_waited_out(mock: MockState, book: DrillBook):
     drill = book.start([resolve("challenge-unavailable")], pool=catalogue())
+    # The scenario runs the clock from its start time; frozen, its 30 s stall passes on
+    # the Clock in-process instead of on the wall.
+    mock.clock.freeze()
     asyncio.run(book.run_connector(drill))
     # Connection reset and a stall are retried; the 503 asks for 120 s: reported.
     error = next(m for m in drill.messages if m.level == "error")
