@@ -10,8 +10,10 @@ status until it has a KSeF number -> close -> download the invoice. Its
 steps are timed apart so that the slow one shows. The certificate is ECDSA
 P-256, the helpers' default (issue 17).
 
-The same flow with ``AsyncKsefClient``: over ``httpx.ASGITransport`` (a fresh
-state per flow), and over a socket to ``mockksef serve --no-rate-limits``.
+The same flow with ``KsefClient`` over ``mockksef.testing.InProcessTransport``
+(the app answers in the calling thread, no portal), and with ``AsyncKsefClient``:
+over ``httpx.ASGITransport`` (a fresh state per flow), and over a socket to
+``mockksef serve --no-rate-limits``.
 Targets (issue 17): >= 100 flows/s in-process, >= 50 flows/s over the socket.
 """
 
@@ -43,21 +45,31 @@ class _Laps:
         self.t = now
 
 
-def one_flow(spec: Any, seed: int) -> dict[str, float]:
+def one_flow(spec: Any, seed: int, transport: str = "testclient") -> dict[str, float]:
+    """The flow with ``KsefClient`` through Starlette's ``TestClient`` (``transport``
+    "testclient") or an ``httpx.Client`` over ``mockksef.testing.InProcessTransport``
+    ("inprocess")."""
+    import httpx
     from starlette.testclient import TestClient
 
     from ksefclient import CertificateCredentials, KsefClient
     from ksefclient.xades import personal_certificate
     from mockksef import MockConfig, MockState, create_app
     from mockksef.clock import Clock
+    from mockksef.testing import InProcessTransport
 
     lap = _Laps()
     config = replace(MockConfig(seed=seed, clock_mode="virtual"), rate_limits_enabled=False)
     mock = MockState(config, spec=spec, clock=Clock.virtual(START))
     app = create_app(state=mock)
     seller = kit.random_nip(seed)
+    http = (
+        TestClient(app, base_url="http://testserver/v2")
+        if transport == "testclient"
+        else httpx.Client(transport=InProcessTransport(app), base_url="http://testserver/v2")
+    )
     with (
-        TestClient(app, base_url="http://testserver/v2") as client,
+        http as client,
         KsefClient(
             base_url="http://testserver/v2",
             http_client=client,
@@ -195,8 +207,32 @@ def run(report: Report, rounds: int = 3, flows: int = 20) -> None:
     )
     for name, values in steps.items():
         report.add(SECTION, f"  of which: {name}", values, "ms", loads=loads)
+    _inprocess_flows(report, spec, rounds, flows)
     _async_flows(report, spec, rounds, flows)
     report.add(SECTION, "parse the official spec (once per session)", [spec_seconds], "s")
+
+
+def _inprocess_flows(report: Report, spec: Any, rounds: int, flows: int) -> None:
+    """The synchronous flow again, over ``mockksef.testing.InProcessTransport``: the
+    app answers in the calling thread instead of behind TestClient's portal."""
+    one_flow(spec, 1, "inprocess")  # warm-up
+    rates, loads = [], []
+    for n in range(rounds):
+        load = load1()
+        started = time.perf_counter()
+        for i in range(flows):
+            one_flow(spec, 1000 * n + i + 2, "inprocess")
+        rates.append(flows / (time.perf_counter() - started))
+        loads.append(load)
+        print(f"    round {n + 1}: KsefClient, InProcessTransport: {rates[-1]:.1f} flows/s")
+    report.add(
+        SECTION,
+        "end-to-end flows per second (KsefClient, InProcessTransport)",
+        rates,
+        "flows/s",
+        loads=loads,
+        target=at_least(100),
+    )
 
 
 def _async_flows(report: Report, spec: Any, rounds: int, flows: int) -> None:

@@ -2,6 +2,10 @@
 
 * ``ksef_app``    – an in-process app (Starlette's ``TestClient``, httpx ``ASGITransport``);
   its state is ``ksef_app.state.mock``;
+* ``ksef_http``   – a synchronous ``httpx.Client`` on ``ksef_app`` (base URL
+  ``http://testserver/v2``) over ``mockksef.testing.InProcessTransport``: the app
+  answers in the test's own thread, about three times faster than ``TestClient``;
+  pass it as ``KsefClient(http_client=ksef_http, ...)``; its app is ``ksef_http.app``;
 * ``ksef_server`` – the same on a real uvicorn socket (``.url``, ``.state``);
 * ``ksef_certificate`` – ``ksef_certificate(nip=...)`` makes a fresh self-signed test
   certificate for XAdES login (``seal=True``: a company seal; ``key_type="rsa"``: RSA
@@ -175,6 +179,19 @@ def ksef_app(request: pytest.FixtureRequest, _ksef_spec: Spec) -> Any:
     from mockksef import create_app
 
     return create_app(state=_state(_options(request), _ksef_spec))
+
+
+@pytest.fixture
+def ksef_http(ksef_app: Any) -> Iterator[Any]:
+    import httpx
+
+    from mockksef.testing import InProcessTransport
+
+    with httpx.Client(
+        transport=InProcessTransport(ksef_app), base_url="http://testserver/v2"
+    ) as client:
+        client.app = ksef_app  # type: ignore[attr-defined]
+        yield client
 
 
 @pytest.fixture

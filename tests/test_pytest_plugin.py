@@ -50,6 +50,14 @@ def test_scenarios_set_up_in_the_chosen_environment(ksef_app):
     assert state.env("demo").tokens.summary() != state.env("test").tokens.summary()
 
 
+@pytest.mark.mockksef(scenario="dataset-small")
+def test_the_sync_client_fixture_talks_to_the_same_app(ksef_http):
+    assert ksef_http.app.state.mock.scenarios.active == ["dataset-small"]
+    challenge = ksef_http.post("/auth/challenge")
+    assert challenge.status_code == 200
+    assert challenge.json()["timestamp"].startswith("2026-03-02T09:00:00")
+
+
 @pytest.mark.mockksef(clock="sideways")
 def test_wrong_clock(ksef_app):
     pass
@@ -77,7 +85,7 @@ def test_the_marker_is_registered_with_its_help(pytester: pytest.Pytester) -> No
 def test_the_marker_sets_up_both_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_project=PROJECT_TESTS)
     result = pytester.runpytest("--strict-markers", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=5, errors=3)
+    result.assert_outcomes(passed=6, errors=3)
     result.stdout.fnmatch_lines(
         [
             "*@pytest.mark.mockksef: clock='sideways' is not one of real, offset, virtual *",
