@@ -30,6 +30,7 @@ from mockksef.models import ContextIdentifier, SubjectIdentifier
 from mockksef.server import ThreadedServer
 from mockksef.spec import Spec
 from mockksef.state import EnvironmentState
+from mockksef.testing import InProcessTransport
 from tests import spec_check
 
 OFFICIAL = Path(__file__).resolve().parent.parent.parent / "shared" / "ksef-official"
@@ -112,10 +113,21 @@ def app(mock: MockState):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    """Sync in-process client on the TEST environment (``/v2`` = TEST)."""
-    with TestClient(app, base_url="http://testserver/v2", raise_server_exceptions=True) as c:
+def client(app) -> Iterator[httpx.Client]:  # type: ignore[no-untyped-def]
+    """Sync in-process client on the TEST environment (``/v2`` = TEST).
+
+    Over ``mockksef.testing.InProcessTransport``, as users get it from the plugin's
+    ``ksef_http``: the app answers in the test's thread (Starlette's ``TestClient``
+    crosses threads several times a request)."""
+    with httpx.Client(
+        # TestClient's peer and agent, which tests of IP policies and the journal name.
+        transport=InProcessTransport(app, client=("testclient", 50000)),
+        base_url="http://testserver/v2",
+        headers={"user-agent": "testclient"},
+        follow_redirects=True,
+    ) as c:
         c.event_hooks["response"] = [spec_check.hook(app.state.mock.spec)]
+        c.app = app  # type: ignore[attr-defined]  # as TestClient.app (and the plugin's ksef_http)
         yield c
 
 
