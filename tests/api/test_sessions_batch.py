@@ -344,10 +344,26 @@ def test_430_archives_that_do_not_unpack(client, h, archive, fragment):
     assert fragment in status["status"]["details"][0]
 
 
+def _with_bad_padding(crypto: kit.Crypto, ciphertext: bytes) -> bytes:
+    """``ciphertext`` with its last block replaced by one whose plaintext has no valid
+    PKCS#7 padding under this key (a zero block has valid padding 1 time in ~250)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    previous = ciphertext[-32:-16]
+    for fill in range(256):
+        block = bytes([fill]) * 16
+        decryptor = Cipher(algorithms.AES(crypto.key), modes.ECB()).decryptor()
+        plain = bytes(a ^ b for a, b in zip(decryptor.update(block), previous, strict=True))
+        n = plain[-1]
+        if not (1 <= n <= 16 and plain[-n:] == bytes([n]) * n):
+            return ciphertext[:-16] + block
+    raise AssertionError("no block with bad padding found")
+
+
 def test_435_a_part_that_does_not_decrypt(client, h):
     crypto = kit.Crypto()
     archive = kit.build_zip(invoices(1))
-    bogus = crypto.encrypt(archive)[:-16] + bytes(16)  # bad padding
+    bogus = _with_bad_padding(crypto, crypto.encrypt(archive))
     pkg = kit.Package(archive, [bogus], crypto)
     status = closed_status(client, h, pkg)
     assert (status["status"]["code"], status["status"]["description"]) == (
