@@ -30,14 +30,11 @@ from mockksef.models import (
 )
 from mockksef.services.permissions.grants import PermissionGrants
 from mockksef.services.permissions.models import (
-    AUTHORIZATION,
-    ENTITY,
-    INDIRECT,
     OPERATION_RETENTION_DAYS,
     OPERATION_STATUS,
-    SYSTEM,
     SYSTEM_AUTHOR,
     Grant,
+    GrantKind,
     norm,
 )
 from mockksef.services.permissions.queries import PermissionQueries
@@ -48,7 +45,16 @@ if TYPE_CHECKING:
 # Grant kinds that give login permissions in ``grant.context`` to ``grant.subject``
 # directly. Authorisation permissions (SelfInvoicing…) do not: the authorised
 # entity works in its own context. Indirect grants need the delegation check.
-_DIRECT_KINDS = frozenset({"person", "entity", "subunit", "eu_admin", "eu_rep", SYSTEM})
+_DIRECT_KINDS = frozenset(
+    {
+        GrantKind.PERSON,
+        GrantKind.ENTITY,
+        GrantKind.SUBUNIT,
+        GrantKind.EU_ADMIN,
+        GrantKind.EU_REP,
+        GrantKind.SYSTEM,
+    }
+)
 
 
 class PermissionsBackend(PermissionGrants, PermissionQueries):
@@ -134,7 +140,9 @@ class PermissionsBackend(PermissionGrants, PermissionQueries):
                 continue
             if grant.kind in _DIRECT_KINDS and grant.context == context:
                 out.add(grant.permission)
-            elif grant.kind == INDIRECT and self._indirect_applies(grant, context, grants):
+            elif grant.kind == GrantKind.INDIRECT and self._indirect_applies(
+                grant, context, grants
+            ):
                 out.add(grant.permission)
         return frozenset(out)
 
@@ -149,7 +157,7 @@ class PermissionsBackend(PermissionGrants, PermissionQueries):
             return False
         intermediary = grant.context.nip
         return any(
-            g.kind == ENTITY
+            g.kind == GrantKind.ENTITY
             and g.context == context
             and g.subject == SubjectIdentifier("Nip", intermediary or "")
             and g.permission == grant.permission
@@ -165,7 +173,7 @@ class PermissionsBackend(PermissionGrants, PermissionQueries):
         target = norm(authorized)
         with self._lock:
             return any(
-                g.kind == AUTHORIZATION
+                g.kind == GrantKind.AUTHORIZATION
                 and g.context == ContextIdentifier("Nip", authorizing_nip)
                 and g.subject == target
                 and g.permission == scope
@@ -185,13 +193,13 @@ class PermissionsBackend(PermissionGrants, PermissionQueries):
         subject = norm(authorized)
         with self._lock:
             for permission, description in permissions:
-                existing = self._find(SYSTEM, context, subject, permission)
+                existing = self._find(GrantKind.SYSTEM, context, subject, permission)
                 if existing is not None:
                     existing.description = description
                     continue
                 grant = Grant(
                     id=self.env.rng.uuid(),
-                    kind=SYSTEM,
+                    kind=GrantKind.SYSTEM,
                     context=context,
                     subject=subject,
                     permission=permission,

@@ -18,16 +18,9 @@ from typing import TYPE_CHECKING, Any
 from mockksef import violations
 from mockksef.models import NIP_VAT_UE_RE, ContextIdentifier, Principal, SubjectIdentifier
 from mockksef.services.permissions.models import (
-    AUTHORIZATION,
-    ENTITY,
-    EU_ADMIN,
     EU_ADMIN_PERMISSIONS,
-    EU_REP,
-    INDIRECT,
-    PERSON,
-    SUBUNIT,
-    SYSTEM,
     Grant,
+    GrantKind,
     Target,
     norm,
 )
@@ -48,14 +41,14 @@ Action = Callable[[datetime], tuple[int, list[str]]]
 
 # Who may revoke which kind of grant (reference A §6.4: any of the listed permissions).
 _REVOKE_NEEDS: dict[str, frozenset[str]] = {
-    PERSON: frozenset({"CredentialsManage"}),
-    SYSTEM: frozenset({"CredentialsManage"}),
-    ENTITY: frozenset({"CredentialsManage"}),
-    INDIRECT: frozenset({"CredentialsManage"}),
-    SUBUNIT: frozenset({"CredentialsManage", "SubunitManage"}),
-    EU_ADMIN: frozenset({"CredentialsManage"}),
-    EU_REP: frozenset({"VatUeManage"}),
-    AUTHORIZATION: frozenset({"CredentialsManage"}),
+    GrantKind.PERSON: frozenset({"CredentialsManage"}),
+    GrantKind.SYSTEM: frozenset({"CredentialsManage"}),
+    GrantKind.ENTITY: frozenset({"CredentialsManage"}),
+    GrantKind.INDIRECT: frozenset({"CredentialsManage"}),
+    GrantKind.SUBUNIT: frozenset({"CredentialsManage", "SubunitManage"}),
+    GrantKind.EU_ADMIN: frozenset({"CredentialsManage"}),
+    GrantKind.EU_REP: frozenset({"VatUeManage"}),
+    GrantKind.AUTHORIZATION: frozenset({"CredentialsManage"}),
 }
 
 
@@ -84,10 +77,10 @@ class PermissionGrants(PermissionStore):
                 fields["subject"],
                 fields["permission"],
                 fields.get("target"),
-                match_target=fields["kind"] == INDIRECT,
+                match_target=fields["kind"] == GrantKind.INDIRECT,
             )
             if existing is not None:
-                if fields["kind"] == ENTITY:
+                if fields["kind"] == GrantKind.ENTITY:
                     existing.can_delegate = bool(fields.get("can_delegate"))
                 return existing
             grant = Grant(id=self.env.rng.uuid(), start_date=at, **fields)
@@ -144,7 +137,7 @@ class PermissionGrants(PermissionStore):
                     "Uprawnienie EnforcementOperations może być nadane wyłącznie w kontekście organu egzekucyjnego lub komornika sądowego."
                 ]
             for permission in permissions:
-                self._add(at, request, PERSON, permission)
+                self._add(at, request, GrantKind.PERSON, permission)
             return 200, []
 
         return self._submit(ctx, action, now)
@@ -163,7 +156,11 @@ class PermissionGrants(PermissionStore):
                 return 450, ["Nie można nadać uprawnień podmiotowi kontekstu."]
             for item in items:
                 self._add(
-                    at, request, ENTITY, item["type"], can_delegate=bool(item.get("canDelegate"))
+                    at,
+                    request,
+                    GrantKind.ENTITY,
+                    item["type"],
+                    can_delegate=bool(item.get("canDelegate")),
                 )
             return 200, []
 
@@ -187,7 +184,7 @@ class PermissionGrants(PermissionStore):
                 subject.type == "PeppolId"
             ) or subject.value == ctx.value:
                 return 450, []
-            self._add(at, request, AUTHORIZATION, permission)
+            self._add(at, request, GrantKind.AUTHORIZATION, permission)
             return 200, []
 
         return self._submit(ctx, action, now)
@@ -220,7 +217,7 @@ class PermissionGrants(PermissionStore):
                 target_ctx = ContextIdentifier(target.type, target.value)
                 intermediary = SubjectIdentifier("Nip", ctx.nip or "")
                 delegated = any(
-                    g.kind == ENTITY
+                    g.kind == GrantKind.ENTITY
                     and g.context == target_ctx
                     and g.subject == intermediary
                     and g.can_delegate
@@ -231,7 +228,7 @@ class PermissionGrants(PermissionStore):
                         f"Podmiot {target.value} nie nadał podmiotowi {ctx.value} uprawnień z prawem do dalszego przekazywania."
                     ]
             for permission in permissions:
-                self._add(at, request, INDIRECT, permission, target=target)
+                self._add(at, request, GrantKind.INDIRECT, permission, target=target)
             return 200, []
 
         return self._submit(ctx, action, now)
@@ -274,7 +271,7 @@ class PermissionGrants(PermissionStore):
             self._add(
                 at,
                 request,
-                SUBUNIT,
+                GrantKind.SUBUNIT,
                 "CredentialsManage",
                 context=unit,
                 granted_from=ctx,
@@ -309,7 +306,7 @@ class PermissionGrants(PermissionStore):
                 self._add(
                     at,
                     request,
-                    EU_ADMIN,
+                    GrantKind.EU_ADMIN,
                     permission,
                     context=eu_ctx,
                     granted_from=ctx,
@@ -336,7 +333,7 @@ class PermissionGrants(PermissionStore):
                 self._add(
                     at,
                     request,
-                    EU_REP,
+                    GrantKind.EU_REP,
                     permission,
                     eu_entity_name=name,
                     eu_entity_details=eu_details,
@@ -356,7 +353,7 @@ class PermissionGrants(PermissionStore):
             grant = self.grants.get(permission_id)
         visible = (
             grant is not None
-            and (grant.kind == AUTHORIZATION) == authorization
+            and (grant.kind == GrantKind.AUTHORIZATION) == authorization
             and grant.origin == ctx
         )
         if grant is None or not visible:

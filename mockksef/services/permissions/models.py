@@ -10,22 +10,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from mockksef.models import ContextIdentifier, SubjectIdentifier
 from mockksef.spec_overlay import NEW_SCHEMAS
 
-# Grant kinds (reference A §6.7). "system" = /testdata/permissions (ZAW-FA filing).
-PERSON = "person"
-ENTITY = "entity"
-AUTHORIZATION = "authorization"
-INDIRECT = "indirect"
-SUBUNIT = "subunit"
-EU_ADMIN = "eu_admin"
-EU_REP = "eu_rep"
-SYSTEM = "system"
 
-KINDS = (PERSON, ENTITY, AUTHORIZATION, INDIRECT, SUBUNIT, EU_ADMIN, EU_REP, SYSTEM)
+class GrantKind(StrEnum):
+    """Grant kinds (reference A §6.7). ``system`` = /testdata/permissions (ZAW-FA filing).
+
+    A ``StrEnum``: a kind equals its text, so grants stored before it was one still match.
+    """
+
+    PERSON = "person"
+    ENTITY = "entity"
+    AUTHORIZATION = "authorization"
+    INDIRECT = "indirect"
+    SUBUNIT = "subunit"
+    EU_ADMIN = "eu_admin"
+    EU_REP = "eu_rep"
+    SYSTEM = "system"
+
 
 # Author of System grants, as the persons query shows it (`{"type":"System"}`).
 SYSTEM_AUTHOR = SubjectIdentifier("System", "")

@@ -14,15 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mockksef.clock import format_datetime
 from mockksef.models import OWNER, ContextIdentifier, Principal, SubjectIdentifier
 from mockksef.services.permissions.models import (
-    AUTHORIZATION,
-    ENTITY,
-    EU_ADMIN,
-    EU_REP,
-    INDIRECT,
-    PERSON,
-    SUBUNIT,
-    SYSTEM,
     Grant,
+    GrantKind,
     norm,
 )
 from mockksef.services.permissions.store import PermissionStore
@@ -134,15 +127,19 @@ class PermissionQueries(PermissionStore):
         owner = OWNER in me.permissions
         out: list[Grant] = []
         for g in self._snapshot():
-            if g.kind == AUTHORIZATION:
+            if g.kind == GrantKind.AUTHORIZATION:
                 continue
             mine = g.subject in ids and (
                 g.context == ctx
-                or (g.kind == INDIRECT and g.target is not None and g.target.value == ctx.value)
+                or (
+                    g.kind == GrantKind.INDIRECT
+                    and g.target is not None
+                    and g.target.value == ctx.value
+                )
             )
             received = (
                 owner
-                and g.kind == ENTITY
+                and g.kind == GrantKind.ENTITY
                 and ctx.type == "Nip"
                 and g.subject == SubjectIdentifier("Nip", ctx.value)
             )
@@ -181,7 +178,13 @@ class PermissionQueries(PermissionStore):
         assert ctx is not None and me.subject is not None
         ids = self.identities(me.subject)
         query_type = body["queryType"]
-        kinds = {PERSON, SYSTEM, ENTITY, SUBUNIT, INDIRECT}
+        kinds = {
+            GrantKind.PERSON,
+            GrantKind.SYSTEM,
+            GrantKind.ENTITY,
+            GrantKind.SUBUNIT,
+            GrantKind.INDIRECT,
+        }
         out: list[Grant] = []
         for g in self._snapshot():
             if g.kind not in kinds:
@@ -220,7 +223,7 @@ class PermissionQueries(PermissionStore):
         out = [
             g
             for g in self._snapshot()
-            if g.kind == SUBUNIT and g.origin == ctx and _matches_ident(flt, g.context)
+            if g.kind == GrantKind.SUBUNIT and g.origin == ctx and _matches_ident(flt, g.context)
         ]
 
         def render(g: Grant) -> dict[str, Any]:
@@ -255,7 +258,7 @@ class PermissionQueries(PermissionStore):
         out = [
             g
             for g in self._snapshot()
-            if g.kind == ENTITY
+            if g.kind == GrantKind.ENTITY
             and me_nip is not None
             and g.subject == me_nip
             and _matches_ident(flt, g.context)
@@ -336,7 +339,7 @@ class PermissionQueries(PermissionStore):
         me_as_subject = norm(SubjectIdentifier(ctx.type, ctx.value))
         out: list[Grant] = []
         for g in self._snapshot():
-            if g.kind != AUTHORIZATION:
+            if g.kind != GrantKind.AUTHORIZATION:
                 continue
             if granted:
                 if g.context != ctx or not _matches_ident(
@@ -381,10 +384,10 @@ class PermissionQueries(PermissionStore):
         fingerprint = (body.get("authorizedFingerprintIdentifier") or "").upper()
         for g in self._snapshot():
             if ctx.type == "Nip":
-                if g.kind != EU_ADMIN or g.context.nip != ctx.value:
+                if g.kind != GrantKind.EU_ADMIN or g.context.nip != ctx.value:
                     continue
             elif ctx.type == "NipVatUe":
-                if g.kind not in (EU_ADMIN, EU_REP) or g.context != ctx:
+                if g.kind not in (GrantKind.EU_ADMIN, GrantKind.EU_REP) or g.context != ctx:
                     continue
             else:
                 continue
