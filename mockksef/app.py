@@ -193,35 +193,65 @@ class ApiFastPath:
     Starlette's error middleware would re-raise it, without its plain-text 500 first.
     """
 
+    # The table of a list of mount paths over one route index, by the index's identity:
+    # every app of a process (one per test) has the same mounts over the same index
+    # (IndexedRouter keeps one per route list), and building it was half of create_app.
+    _tables: ClassVar[
+        dict[
+            tuple[tuple[str, ...], int],
+            tuple[dict[tuple[str, str], Route], dict[tuple[str, str], tuple[str, Route]]],
+        ]
+    ] = {}
+
     def __init__(self, app: ASGIApp, router: Router) -> None:
         self.app = app
         self.router = router
-        # (full path, method) -> mount path, its environment selector, the operation's
-        # route. Only the leading run of API mounts counts: Starlette tries routes in
-        # order, and those come first.
-        self.routes: dict[tuple[str, str], tuple[str, EnvSelector, Route]] = {}
+        # mount path -> its environment selector. Only the leading run of API mounts
+        # counts: Starlette tries routes in order, and those come first.
+        self.selectors: dict[str, EnvSelector] = {}
+        exact: dict[tuple[str, str], Route] = {}
         for mount in router.routes:
             selector = getattr(mount, "app", None)
             if not isinstance(mount, Mount) or not isinstance(selector, EnvSelector):
                 break
-            api = selector.app
-            if not isinstance(api, IndexedRouter):
+            if not isinstance(selector.app, IndexedRouter) or (
+                self.selectors and selector.app.exact is not exact
+            ):
                 break
-            for (path, method), route in api.exact.items():
-                self.routes.setdefault((mount.path + path, method), (mount.path, selector, route))
+            exact = selector.app.exact
+            self.selectors.setdefault(mount.path, selector)
+        # (full path, method) -> mount path and the operation's route.
+        self.routes = self._table(tuple(self.selectors), exact)
+
+    @classmethod
+    def _table(
+        cls, prefixes: tuple[str, ...], exact: dict[tuple[str, str], Route]
+    ) -> dict[tuple[str, str], tuple[str, Route]]:
+        key = (prefixes, id(exact))
+        cached = cls._tables.get(key)
+        if cached is not None:
+            return cached[1]
+        table: dict[tuple[str, str], tuple[str, Route]] = {}
+        for prefix in prefixes:
+            for (path, method), route in exact.items():
+                table.setdefault((prefix + path, method), (prefix, route))
+        if len(cls._tables) < 16:
+            # The index is kept in the entry, so its id cannot be reused meanwhile.
+            cls._tables[key] = (exact, table)
+        return table
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http" and not scope.get("root_path"):
             hit = self.routes.get((scope["path"], scope["method"]))
             if hit is not None:
-                prefix, selector, route = hit
+                prefix, route = hit
                 # What Router.app and Mount.matches put in the scope for the mount,
                 # then the selector, then IndexedRouter for the operation's route.
                 scope.setdefault("router", self.router)
                 scope["path_params"] = {}
                 scope["app_root_path"] = scope.get("app_root_path", "")
                 scope["root_path"] = prefix
-                selector.select(scope)
+                self.selectors[prefix].select(scope)
                 scope["route"] = route
                 scope["endpoint"] = route.endpoint
                 return route.app(scope, receive, send)
