@@ -20,6 +20,7 @@ self-signed certificate outside TEST.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -172,6 +173,13 @@ Credentials = KsefTokenCredentials | CertificateCredentials
 
 def jwt_claims(token: str) -> dict[str, Any]:
     """The payload of a KSeF JWT (not verified: only KSeF holds the key)."""
+    return dict(_claims_of(token))
+
+
+@functools.lru_cache(maxsize=64)
+def _claims_of(token: str) -> dict[str, Any]:
+    # Kept per token (a token never changes): the client reads its claims several
+    # times a request, and PyJWT checks every character of the token each time.
     try:
         # PyJWT refuses a payload that is not a JSON object (DecodeError).
         return jwt.decode(token, options={"verify_signature": False})
