@@ -193,21 +193,17 @@ class PermissionsBackend(PermissionGrants, PermissionQueries):
         subject = norm(authorized)
         with self._lock:
             for permission, description in permissions:
-                existing = self._find(GrantKind.SYSTEM, context, subject, permission)
-                if existing is not None:
-                    existing.description = description
-                    continue
-                grant = Grant(
-                    id=self.env.rng.uuid(),
+                grant = self._upsert(
+                    now,
                     kind=GrantKind.SYSTEM,
                     context=context,
                     subject=subject,
                     permission=permission,
                     description=description,
                     author=SYSTEM_AUTHOR,
-                    start_date=now,
                 )
-                self.grants[grant.id] = grant
+                # Filed again: the same grant, with the new filing's description.
+                grant.description = description
 
     def revoke_system(self, context: ContextIdentifier, authorized: SubjectIdentifier) -> None:
         """/testdata/permissions/revoke: drop the grants to that identifier in that context."""
