@@ -19,7 +19,9 @@ owns, in the calling thread::
         client = KsefClient(base_url="http://testserver/v2", http_client=http, nip=...)
 
 What the app raises reaches the caller as with ``ASGITransport`` (``raise_app_exceptions``).
-The app's lifespan is not run (``create_app`` needs none). For code already running
+The app's lifespan is not run (``create_app`` needs none). An answer is read whole
+before it is returned, so an endless stream (the console's live journal) never
+returns: read those over a socket (``mockksef.server.ThreadedServer``). For code already running
 an event loop, use ``httpx.AsyncClient`` with ``httpx.ASGITransport`` instead: a loop
 cannot be run from inside another one.
 """
