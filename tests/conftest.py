@@ -119,6 +119,13 @@ def client(app) -> Iterator[httpx.Client]:  # type: ignore[no-untyped-def]
     Over ``mockksef.testing.InProcessTransport``, as users get it from the plugin's
     ``ksef_http``: the app answers in the test's thread (Starlette's ``TestClient``
     crosses threads several times a request)."""
+    with _in_process(app) as c:
+        yield c
+
+
+@contextlib.contextmanager
+def _in_process(app: Any) -> Iterator[httpx.Client]:
+    """A spec-checked sync client on ``app`` under ``/v2`` (TEST)."""
     with httpx.Client(
         # TestClient's peer and agent, which tests of IP policies and the journal name.
         transport=InProcessTransport(app, client=("testclient", 50000)),
@@ -139,12 +146,11 @@ def async_client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
 
 
 @contextlib.contextmanager
-def tuned_client(mock: MockState, **changes: Any) -> Iterator[tuple[TestClient, MockState]]:
+def tuned_client(mock: MockState, **changes: Any) -> Iterator[tuple[httpx.Client, MockState]]:
     """An in-process client (TEST, spec-checked) on a fresh state whose config differs from
     the suite's by ``changes``; same spec, virtual clock at ``START``."""
     state = MockState(replace(mock.config, **changes), spec=mock.spec, clock=Clock.virtual(START))
-    with TestClient(create_app(state=state), base_url="http://testserver/v2") as client:
-        client.event_hooks["response"] = [spec_check.hook(state.spec)]
+    with _in_process(create_app(state=state)) as client:
         yield client, state
 
 
@@ -164,6 +170,7 @@ def lane(request, app):  # type: ignore[no-untyped-def]
     Both clients check every answer against the official spec.
     """
     if request.param == "in-process":
+        # Starlette's TestClient on purpose: users' suites drive the app through it.
         with TestClient(app, base_url="http://testserver/v2") as client:
             client.event_hooks["response"] = [spec_check.hook(app.state.mock.spec)]
             yield client, app.state.mock
