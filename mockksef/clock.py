@@ -165,19 +165,12 @@ def to_millis(value: datetime) -> int:
 
 
 def parse_datetime(text: str, naive: tzinfo = UTC) -> datetime:
-    """Parse ISO 8601 as KSeF clients send it (``Z`` or offset, up to 7 digits).
+    """Parse ISO 8601 as KSeF reads it: ``Z`` or an offset, any number of fractional
+    digits (.NET sends 7, Java 9; microseconds are kept), a date alone.
 
-    A value without an offset is read in ``naive`` (UTC unless said otherwise).
+    Python 3.11's ``fromisoformat`` reads all of these (reference B §0). A value
+    without an offset is read in ``naive`` (UTC unless said otherwise).
     """
     value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    # Python accepts at most 6 fractional digits; .NET sends 7.
-    if "." in value:
-        head, _, rest = value.partition(".")
-        digits = ""
-        while rest and rest[0].isdigit():
-            digits, rest = digits + rest[0], rest[1:]
-        value = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
-    parsed = datetime.fromisoformat(value)
+    parsed = datetime.fromisoformat(value[:-1] + "Z" if value.endswith("z") else value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=naive)

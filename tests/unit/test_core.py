@@ -59,6 +59,28 @@ def test_datetime_format_is_dotnet_like_and_millis_consistent():
     assert parse_datetime("2025-07-11T12:23:56.0154302Z").microsecond == 15430
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-07-11T12:23:56.0154302+00:00", "2025-07-11T12:23:56.015430+00:00"),  # .NET, 7 digits
+        ("2025-07-11T12:23:56.015430211Z", "2025-07-11T12:23:56.015430+00:00"),  # Java, 9 digits
+        ("2025-07-11T12:23:56z", "2025-07-11T12:23:56+00:00"),
+        ("2025-07-11T14:23:56+02:00", "2025-07-11T14:23:56+02:00"),
+        (" 2025-07-11T12:23 ", "2025-07-11T12:23:00+00:00"),  # no offset: the naive zone
+        ("2025-07-11", "2025-07-11T00:00:00+00:00"),
+    ],
+)
+def test_date_times_are_read_as_ksef_reads_them(text, expected):
+    assert parse_datetime(text).isoformat() == expected
+
+
+@pytest.mark.parametrize("text", ["2025-07-11.1", "2025-07-11Z", "11.07.2025", ""])
+def test_what_is_not_iso_8601_is_refused(text):
+    # The old hand-made reader took "2025-07-11.1" for 10:00 on that day.
+    with pytest.raises(ValueError):
+        parse_datetime(text)
+
+
 def test_config_precedence_and_coercion():
     config = MockConfig.from_env(
         environ={
