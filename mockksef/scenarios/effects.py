@@ -1,7 +1,8 @@
 """What a rule changes before it answers: one small function per effect name.
 
 ``EFFECTS`` maps each effect key of an action (``model.EFFECTS``) to a
-function ``(call, value)``; ``apply`` runs an action's effects in the order the
+function ``(call, value)`` (the three that run one domain verb on a context are
+made by ``_context_effect``); ``apply`` runs an action's effects in the order the
 schema fixes. Effects change the domain only through its public verbs
 (``env.tokens.revoke_all``, ``env.sessions.expire_sessions``…), so they behave
 exactly as the API or the admin plane would, and report the same events.
@@ -46,11 +47,6 @@ class EffectCall:
         nip = self.target(value).get("context")
         return ContextIdentifier("Nip", str(nip)) if nip is not None else None
 
-    def now_in(self, value: Any) -> tuple[EnvironmentState, datetime, ContextIdentifier | None]:
-        """Environment, its Clock's now and the context: what the revoke/expire verbs take."""
-        env = self.env(value)
-        return env, env.clock.now(), self.context(value)
-
 
 Effect = Callable[[EffectCall, Any], None]
 EFFECTS: dict[str, Effect] = {}
@@ -84,27 +80,35 @@ def reset_data(call: EffectCall, value: Any) -> None:
     call.manager.state.reset(call.target(value).get("environment") or call.environment)
 
 
-@effect("revoke_tokens")
-def revoke_tokens(call: EffectCall, value: Any) -> None:
-    env, now, context = call.now_in(value)
-    env.tokens.revoke_all(now, context)
+# A domain verb that acts on one context (None: all) at a moment.
+ContextVerb = Callable[[datetime, ContextIdentifier | None], object]
+
+
+def _context_effect(name: str, verb_of: Callable[[EnvironmentState], ContextVerb]) -> None:
+    """Register ``name`` as the effect that runs the environment's ``verb_of(env)`` at its
+    Clock's now, on the value's ``context`` (or on every context)."""
+
+    def run(call: EffectCall, value: Any) -> None:
+        env = call.env(value)
+        verb_of(env)(env.clock.now(), call.context(value))
+
+    effect(name)(run)
+
+
+def _register_context_effects() -> None:
+    # In a function: at module level mypy cannot type ``env`` yet (the state module
+    # imports this one, indirectly).
+    _context_effect("revoke_tokens", lambda env: env.tokens.revoke_all)
+    _context_effect("revoke_sessions", lambda env: env.auth.revoke_sessions)
+    _context_effect("expire_sessions", lambda env: env.sessions.expire_sessions)
+
+
+_register_context_effects()
 
 
 @effect("expire_tokens")
 def expire_tokens(call: EffectCall, value: Any) -> None:
     call.env(value).expire_access_tokens()
-
-
-@effect("revoke_sessions")
-def revoke_sessions(call: EffectCall, value: Any) -> None:
-    env, now, context = call.now_in(value)
-    env.auth.revoke_sessions(now, context)
-
-
-@effect("expire_sessions")
-def expire_sessions(call: EffectCall, value: Any) -> None:
-    env, now, context = call.now_in(value)
-    env.sessions.expire_sessions(now, context)
 
 
 @effect("set_limits")
