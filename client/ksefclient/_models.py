@@ -65,17 +65,10 @@ Json = dict[str, Any]
 
 
 def parse_datetime(text: Any) -> datetime:
-    """ISO 8601 as KSeF writes it (``Z`` or an offset, up to 7 fractional digits)."""
+    """ISO 8601 as KSeF writes it (``Z`` or an offset, 7 fractional digits: microseconds
+    are kept), read by Python 3.11's ``fromisoformat``; without an offset, UTC."""
     value = str(text).strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    if "." in value:
-        head, _, rest = value.partition(".")
-        digits = ""
-        while rest and rest[0].isdigit():
-            digits, rest = digits + rest[0], rest[1:]
-        value = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
-    parsed = datetime.fromisoformat(value)
+    parsed = datetime.fromisoformat(value[:-1] + "Z" if value.endswith("z") else value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
