@@ -152,3 +152,18 @@ def test_certificates_load_from_pem_and_pkcs12(tmp_path) -> None:  # type: ignor
         CertificateCredentials.from_pkcs12(p12, b"wrong")
     with pytest.raises(KsefConfigurationError, match="PEM"):
         CertificateCredentials.from_pem(b"nope", key_pem)
+
+
+def test_jwt_claims_are_kept_per_token_and_handed_out_as_copies() -> None:
+    import jwt
+
+    from ksefclient._auth import jwt_claims
+
+    token = jwt.encode({"iss": "ksef-api-te", "cit": "Nip", "civ": NIP_A}, "k" * 32)
+    first = jwt_claims(token)
+    first["civ"] = "changed by a caller"
+    assert jwt_claims(token)["civ"] == NIP_A
+    other = jwt.encode({"iss": "ksef-api-te", "civ": NIP_B}, "k" * 32)
+    assert jwt_claims(other)["civ"] == NIP_B
+    with pytest.raises(KsefConfigurationError):
+        jwt_claims("not.a.jwt")
