@@ -209,9 +209,12 @@ class Persister:
         if mark is None or mark.env_state is not env_state:
             if mark is not None:
                 self._unfreeze()  # replaced (a reset): the old one may be garbage now
+            # Only the data file's own commit takes the "changed since" marks: what it
+            # writes whole now, it need not write again (a snapshot leaves them be).
+            env_state.sessions.registry.drain_touched()
+            env_state.auth.drain_touched()
             self._write_env_whole(state, env_state)
             return
-        self._append_invoices(env_state, mark)
         self._write_auth_operations(env_state, env_state.auth.drain_touched())
         for ref in env_state.sessions.registry.drain_touched():
             session = env_state.sessions.registry.sessions.get(ref)
@@ -225,6 +228,9 @@ class Persister:
                 "UPDATE envs SET hwm=? WHERE env=?",
                 (format_datetime(mark.hwm), env_state.env.value),
             )
+        # Last: sessions and the environment name invoices by KSeF number, and the
+        # invoice rows only grow, so one accepted while this runs is still written.
+        self._append_invoices(env_state, mark)
 
     def _write_env_whole(self, state: MockState, env_state: EnvironmentState) -> None:
         name = env_state.env.value
@@ -241,13 +247,12 @@ class Persister:
         self.conn.execute("DELETE FROM dictionaries WHERE env=?", (name,))
         mark = _Written(env_state.generation, env_state)
         self._written[env_state.env] = mark
-        env_state.sessions.registry.drain_touched()
-        env_state.auth.drain_touched()
         self._write_auth_operations(env_state, list(env_state.auth.operations))
-        self._append_invoices(env_state, mark, chunked=True)
         for session in list(env_state.sessions.registry.sessions.values()):
             self._write_session(env_state, session, mark)
         self._write_env_blob(state, env_state)
+        # Last, as in _commit_env: every invoice the rows above name is written.
+        self._append_invoices(env_state, mark, chunked=True)
 
     def _append_invoices(
         self, env_state: EnvironmentState, mark: _Written, *, chunked: bool = False
