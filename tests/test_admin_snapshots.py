@@ -313,3 +313,24 @@ def test_a_loaded_snapshot_is_durable_with_data(
         assert len(state.env("test").invoices.invoices.rows_table()) == 9
     finally:
         state.persistence.close()
+
+
+def test_an_unreadable_file_in_the_folder_is_one_listed_error(mock_server: Served) -> None:
+    """A file that is not a snapshot, and one whose format names no version, each show as
+    an entry with an error; the listing and the others answer (never a 500)."""
+    mock_server.seed(invoices=2)
+    assert mock_server.admin.post("/_mock/snapshots", json={"name": "good"}).status_code == 201
+    assert mock_server.admin.post("/_mock/snapshots", json={"name": "odd"}).status_code == 201
+    conn = sqlite3.connect(mock_server.root / "odd.ksefsnap")
+    with conn:
+        conn.execute("UPDATE meta SET value='x' WHERE key='format'")
+    conn.close()
+    (mock_server.root / "junk.ksefsnap").write_bytes(b"not sqlite at all")
+    listing = mock_server.admin.get("/_mock/snapshots")
+    assert listing.status_code == 200, listing.text
+    entries = {s["name"]: s for s in listing.json()["snapshots"]}
+    assert "error" not in entries["good"] and entries["good"]["invoices"] == {"test": 2}
+    assert "format version" in entries["odd"]["error"]
+    assert "not a" in entries["junk"]["error"]
+    odd = mock_server.admin.get("/_mock/snapshots/odd")
+    assert 400 <= odd.status_code < 500 and "format version" in odd.text

@@ -144,14 +144,19 @@ def connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
     return conn
 
 
+def read_format(conn: sqlite3.Connection, label: str | Path) -> int:
+    """The file's format version; ``StoreError`` when it names none."""
+    found = read_meta(conn, "format")
+    if found is None or not found.isdigit():
+        raise StoreError(f"{label}: not a mockksef state file (no format version)")
+    return int(found)
+
+
 def _check(conn: sqlite3.Connection, path: Path) -> None:
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "meta" not in tables:
         raise StoreError(f"{path}: not a mockksef state file (no meta table)")
-    found = read_meta(conn, "format")
-    if found is None or not found.isdigit():
-        raise StoreError(f"{path}: not a mockksef state file (no format version)")
-    version = int(found)
+    version = read_format(conn, path)
     if version > FORMAT:
         raise StoreError(
             f"{path}: written by a newer mockksef ({read_meta(conn, 'written_by') or '?'}, "

@@ -415,7 +415,14 @@ class Persister:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            loaded = self._restore(state, only)
+            try:
+                loaded = self._restore(state, only)
+            except (sqlite3.Error, ValueError, TypeError, LookupError, AttributeError) as exc:
+                # Rows that decode but do not fit (a damaged or hand-edited file): one
+                # message for the data directory and the snapshots alike, nothing installed.
+                raise StoreError(
+                    f"stored state cannot be read ({type(exc).__name__}: {exc})"
+                ) from None
             if freeze and loaded:
                 gc.freeze()
                 self._frozen = True

@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mockksef.environments import Env
-from mockksef.persistence.database import FORMAT, StoreError, connect, read_meta, write_meta
+from mockksef.persistence.database import (
+    StoreError,
+    connect,
+    read_format,
+    read_meta,
+    write_meta,
+)
 from mockksef.persistence.persister import Persister
 
 if TYPE_CHECKING:
@@ -246,7 +252,7 @@ def _peek(path: Path, label: str) -> Iterator[sqlite3.Connection]:
         if read_meta(conn, "kind") != "snapshot":
             raise SnapshotError(f"{label}: not a mockksef snapshot")
         yield conn
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, ValueError, TypeError) as exc:
         raise SnapshotError(f"{label}: not a readable mockksef snapshot ({exc})") from None
     finally:
         conn.close()
@@ -261,7 +267,7 @@ def _describe(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
     return {
         "path": str(path),
         "size": path.stat().st_size,
-        "format": int(read_meta(conn, "format") or FORMAT),
+        "format": read_format(conn, path.name),
         "writtenBy": read_meta(conn, "written_by"),
         # The file's own time (the operating system's), not the simulated clock's.
         "modified": datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds"),

@@ -395,6 +395,28 @@ def test_a_crafted_blob_in_a_data_directory_is_refused(tmp_path, spec) -> None: 
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("blob", pickle.dumps(5)), ("hwm", "not a date")],
+)
+def test_rows_that_decode_but_do_not_fit_are_refused_in_one_line(  # type: ignore[no-untyped-def]
+    tmp_path, spec, column, value
+) -> None:
+    """A plain value where an environment belongs, a hand-edited date: one StoreError,
+    and at `serve --data` one line and exit 2, never a traceback."""
+    make_data_dir(tmp_path, spec, invoices=1)
+    conn = sqlite3.connect(tmp_path / "state.sqlite3")
+    with conn:
+        conn.execute(f"UPDATE envs SET {column}=? WHERE env='test'", (value,))
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    with pytest.raises(StoreError, match="stored state cannot be read"):
+        new_state(tmp_path, spec)
+    result = serve_once(tmp_path)
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 # -- snapshots ------------------------------------------------------------------------------
 
 
