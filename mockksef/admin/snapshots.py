@@ -28,6 +28,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from mockksef.admin.answers import json_object, refused
+from mockksef.environments import Env
 from mockksef.http.endpoint import mock_state
 from mockksef.http.offload import run_heavy
 from mockksef.persistence.database import StoreError
@@ -66,7 +67,7 @@ async def _options(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
     if environments is not None and (
         not isinstance(environments, list)
         or not all(isinstance(e, str) for e in environments)
-        or len(environments) > 3
+        or len(environments) > len(Env)
     ):
         raise SnapshotError('environments: a list of environment names, e.g. ["test"]')
     if not isinstance(body.get("overwrite", False), bool):

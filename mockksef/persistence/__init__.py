@@ -56,10 +56,6 @@ class DataDirectory:
             raise
         return data
 
-    @property
-    def snapshot_dir(self) -> Path:
-        return self.path / "snapshots"
-
     def commit(self, state: MockState, *, hot: bool = False, wait: bool = True) -> bool:
         return self.persister.commit(state, hot=hot, wait=wait)
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mockksef.clock import format_datetime
 from mockksef.environments import Env
 from mockksef.persistence.database import (
     StoreError,
@@ -99,7 +100,7 @@ class Snapshots:
             write_meta(conn, "kind", "snapshot")
             write_meta(conn, "name", name)
             write_meta(conn, "environments", ",".join(e.value for e in envs))
-            write_meta(conn, "clock", state.clock.now().isoformat())
+            write_meta(conn, "clock", format_datetime(state.clock.now()))
             conn.close()
             os.replace(temp, target)
         except BaseException:
@@ -146,16 +147,6 @@ class Snapshots:
             path.unlink()
         except FileNotFoundError:
             raise SnapshotError(f"no snapshot named {name} in {self.directory}", 404) from None
-
-    def store_file(self, name: str, data: bytes, *, overwrite: bool = False) -> dict[str, Any]:
-        """Keep an uploaded snapshot file (a mailed one) under ``name`` once it reads."""
-        temp = self.incoming(name, overwrite=overwrite)
-        try:
-            temp.write_bytes(data)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        return self.adopt(name, temp, overwrite=overwrite)
 
     def incoming(self, name: str, *, overwrite: bool = False) -> Path:
         """An empty temporary file beside the snapshots, for an upload to be written to.
@@ -309,7 +300,7 @@ def load_file(
         state.commit()
     return {
         "loaded": [e.value for e in loaded],
-        "clock": state.clock.now().isoformat(),
+        "clock": format_datetime(state.clock.now()),
         "scenarios": state.scenarios.active if whole else None,
     }
 
