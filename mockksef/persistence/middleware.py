@@ -54,8 +54,9 @@ class PersistenceMiddleware:
         committed = False
 
         async def commit() -> None:
-            # Inline when the file is free (the usual case: no thread hop); while a
-            # snapshot load or a big commit holds it, wait in a worker thread so
+            # Inline when the file is free (the usual case: no thread hop); while
+            # another commit holds it (a big one, or a snapshot load's, which writes
+            # the loaded environments whole), wait in a worker thread so
             # the event loop goes on answering reads.
             if not state.commit(hot=hot, wait=False):
                 await anyio.to_thread.run_sync(functools.partial(state.commit, hot=hot))

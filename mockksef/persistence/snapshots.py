@@ -269,7 +269,9 @@ def _describe(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
 
 
 def describe_file(path: Path, label: str | None = None, *, check: bool = False) -> dict[str, Any]:
-    """What a snapshot holds; ``check`` reads it whole first (uploads), else only its meta."""
+    """What a snapshot holds; ``check`` (uploads) first migrates a copy and runs SQLite's
+    integrity check on it, else only its meta is read. Neither unpickles anything:
+    a crafted blob is refused when the snapshot is loaded."""
     opener = _readable_copy if check else _peek
     with opener(path, label or path.name) as conn:
         return _describe(conn, path)

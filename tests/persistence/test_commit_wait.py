@@ -1,6 +1,6 @@
 """A commit that finds the state file busy waits off the event loop.
 
-While a snapshot load or a big commit holds the file, a write's answer waits
+While another commit holds the file (a big one, or a snapshot load's), a write's answer waits
 for its own commit in a worker thread; reads on the same loop go on being
 answered meanwhile, and the write still answers only once it is durable.
 """
